@@ -1,0 +1,357 @@
+//! The graph of an interactive video: nodes, hotspots, levels and history.
+//!
+//! Graphs change after launch. A replaced graph keeps the nodes and hotspots
+//! the new version no longer has, flagged with the date they were removed, so
+//! reports over older events can still name them.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A graph that failed validation: every problem found, not only the first.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GraphError {
+    #[error("invalid interactive video: {}", .0.join("; "))]
+    Invalid(Vec<String>),
+    #[error("unreadable interactive video: {0}")]
+    Unreadable(String),
+}
+
+/// What clicking a hotspot does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Behavior {
+    GoToNode { node_id: String },
+    GoToUrl { url: String },
+    Pause,
+}
+
+impl Behavior {
+    /// The name shown in reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Behavior::GoToNode { .. } => "go_to_node",
+            Behavior::GoToUrl { .. } => "go_to_url",
+            Behavior::Pause => "pause",
+        }
+    }
+
+    /// The destination node, for hotspots that lead to one.
+    pub fn target_node(&self) -> Option<&str> {
+        match self {
+            Behavior::GoToNode { node_id } => Some(node_id),
+            _ => None,
+        }
+    }
+}
+
+/// An on-screen choice shown on a node for a time window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hotspot {
+    pub id: String,
+    pub label: String,
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub behavior: Behavior,
+    /// Set when a later version of the graph removed this hotspot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// One short video of the graph.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Node {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub entry_id: String,
+    /// Duration in milliseconds; 0 when unknown (deleted Kaltura nodes).
+    pub duration_ms: u64,
+    #[serde(default)]
+    pub hotspots: Vec<Hotspot>,
+    /// Set when a later version of the graph removed this node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl Node {
+    /// Hotspots still present in the current version.
+    pub fn live_hotspots(&self) -> impl Iterator<Item = &Hotspot> {
+        self.hotspots.iter().filter(|h| h.deleted_at.is_none())
+    }
+}
+
+/// An interactive video: a graph of nodes with a start node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Graph {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub owner: String,
+    pub start_node: String,
+    pub nodes: Vec<Node>,
+}
+
+impl Graph {
+    /// Reads our own JSON format, then validates it.
+    ///
+    /// # Errors
+    /// [`GraphError::Unreadable`] when the JSON does not parse,
+    /// [`GraphError::Invalid`] listing every problem otherwise.
+    pub fn from_json(text: &str) -> Result<Graph, GraphError> {
+        let graph: Graph =
+            serde_json::from_str(text).map_err(|e| GraphError::Unreadable(e.to_string()))?;
+        graph.validate()?;
+        Ok(graph)
+    }
+
+    /// Reads either our own format or Kaltura's Path JSON, chosen by shape.
+    /// `id` and `name` name a Kaltura path, which carries neither.
+    ///
+    /// # Errors
+    /// As [`Graph::from_json`].
+    pub fn from_any_json(text: &str, id: &str, name: &str) -> Result<Graph, GraphError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| GraphError::Unreadable(e.to_string()))?;
+        if value.get("pathData").is_some() {
+            crate::kaltura::import(&value, id, name)
+        } else {
+            Graph::from_json(text)
+        }
+    }
+
+    /// Checks the graph, reporting every problem at once.
+    ///
+    /// # Errors
+    /// [`GraphError::Invalid`] with one message per problem.
+    pub fn validate(&self) -> Result<(), GraphError> {
+        let mut problems = Vec::new();
+        if self.id.trim().is_empty() {
+            problems.push("id: must not be empty".to_string());
+        }
+        let mut node_ids = HashSet::new();
+        let mut hotspot_ids = HashSet::new();
+        for node in &self.nodes {
+            if node.id.trim().is_empty() {
+                problems.push(format!("node {:?}: id must not be empty", node.name));
+            }
+            if !node_ids.insert(node.id.as_str()) {
+                problems.push(format!("node {}: duplicate node id", node.id));
+            }
+            for hotspot in &node.hotspots {
+                if !hotspot_ids.insert(hotspot.id.as_str()) {
+                    problems.push(format!("hotspot {}: duplicate hotspot id", hotspot.id));
+                }
+                if hotspot.end_ms < hotspot.start_ms {
+                    problems.push(format!(
+                        "hotspot {}: end_ms {} is before start_ms {}",
+                        hotspot.id, hotspot.end_ms, hotspot.start_ms
+                    ));
+                }
+            }
+        }
+        let live: HashSet<&str> = self.live_nodes().map(|n| n.id.as_str()).collect();
+        if !live.contains(self.start_node.as_str()) {
+            problems.push(format!(
+                "start_node: {:?} is not a node of the graph",
+                self.start_node
+            ));
+        }
+        for node in self.live_nodes() {
+            for hotspot in node.live_hotspots() {
+                if let Some(target) = hotspot.behavior.target_node()
+                    && !live.contains(target)
+                {
+                    problems.push(format!(
+                        "hotspot {} on node {}: leads to {:?}, which is not a node of the graph",
+                        hotspot.id, node.id, target
+                    ));
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(GraphError::Invalid(problems))
+        }
+    }
+
+    /// Nodes present in the current version.
+    pub fn live_nodes(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(|n| n.deleted_at.is_none())
+    }
+
+    /// The node with this id, deleted or not.
+    pub fn node(&self, id: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    /// The hotspot with this id and the node it sits on, deleted or not.
+    pub fn hotspot(&self, id: &str) -> Option<(&Node, &Hotspot)> {
+        self.nodes
+            .iter()
+            .find_map(|n| n.hotspots.iter().find(|h| h.id == id).map(|h| (n, h)))
+    }
+
+    /// Breadth-first depth from the start node over live node-to-node edges,
+    /// the start node being level 1. Unreachable and deleted nodes are absent.
+    pub fn levels(&self) -> HashMap<String, u32> {
+        let edges = self.edges();
+        let mut levels = HashMap::new();
+        if self.live_nodes().all(|n| n.id != self.start_node) {
+            return levels;
+        }
+        let mut queue = VecDeque::from([(self.start_node.as_str(), 1u32)]);
+        levels.insert(self.start_node.clone(), 1);
+        while let Some((node, level)) = queue.pop_front() {
+            for next in edges.get(node).into_iter().flatten() {
+                if !levels.contains_key(*next) {
+                    levels.insert((*next).to_string(), level + 1);
+                    queue.push_back((next, level + 1));
+                }
+            }
+        }
+        levels
+    }
+
+    /// Live node-to-node edges: node id → destination node ids.
+    fn edges(&self) -> BTreeMap<&str, Vec<&str>> {
+        self.live_nodes()
+            .map(|n| {
+                let targets = n
+                    .live_hotspots()
+                    .filter_map(|h| h.behavior.target_node())
+                    .collect();
+                (n.id.as_str(), targets)
+            })
+            .collect()
+    }
+
+    /// Live nodes with no outgoing node edge: reaching one completes the path.
+    pub fn end_nodes(&self) -> Vec<String> {
+        self.edges()
+            .into_iter()
+            .filter(|(_, targets)| targets.is_empty())
+            .map(|(node, _)| node.to_string())
+            .collect()
+    }
+
+    /// The new version `next` of this graph, carrying over as deleted (dated
+    /// `now`) every node and hotspot that `next` no longer has. Items already
+    /// deleted keep their original date.
+    pub fn replaced_by(&self, mut next: Graph, now: DateTime<Utc>) -> Graph {
+        let mut carried_nodes = Vec::new();
+        for old in &self.nodes {
+            match next.nodes.iter_mut().find(|n| n.id == old.id) {
+                Some(new) => carry_hotspots(old, new, now),
+                None => {
+                    let mut gone = old.clone();
+                    gone.deleted_at.get_or_insert(now);
+                    carried_nodes.push(gone);
+                }
+            }
+        }
+        next.nodes.extend(carried_nodes);
+        next
+    }
+}
+
+fn carry_hotspots(old: &Node, new: &mut Node, now: DateTime<Utc>) {
+    for hotspot in &old.hotspots {
+        if new.hotspots.iter().all(|h| h.id != hotspot.id) {
+            let mut gone = hotspot.clone();
+            gone.deleted_at.get_or_insert(now);
+            new.hotspots.push(gone);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hotspot(id: &str, to: &str) -> Hotspot {
+        Hotspot {
+            id: id.into(),
+            label: id.into(),
+            start_ms: 0,
+            end_ms: 1000,
+            behavior: Behavior::GoToNode { node_id: to.into() },
+            deleted_at: None,
+        }
+    }
+
+    fn node(id: &str, hotspots: Vec<Hotspot>) -> Node {
+        Node {
+            id: id.into(),
+            name: id.into(),
+            entry_id: format!("e-{id}"),
+            duration_ms: 10_000,
+            hotspots,
+            deleted_at: None,
+        }
+    }
+
+    fn diamond() -> Graph {
+        Graph {
+            id: "g".into(),
+            name: "g".into(),
+            owner: String::new(),
+            start_node: "a".into(),
+            nodes: vec![
+                node("a", vec![hotspot("ab", "b"), hotspot("ac", "c")]),
+                node("b", vec![hotspot("bd", "d")]),
+                node("c", vec![hotspot("cd", "d"), hotspot("ca", "a")]),
+                node("d", vec![]),
+                node("x", vec![]),
+            ],
+        }
+    }
+
+    #[test]
+    fn levels_take_the_shortest_route_and_skip_unreachable_nodes() {
+        let levels = diamond().levels();
+        assert_eq!(levels["a"], 1);
+        assert_eq!(levels["b"], 2);
+        assert_eq!(levels["c"], 2);
+        assert_eq!(levels["d"], 3);
+        assert!(!levels.contains_key("x"));
+    }
+
+    #[test]
+    fn end_nodes_have_no_outgoing_node_edge() {
+        assert_eq!(diamond().end_nodes(), vec!["d".to_string(), "x".to_string()]);
+    }
+
+    #[test]
+    fn validation_lists_every_problem() {
+        let mut graph = diamond();
+        graph.start_node = "nope".into();
+        graph.nodes.push(node("b", vec![hotspot("ab", "zz")]));
+        let Err(GraphError::Invalid(problems)) = graph.validate() else {
+            panic!("expected invalid graph");
+        };
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert!(problems.iter().any(|p| p.contains("duplicate node id")));
+        assert!(problems.iter().any(|p| p.contains("duplicate hotspot id")));
+        assert!(problems.iter().any(|p| p.starts_with("start_node")));
+        assert!(problems.iter().any(|p| p.contains("\"zz\"")));
+    }
+
+    #[test]
+    fn replacing_keeps_removed_nodes_and_hotspots_as_deleted() {
+        let old = diamond();
+        let mut next = diamond();
+        next.nodes.retain(|n| n.id != "x");
+        next.nodes[0].hotspots.pop();
+        let now = Utc::now();
+        let merged = old.replaced_by(next, now);
+        assert_eq!(merged.node("x").unwrap().deleted_at, Some(now));
+        assert_eq!(merged.hotspot("ac").unwrap().1.deleted_at, Some(now));
+        assert!(merged.validate().is_ok());
+        // Without the hotspot a→c, c is reached only through nothing.
+        assert!(!merged.levels().contains_key("c"));
+    }
+}
