@@ -175,3 +175,95 @@ pub struct Event {
     /// their full parameter set.
     pub dedup_key: u64,
 }
+
+impl Event {
+    /// The dedup key of a native event: our clients keep (session id, event
+    /// index) unique within a video, so a retried batch hashes the same.
+    pub fn native_dedup_key(video_id: &str, session_id: &str, event_index: u32) -> u64 {
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        hasher.update(video_id.as_bytes());
+        hasher.update(&[0xff]);
+        hasher.update(session_id.as_bytes());
+        hasher.update(&[0xff]);
+        hasher.update(&event_index.to_le_bytes());
+        hasher.digest()
+    }
+
+    /// The event in the native wire format (one NDJSON line of an import).
+    pub fn to_native(&self) -> NativeEvent {
+        NativeEvent {
+            partner_id: self.partner_id,
+            video_id: self.video_id.clone(),
+            node_id: self.node_id.clone(),
+            entry_id: self.entry_id.clone(),
+            session_id: self.session_id.clone(),
+            event_index: self.event_index,
+            ts: Some(self.ts),
+            kind: self.kind,
+            user_id: self.user_id.clone(),
+            position: self.position,
+            play_time_sum: self.play_time_sum,
+            from_node_id: self.from_node_id.clone(),
+            to_node_id: self.to_node_id.clone(),
+            hotspot_id: self.hotspot_id.clone(),
+            target_url: self.target_url.clone(),
+            quartile: self.quartile,
+            country: self.context.country.clone(),
+            device: self.context.device.clone(),
+            os: self.context.os.clone(),
+            browser: self.context.browser.clone(),
+            referrer_domain: self.context.referrer_domain.clone(),
+            application: self.context.application.clone(),
+            playback_type: self.context.playback_type,
+        }
+    }
+}
+
+/// The native wire format of one event (batch API, `import` files), as
+/// DOMAIN.md names its fields. Decoding with validation lives in
+/// `pathlens-ingest`; this type is what our own tools write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NativeEvent {
+    pub partner_id: u32,
+    pub video_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_id: Option<String>,
+    pub session_id: String,
+    pub event_index: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ts: Option<DateTime<Utc>>,
+    pub kind: EventKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub play_time_sum: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_node_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_node_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hotspot_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quartile: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrer_domain: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub playback_type: Option<PlaybackType>,
+}

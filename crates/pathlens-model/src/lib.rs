@@ -16,5 +16,5 @@ pub mod graph;
 pub mod kaltura;
 pub mod metric;
 
-pub use event::{Event, EventKind, PlaybackType};
+pub use event::{Context, Event, EventKind, NativeEvent, PlaybackType};
 pub use graph::{Behavior, Graph, GraphError, Hotspot, Node};

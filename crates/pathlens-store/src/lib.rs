@@ -1,1 +1,157 @@
-//! pathlens-store
+//! The storage boundary of pathlens.
+//!
+//! Every backend (the embedded DuckDB store, the ClickHouse store) implements
+//! [`Store`]; nothing above this crate names a concrete backend. A store
+//! keeps four things per partner: interactive videos (graphs), API keys, and
+//! raw events, the source of truth for every report.
+//!
+//! - [`query`]: what a report asks of a store: a video, a time range and the
+//!   filters that can be applied row by row, answered with [`EventRow`]s;
+//! - [`key`]: API keys, which authenticate admins and players;
+//! - [`conformance`]: the behaviour every backend must show, as a test suite
+//!   each backend runs against itself.
+
+pub mod conformance;
+pub mod key;
+pub mod query;
+
+use chrono::{DateTime, Utc};
+use pathlens_model::{Event, Graph};
+
+pub use key::{ApiKey, KeyKind};
+pub use query::{ContextFilter, EventRow, ScanRequest, ViewerKind};
+
+/// A partner (tenant) id; no read or write crosses partners.
+pub type PartnerId = u32;
+
+/// Why a store operation failed, for callers that branch on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    /// The write queue is full: the caller should retry later (HTTP 503).
+    Overloaded,
+    /// The store cannot be reached or has shut down.
+    Unavailable,
+    /// The data on disk is not what this version understands.
+    Incompatible,
+    /// Anything else: a bug or an I/O fault.
+    Internal,
+}
+
+/// A failed store operation.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct StoreError {
+    kind: StoreErrorKind,
+    message: String,
+}
+
+impl StoreError {
+    pub fn new(kind: StoreErrorKind, message: impl Into<String>) -> StoreError {
+        StoreError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(message: impl Into<String>) -> StoreError {
+        StoreError::new(StoreErrorKind::Internal, message)
+    }
+
+    pub fn kind(&self) -> StoreErrorKind {
+        self.kind
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// An interactive video as stored, with its bookkeeping dates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredVideo {
+    pub partner_id: PartnerId,
+    pub graph: Graph,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What an append did: every event was either stored or recognised as a
+/// repeat of one already stored (same partner and dedup key).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AppendOutcome {
+    pub accepted: usize,
+    pub duplicates: usize,
+}
+
+/// A storage backend.
+///
+/// All methods block; async callers run them on a blocking thread.
+pub trait Store: Send + Sync {
+    /// Creates or replaces the video `graph.id` of `partner`.
+    ///
+    /// # Errors
+    /// As the backend fails.
+    fn put_video(&self, partner: PartnerId, graph: &Graph, now: DateTime<Utc>) -> Result<()>;
+
+    /// The video `id` of `partner`, if it exists.
+    ///
+    /// # Errors
+    /// As the backend fails, or [`StoreErrorKind::Incompatible`] when the stored
+    /// graph cannot be read.
+    fn video(&self, partner: PartnerId, id: &str) -> Result<Option<StoredVideo>>;
+
+    /// Every video of `partner`, ordered by id.
+    ///
+    /// # Errors
+    /// As [`Store::video`].
+    fn videos(&self, partner: PartnerId) -> Result<Vec<StoredVideo>>;
+
+    /// Stores a new API key.
+    ///
+    /// # Errors
+    /// As the backend fails.
+    fn put_key(&self, key: &ApiKey) -> Result<()>;
+
+    /// Every API key, revoked ones included.
+    ///
+    /// # Errors
+    /// As the backend fails.
+    fn keys(&self) -> Result<Vec<ApiKey>>;
+
+    /// Marks the key `id` revoked; false when there is no such key.
+    ///
+    /// # Errors
+    /// As the backend fails.
+    fn revoke_key(&self, id: &str, now: DateTime<Utc>) -> Result<bool>;
+
+    /// Stores `events`, skipping those whose (partner, dedup key) is already
+    /// stored or repeated earlier in the same call. Returns only once the
+    /// accepted events are durable.
+    ///
+    /// # Errors
+    /// [`StoreErrorKind::Overloaded`] when the write queue is full; nothing
+    /// of this call is stored then.
+    fn append(&self, events: Vec<Event>) -> Result<AppendOutcome>;
+
+    /// The events of one video in a time range that pass the row filters,
+    /// in no particular order.
+    ///
+    /// # Errors
+    /// As the backend fails.
+    fn scan(&self, request: &ScanRequest) -> Result<Vec<EventRow>>;
+
+    /// Every stored event of `partner` (all partners when `None`), in
+    /// storage order, from `offset` on, at most `limit` of them: for export
+    /// and for moving data between stores.
+    ///
+    /// # Errors
+    /// As the backend fails.
+    fn export(&self, partner: Option<PartnerId>, offset: u64, limit: usize) -> Result<Vec<Event>>;
+
+    /// How many events are stored in all.
+    ///
+    /// # Errors
+    /// As the backend fails.
+    fn event_count(&self) -> Result<u64>;
+
+    /// Batches waiting for the writer, for `/metrics`.
+    fn write_queue_depth(&self) -> usize;
+}
