@@ -322,7 +322,10 @@ mod tests {
 
     #[test]
     fn end_nodes_have_no_outgoing_node_edge() {
-        assert_eq!(diamond().end_nodes(), vec!["d".to_string(), "x".to_string()]);
+        assert_eq!(
+            diamond().end_nodes(),
+            vec!["d".to_string(), "x".to_string()]
+        );
     }
 
     #[test]

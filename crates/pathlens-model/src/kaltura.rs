@@ -17,7 +17,12 @@ use crate::graph::{Behavior, Graph, GraphError, Hotspot, Node};
 /// graph problem found.
 pub fn import(path: &Value, id: &str, name: &str) -> Result<Graph, GraphError> {
     let mut problems = Vec::new();
-    let start_node = text(path, "/pathData/startNodeId", "pathData.startNodeId", &mut problems);
+    let start_node = text(
+        path,
+        "/pathData/startNodeId",
+        "pathData.startNodeId",
+        &mut problems,
+    );
     let mut nodes = Vec::new();
     match path.get("nodes").and_then(Value::as_array) {
         Some(list) => {
@@ -66,12 +71,18 @@ fn millis(value: &Value, pointer: &str, field: &str, problems: &mut Vec<String>)
 fn date(value: &Value, field: &str, problems: &mut Vec<String>) -> Option<DateTime<Utc>> {
     let raw = value.get("deleteDate")?;
     let parsed = match raw {
-        Value::String(s) => DateTime::parse_from_rfc3339(s).ok().map(|d| d.with_timezone(&Utc)),
-        Value::Number(n) => n.as_i64().and_then(|secs| DateTime::from_timestamp(secs, 0)),
+        Value::String(s) => DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|d| d.with_timezone(&Utc)),
+        Value::Number(n) => n
+            .as_i64()
+            .and_then(|secs| DateTime::from_timestamp(secs, 0)),
         _ => None,
     };
     if parsed.is_none() {
-        problems.push(format!("{field}.deleteDate: not an RFC 3339 date or unix seconds"));
+        problems.push(format!(
+            "{field}.deleteDate: not an RFC 3339 date or unix seconds"
+        ));
     }
     parsed
 }
@@ -91,8 +102,17 @@ fn node(raw: &Value, index: usize, problems: &mut Vec<String>) -> Node {
     Node {
         id: text(raw, "/id", &format!("{at}.id"), problems),
         name: text(raw, "/name", &format!("{at}.name"), problems),
-        entry_id: raw.get("entryId").and_then(Value::as_str).unwrap_or_default().to_string(),
-        duration_ms: millis(raw, "/pathData/msDuration", &format!("{at}.pathData.msDuration"), problems),
+        entry_id: raw
+            .get("entryId")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        duration_ms: millis(
+            raw,
+            "/pathData/msDuration",
+            &format!("{at}.pathData.msDuration"),
+            problems,
+        ),
         hotspots,
         deleted_at: None,
     }
@@ -108,7 +128,11 @@ fn hotspot(raw: &Value, at: &str, problems: &mut Vec<String>) -> Hotspot {
             .to_string(),
         start_ms: millis(raw, "/startTime", &format!("{at}.startTime"), problems),
         end_ms: millis(raw, "/endTime", &format!("{at}.endTime"), problems),
-        behavior: behavior(raw.pointer("/data/behavior"), &format!("{at}.data.behavior"), problems),
+        behavior: behavior(
+            raw.pointer("/data/behavior"),
+            &format!("{at}.data.behavior"),
+            problems,
+        ),
         deleted_at: None,
     }
 }
@@ -136,16 +160,31 @@ fn behavior(raw: Option<&Value>, at: &str, problems: &mut Vec<String>) -> Behavi
 }
 
 fn add_deleted_nodes(path: &Value, nodes: &mut Vec<Node>, problems: &mut Vec<String>) {
-    let Some(deleted) = path.pointer("/analyticsData/deletedNodes").and_then(Value::as_object) else {
+    let Some(deleted) = path
+        .pointer("/analyticsData/deletedNodes")
+        .and_then(Value::as_object)
+    else {
         return;
     };
     for (key, raw) in deleted {
         let at = format!("analyticsData.deletedNodes.{key}");
-        let id = raw.get("id").and_then(Value::as_str).unwrap_or(key).to_string();
+        let id = raw
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or(key)
+            .to_string();
         let deleted_at = date(raw, &at, problems).or(Some(DateTime::UNIX_EPOCH));
         nodes.push(Node {
-            name: raw.get("label").and_then(Value::as_str).unwrap_or(&id).to_string(),
-            entry_id: raw.get("entryId").and_then(Value::as_str).unwrap_or_default().to_string(),
+            name: raw
+                .get("label")
+                .and_then(Value::as_str)
+                .unwrap_or(&id)
+                .to_string(),
+            entry_id: raw
+                .get("entryId")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
             id,
             duration_ms: 0,
             hotspots: Vec::new(),
@@ -155,16 +194,31 @@ fn add_deleted_nodes(path: &Value, nodes: &mut Vec<Node>, problems: &mut Vec<Str
 }
 
 fn add_deleted_hotspots(path: &Value, nodes: &mut [Node], problems: &mut Vec<String>) {
-    let Some(deleted) = path.pointer("/analyticsData/deletedHotspots").and_then(Value::as_object)
+    let Some(deleted) = path
+        .pointer("/analyticsData/deletedHotspots")
+        .and_then(Value::as_object)
     else {
         return;
     };
     for (key, raw) in deleted {
         let at = format!("analyticsData.deletedHotspots.{key}");
-        let source = text(raw, "/sourceNodeId", &format!("{at}.sourceNodeId"), problems);
+        let source = text(
+            raw,
+            "/sourceNodeId",
+            &format!("{at}.sourceNodeId"),
+            problems,
+        );
         let hotspot = Hotspot {
-            id: raw.get("id").and_then(Value::as_str).unwrap_or(key).to_string(),
-            label: raw.get("label").and_then(Value::as_str).unwrap_or_default().to_string(),
+            id: raw
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or(key)
+                .to_string(),
+            label: raw
+                .get("label")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
             start_ms: 0,
             end_ms: 0,
             behavior: behavior(raw.get("behavior"), &format!("{at}.behavior"), problems),
@@ -198,12 +252,20 @@ mod tests {
         assert!(!levels.contains_key("n-orphan"));
         assert!(!levels.contains_key("n-old"));
         let old = graph.node("n-old").unwrap();
-        assert_eq!(old.deleted_at.unwrap().to_rfc3339(), "2026-09-01T10:00:00+00:00");
+        assert_eq!(
+            old.deleted_at.unwrap().to_rfc3339(),
+            "2026-09-01T10:00:00+00:00"
+        );
         let (source, pricing) = graph.hotspot("h-pricing").unwrap();
         assert_eq!(source.id, "n-sales");
         assert!(pricing.deleted_at.is_some());
         let (_, site) = graph.hotspot("h-site").unwrap();
-        assert_eq!(site.behavior, Behavior::GoToUrl { url: "https://example.com/about".into() });
+        assert_eq!(
+            site.behavior,
+            Behavior::GoToUrl {
+                url: "https://example.com/about".into()
+            }
+        );
     }
 
     #[test]

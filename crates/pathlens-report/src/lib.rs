@@ -1,1 +1,195 @@
-//! pathlens-report
+//! Reports: from a request to exact figures.
+//!
+//! A report request names a video, a period of local days in an IANA time
+//! zone, filters, and optionally a period to compare with. This crate turns
+//! it into store scans, computes DOMAIN.md's metrics and shapes the result
+//! as a table that renders to JSON or CSV with the same columns.
+//!
+//! - [`request`]: parsing parameters shared by the HTTP API and the CLI;
+//! - [`period`]: local days, presets, comparison periods, time buckets;
+//! - [`engine`]: the metric definitions over raw event rows;
+//! - [`build`]: one table per report kind;
+//! - [`table`]: columns, comparison columns, sorting, CSV.
+
+pub mod build;
+pub mod engine;
+pub mod period;
+pub mod request;
+pub mod table;
+
+use chrono::{DateTime, Duration, Utc};
+use pathlens_store::{ScanRequest, Store, StoreError, StoredVideo};
+use serde_json::{Value, json};
+
+pub use request::{ReportKind, ReportRequest};
+pub use table::Table;
+
+use crate::engine::{Dataset, VIEW_LOOKBACK_HOURS};
+use crate::period::DateRange;
+use crate::table::Match;
+
+/// Why a report could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// A parameter is wrong: the caller's mistake.
+    #[error("{param}: {reason}")]
+    InvalidParam { param: String, reason: String },
+    /// The node or hotspot the request names is not in the video.
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ReportError {
+    pub fn invalid(param: &str, reason: impl Into<String>) -> ReportError {
+        ReportError::InvalidParam {
+            param: param.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The note shown wherever the playback-type filter is.
+pub const PLAYBACK_TYPE_NOTE: &str = "pathlens counts every playback type (vod, live, dvr) unless the playback_types filter narrows it; Kaltura counts only vod when no playback type is filtered.";
+
+/// A finished report.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub kind: ReportKind,
+    pub video_id: String,
+    pub video_name: String,
+    pub tz: String,
+    pub period: DateRange,
+    pub comparison: Option<DateRange>,
+    pub table: Table,
+    /// Rows before pagination.
+    pub total_rows: usize,
+    pub page: usize,
+    pub page_size: usize,
+    /// Kind-specific facts (the node a drill-down is about, the interval).
+    pub details: Value,
+}
+
+impl Report {
+    /// The report as the API's JSON.
+    pub fn to_json(&self) -> Value {
+        let period = |range: &DateRange| json!({"from": range.from.to_string(), "to": range.to.to_string(), "days": range.days()});
+        json!({
+            "report": self.kind.name(),
+            "video_id": self.video_id,
+            "video_name": self.video_name,
+            "tz": self.tz,
+            "period": period(&self.period),
+            "comparison": self.comparison.as_ref().map(period),
+            "columns": self.table.columns,
+            "rows": self.table.json_rows(),
+            "total_rows": self.total_rows,
+            "page": self.page,
+            "page_size": self.page_size,
+            "details": self.details,
+            "notes": [PLAYBACK_TYPE_NOTE],
+        })
+    }
+
+    /// The report's table as CSV.
+    pub fn to_csv(&self) -> String {
+        self.table.to_csv()
+    }
+}
+
+/// Runs `request` on `video`, with `now` as the current time.
+///
+/// # Errors
+/// [`ReportError::InvalidParam`] for a bad preset or sort column,
+/// [`ReportError::NotFound`] for an unknown node or hotspot, and store
+/// failures.
+pub fn run(
+    store: &dyn Store,
+    video: &StoredVideo,
+    request: &ReportRequest,
+    now: DateTime<Utc>,
+) -> Result<Report, ReportError> {
+    let today = now.with_timezone(&request.tz).date_naive();
+    let period = request.days(today)?;
+    let current = table_for(store, video, request, period)?;
+    let comparison = request.compare.map(|compare| period.compared(compare));
+    let mut table = match comparison {
+        Some(other) => {
+            let previous = table_for(store, video, request, other)?;
+            let matching = if request.kind == ReportKind::Timeseries {
+                Match::Position
+            } else {
+                Match::FirstColumn
+            };
+            current.table.with_comparison(&previous.table, matching)
+        }
+        None => current.table,
+    };
+    let total_rows = table.rows.len();
+    if matches!(
+        request.kind,
+        ReportKind::Nodes | ReportKind::Viewers | ReportKind::Transitions
+    ) {
+        let default_sort = if request.kind == ReportKind::Viewers {
+            "minutes_viewed"
+        } else if request.kind == ReportKind::Nodes {
+            "plays"
+        } else {
+            "count"
+        };
+        let sort = request.sort.as_deref().unwrap_or(default_sort);
+        let column = table.column_index(sort).ok_or_else(|| {
+            let keys: Vec<&str> = table.columns.iter().map(|c| c.key.as_str()).collect();
+            ReportError::invalid(
+                "sort",
+                format!("{sort:?} is not a column; columns are {}", keys.join(", ")),
+            )
+        })?;
+        table.sort_and_page(column, request.descending, request.page, request.page_size);
+    }
+    Ok(Report {
+        kind: request.kind,
+        video_id: video.graph.id.clone(),
+        video_name: video.graph.name.clone(),
+        tz: request.tz.name().to_string(),
+        period,
+        comparison,
+        table,
+        total_rows,
+        page: request.page,
+        page_size: request.page_size,
+        details: current.details,
+    })
+}
+
+struct Built {
+    table: Table,
+    details: Value,
+}
+
+fn table_for(
+    store: &dyn Store,
+    video: &StoredVideo,
+    request: &ReportRequest,
+    period: DateRange,
+) -> Result<Built, ReportError> {
+    let (start, end) = period.instants(request.tz);
+    let scan = ScanRequest {
+        partner_id: video.partner_id,
+        video_id: video.graph.id.clone(),
+        start: start - Duration::hours(VIEW_LOOKBACK_HOURS),
+        end,
+        kinds: Vec::new(),
+        filter: request.filter.clone(),
+    };
+    let rows = store.scan(&scan)?;
+    let dataset = Dataset::new(
+        &video.graph,
+        rows,
+        start.timestamp_micros(),
+        end.timestamp_micros(),
+        &request.sessions,
+    );
+    build::table(&dataset, &video.graph, request, start, end)
+}

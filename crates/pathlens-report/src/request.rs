@@ -1,0 +1,359 @@
+//! A report request, parsed from query parameters (the HTTP API) or the
+//! CLI's flags, which use the same names.
+
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use pathlens_model::PlaybackType;
+use pathlens_store::{ContextFilter, ViewerKind};
+
+use crate::ReportError;
+use crate::engine::SessionFilter;
+use crate::period::{Compare, DateRange, Interval, preset};
+
+/// The reports pathlens answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportKind {
+    Totals,
+    Timeseries,
+    Nodes,
+    Node,
+    Curve,
+    Heatmap,
+    Transitions,
+    Viewers,
+}
+
+impl ReportKind {
+    pub const ALL: [ReportKind; 8] = [
+        ReportKind::Totals,
+        ReportKind::Timeseries,
+        ReportKind::Nodes,
+        ReportKind::Node,
+        ReportKind::Curve,
+        ReportKind::Heatmap,
+        ReportKind::Transitions,
+        ReportKind::Viewers,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ReportKind::Totals => "totals",
+            ReportKind::Timeseries => "timeseries",
+            ReportKind::Nodes => "nodes",
+            ReportKind::Node => "node",
+            ReportKind::Curve => "curve",
+            ReportKind::Heatmap => "heatmap",
+            ReportKind::Transitions => "transitions",
+            ReportKind::Viewers => "viewers",
+        }
+    }
+
+    /// # Errors
+    /// [`ReportError::InvalidParam`] on `kind`.
+    pub fn parse(name: &str) -> Result<ReportKind, ReportError> {
+        ReportKind::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = ReportKind::ALL.iter().map(|k| k.name()).collect();
+                ReportError::invalid(
+                    "kind",
+                    format!("{name:?} is not one of {}", names.join(", ")),
+                )
+            })
+    }
+}
+
+/// The period a request names: explicit days, or a preset resolved against
+/// today's date in the request's zone when the report runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RangeSpec {
+    Days(DateRange),
+    Preset(String),
+}
+
+/// Everything a report needs to know besides the video.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportRequest {
+    pub kind: ReportKind,
+    pub range: RangeSpec,
+    pub tz: Tz,
+    pub interval: Interval,
+    pub compare: Option<Compare>,
+    pub filter: ContextFilter,
+    pub sessions: SessionFilter,
+    /// The node of `node` and `curve` reports.
+    pub node: Option<String>,
+    /// The hotspot of `heatmap` reports.
+    pub hotspot: Option<String>,
+    pub sort: Option<String>,
+    pub descending: bool,
+    pub page: usize,
+    pub page_size: usize,
+}
+
+/// The largest page a paginated report returns.
+pub const MAX_PAGE_SIZE: usize = 10_000;
+
+/// Parameter names a request understands (besides `format`, which the
+/// caller handles).
+pub const PARAMS: [&str; 23] = [
+    "range",
+    "from",
+    "to",
+    "tz",
+    "interval",
+    "compare",
+    "countries",
+    "devices",
+    "os",
+    "browsers",
+    "referrer_domains",
+    "applications",
+    "playback_types",
+    "user_ids",
+    "viewer",
+    "nodes",
+    "hotspots",
+    "node",
+    "hotspot",
+    "sort",
+    "order",
+    "page",
+    "page_size",
+];
+
+impl ReportRequest {
+    /// A request with every default: last 30 days, UTC, daily, no filter.
+    pub fn new(kind: ReportKind) -> ReportRequest {
+        ReportRequest {
+            kind,
+            range: RangeSpec::Preset("last_30_days".into()),
+            tz: Tz::UTC,
+            interval: Interval::Day,
+            compare: None,
+            filter: ContextFilter::default(),
+            sessions: SessionFilter::default(),
+            node: None,
+            hotspot: None,
+            sort: None,
+            descending: true,
+            page: 1,
+            page_size: 50,
+        }
+    }
+
+    /// Parses query parameters. Lists are comma-separated and may also be
+    /// repeated (`countries=FR,DE` or `countries=FR&countries=DE`).
+    ///
+    /// # Errors
+    /// [`ReportError::InvalidParam`] naming the first bad parameter.
+    pub fn from_params(
+        kind: ReportKind,
+        params: &[(String, String)],
+    ) -> Result<ReportRequest, ReportError> {
+        let mut request = ReportRequest::new(kind);
+        let mut from = None;
+        let mut to = None;
+        for (name, value) in params {
+            let list = || {
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_string)
+            };
+            match name.as_str() {
+                "range" => request.range = RangeSpec::Preset(value.clone()),
+                "from" => from = Some(parse_date("from", value)?),
+                "to" => to = Some(parse_date("to", value)?),
+                "tz" => {
+                    request.tz = value.parse().map_err(|_| {
+                        ReportError::invalid(
+                            "tz",
+                            format!("{value:?} is not an IANA time zone name"),
+                        )
+                    })?;
+                }
+                "interval" => request.interval = Interval::parse(value)?,
+                "compare" if value.is_empty() || value == "none" => request.compare = None,
+                "compare" => request.compare = Some(Compare::parse(value)?),
+                "countries" => request
+                    .filter
+                    .countries
+                    .extend(list().map(|c| c.to_uppercase())),
+                "devices" => request.filter.devices.extend(list()),
+                "os" => request.filter.os.extend(list()),
+                "browsers" => request.filter.browsers.extend(list()),
+                "referrer_domains" => request.filter.referrer_domains.extend(list()),
+                "applications" => request.filter.applications.extend(list()),
+                "playback_types" => {
+                    for name in list() {
+                        let kind = PlaybackType::from_name(&name).ok_or_else(|| {
+                            ReportError::invalid(
+                                "playback_types",
+                                format!("{name:?} is not one of vod, live, dvr"),
+                            )
+                        })?;
+                        request.filter.playback_types.push(kind);
+                    }
+                }
+                "user_ids" => request.filter.user_ids.extend(list()),
+                "viewer" => {
+                    request.filter.viewer = match value.as_str() {
+                        "" | "all" => None,
+                        "known" => Some(ViewerKind::Known),
+                        "anonymous" => Some(ViewerKind::Anonymous),
+                        other => {
+                            return Err(ReportError::invalid(
+                                "viewer",
+                                format!("{other:?} is not one of known, anonymous, all"),
+                            ));
+                        }
+                    }
+                }
+                "nodes" => request.sessions.nodes.extend(list()),
+                "hotspots" => request.sessions.hotspots.extend(list()),
+                "node" => request.node = Some(value.clone()),
+                "hotspot" => request.hotspot = Some(value.clone()),
+                "sort" => request.sort = Some(value.clone()),
+                "order" => {
+                    request.descending = match value.as_str() {
+                        "asc" => false,
+                        "desc" => true,
+                        other => {
+                            return Err(ReportError::invalid(
+                                "order",
+                                format!("{other:?} is not asc or desc"),
+                            ));
+                        }
+                    }
+                }
+                "page" => request.page = parse_count("page", value, 1, usize::MAX)?,
+                "page_size" => {
+                    request.page_size = parse_count("page_size", value, 1, MAX_PAGE_SIZE)?
+                }
+                other => {
+                    return Err(ReportError::invalid(
+                        other,
+                        format!(
+                            "unknown parameter; known ones are {}, format",
+                            PARAMS.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        match (from, to) {
+            (Some(from), Some(to)) => {
+                request.range = RangeSpec::Days(DateRange::try_new(from, to)?)
+            }
+            (Some(_), None) => return Err(ReportError::invalid("to", "required with from")),
+            (None, Some(_)) => return Err(ReportError::invalid("from", "required with to")),
+            (None, None) => {}
+        }
+        if matches!(kind, ReportKind::Node | ReportKind::Curve) && request.node.is_none() {
+            return Err(ReportError::invalid(
+                "node",
+                format!("required by the {} report", kind.name()),
+            ));
+        }
+        if kind == ReportKind::Heatmap && request.hotspot.is_none() {
+            return Err(ReportError::invalid(
+                "hotspot",
+                "required by the heatmap report",
+            ));
+        }
+        Ok(request)
+    }
+
+    /// The days the request covers, given today's date in its zone.
+    ///
+    /// # Errors
+    /// [`ReportError::InvalidParam`] on `range` for an unknown preset.
+    pub fn days(&self, today: NaiveDate) -> Result<DateRange, ReportError> {
+        match &self.range {
+            RangeSpec::Days(range) => Ok(*range),
+            RangeSpec::Preset(name) => preset(name, today),
+        }
+    }
+}
+
+fn parse_date(param: &str, value: &str) -> Result<NaiveDate, ReportError> {
+    NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map_err(|_| ReportError::invalid(param, format!("{value:?} is not a date (YYYY-MM-DD)")))
+}
+
+fn parse_count(param: &str, value: &str, min: usize, max: usize) -> Result<usize, ReportError> {
+    match value.parse::<usize>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ReportError::invalid(
+            param,
+            format!("{value:?} is not a whole number from {min} to {max}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn parses_every_filter() {
+        let request = ReportRequest::from_params(
+            ReportKind::Totals,
+            &params(&[
+                ("from", "2026-01-01"),
+                ("to", "2026-01-31"),
+                ("tz", "Asia/Kolkata"),
+                ("countries", "fr,DE"),
+                ("countries", "IN"),
+                ("playback_types", "vod,live"),
+                ("viewer", "known"),
+                ("nodes", "a,b"),
+                ("compare", "previous_year"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(request.filter.countries, ["FR", "DE", "IN"]);
+        assert_eq!(
+            request.filter.playback_types,
+            [PlaybackType::Vod, PlaybackType::Live]
+        );
+        assert_eq!(request.filter.viewer, Some(ViewerKind::Known));
+        assert_eq!(request.sessions.nodes, ["a", "b"]);
+        assert_eq!(request.compare, Some(Compare::PreviousYear));
+        assert_eq!(request.tz.name(), "Asia/Kolkata");
+    }
+
+    #[test]
+    fn errors_name_the_parameter() {
+        let cases = [
+            (vec![("tz", "Mars/Olympus")], "tz"),
+            (vec![("from", "2026-13-01"), ("to", "2026-01-01")], "from"),
+            (vec![("from", "2026-02-01"), ("to", "2026-01-01")], "to"),
+            (vec![("from", "2026-02-01")], "to"),
+            (vec![("interval", "fortnight")], "interval"),
+            (vec![("countrys", "FR")], "countrys"),
+            (vec![("page_size", "0")], "page_size"),
+            (vec![("playback_types", "hd")], "playback_types"),
+        ];
+        for (pairs, param) in cases {
+            let error =
+                ReportRequest::from_params(ReportKind::Totals, &params(&pairs)).unwrap_err();
+            assert!(
+                matches!(&error, ReportError::InvalidParam { param: p, .. } if p == param),
+                "{pairs:?}: {error}"
+            );
+        }
+        let error = ReportRequest::from_params(ReportKind::Node, &[]).unwrap_err();
+        assert!(error.to_string().contains("node"));
+    }
+}
