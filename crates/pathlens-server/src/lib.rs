@@ -1,1 +1,94 @@
-//! pathlens-server
+//! The HTTP server: the API, authentication, metrics.
+//!
+//! [`router`] builds the axum application over an [`AppState`] holding a
+//! `dyn Store`; nothing here names a concrete backend.
+//!
+//! - [`routes`]: the API handlers (events, videos, reports, keys);
+//! - [`auth`]: API keys and the [`auth::Caller`] extractor;
+//! - [`error`]: errors as `{"code", "message"}` with the right status;
+//! - [`metrics`]: Prometheus metrics and the latency middleware;
+//! - [`openapi`]: the OpenAPI document and the route list it must match.
+
+pub mod auth;
+pub mod error;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{delete, get, post};
+use chrono::{DateTime, Utc};
+use pathlens_store::Store;
+use tower_http::compression::CompressionLayer;
+
+use crate::auth::KeyRing;
+use crate::metrics::Metrics;
+
+/// The current time; tests inject a fixed or stepping clock.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(Utc::now)
+}
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone, Default)]
+pub struct ServerConfig {
+    /// A header set by a trusted reverse proxy with the viewer's ISO country
+    /// code (e.g. `CF-IPCountry`); ignored when `None`.
+    pub country_header: Option<String>,
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub keys: Arc<KeyRing>,
+    pub metrics: Arc<Metrics>,
+    pub clock: Clock,
+    pub config: Arc<ServerConfig>,
+}
+
+impl AppState {
+    /// State over `store`, loading its keys.
+    ///
+    /// # Errors
+    /// As the store fails.
+    pub fn new(store: Arc<dyn Store>, config: ServerConfig, clock: Clock) -> pathlens_store::Result<AppState> {
+        let keys = Arc::new(KeyRing::load(store.as_ref())?);
+        Ok(AppState { store, keys, metrics: Arc::new(Metrics::new()), clock, config: Arc::new(config) })
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+}
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/api/v1/events", post(routes::events::ingest))
+        .route("/api/v1/videos", get(routes::videos::list).post(routes::videos::create))
+        .route("/api/v1/videos/{video}", get(routes::videos::show).put(routes::videos::replace))
+        .route("/api/v1/videos/{video}/reports/{kind}", get(routes::reports::report))
+        .route("/api/v1/keys", get(routes::keys::list).post(routes::keys::create))
+        .route("/api/v1/keys/{id}", delete(routes::keys::revoke))
+        .route("/api/v1/me", get(routes::keys::me))
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/healthz", get(routes::health))
+        .route("/metrics", get(metrics::render));
+    api.layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
+        .layer(CompressionLayer::new())
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves.
+///
+/// # Errors
+/// When the listener fails.
+pub async fn serve(listener: tokio::net::TcpListener, app: Router, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}

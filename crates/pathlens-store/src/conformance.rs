@@ -24,12 +24,24 @@ pub fn run_all<H: Harness>(new_location: impl Fn() -> H) {
         ("videos_round_trip", videos_round_trip),
         ("videos_are_per_partner", videos_are_per_partner),
         ("keys_round_trip_and_revoke", keys_round_trip_and_revoke),
-        ("append_dedups_within_and_across_calls", append_dedups_within_and_across_calls),
-        ("events_and_dedup_survive_reopen", events_and_dedup_survive_reopen),
-        ("scan_limits_partner_video_and_time", scan_limits_partner_video_and_time),
+        (
+            "append_dedups_within_and_across_calls",
+            append_dedups_within_and_across_calls,
+        ),
+        (
+            "events_and_dedup_survive_reopen",
+            events_and_dedup_survive_reopen,
+        ),
+        (
+            "scan_limits_partner_video_and_time",
+            scan_limits_partner_video_and_time,
+        ),
         ("scan_applies_context_filters", scan_applies_context_filters),
         ("scan_returns_every_field", scan_returns_every_field),
-        ("export_pages_in_storage_order", export_pages_in_storage_order),
+        (
+            "export_pages_in_storage_order",
+            export_pages_in_storage_order,
+        ),
     ];
     for (name, check) in checks {
         let location = new_location();
@@ -43,7 +55,13 @@ fn at(minute: i64) -> DateTime<Utc> {
 }
 
 /// A plain event for the checks; `index` doubles as its dedup key.
-pub fn sample_event(partner: u32, video: &str, session: &str, index: u32, kind: EventKind) -> Event {
+pub fn sample_event(
+    partner: u32,
+    video: &str,
+    session: &str,
+    index: u32,
+    kind: EventKind,
+) -> Event {
     Event {
         partner_id: partner,
         video_id: video.to_string(),
@@ -76,7 +94,12 @@ fn graph(id: &str) -> Graph {
     .expect("valid sample graph")
 }
 
-fn scan_all(store: &dyn Store, partner: u32, video: &str, filter: ContextFilter) -> Vec<crate::EventRow> {
+fn scan_all(
+    store: &dyn Store,
+    partner: u32,
+    video: &str,
+    filter: ContextFilter,
+) -> Vec<crate::EventRow> {
     let request = ScanRequest {
         partner_id: partner,
         video_id: video.to_string(),
@@ -100,7 +123,12 @@ fn videos_round_trip(location: &dyn Harness) {
     assert_eq!(stored.created_at, at(0));
     assert_eq!(stored.updated_at, at(5));
     store.put_video(1, &graph("v0"), at(6)).unwrap();
-    let ids: Vec<String> = store.videos(1).unwrap().into_iter().map(|v| v.graph.id).collect();
+    let ids: Vec<String> = store
+        .videos(1)
+        .unwrap()
+        .into_iter()
+        .map(|v| v.graph.id)
+        .collect();
     assert_eq!(ids, vec!["v0".to_string(), "v1".to_string()]);
     assert!(store.video(1, "missing").unwrap().is_none());
 }
@@ -148,14 +176,21 @@ fn append_dedups_within_and_across_calls(location: &dyn Harness) {
 fn events_and_dedup_survive_reopen(location: &dyn Harness) {
     {
         let store = location.open();
-        let events = (1..=50).map(|i| sample_event(1, "v", "s", i, EventKind::View)).collect();
+        let events = (1..=50)
+            .map(|i| sample_event(1, "v", "s", i, EventKind::View))
+            .collect();
         assert_eq!(store.append(events).unwrap().accepted, 50);
     }
     let store = location.open();
     assert_eq!(store.event_count().unwrap(), 50);
-    let again = store.append(vec![sample_event(1, "v", "s", 10, EventKind::View)]).unwrap();
+    let again = store
+        .append(vec![sample_event(1, "v", "s", 10, EventKind::View)])
+        .unwrap();
     assert_eq!((again.accepted, again.duplicates), (0, 1));
-    assert_eq!(scan_all(store.as_ref(), 1, "v", ContextFilter::default()).len(), 50);
+    assert_eq!(
+        scan_all(store.as_ref(), 1, "v", ContextFilter::default()).len(),
+        50
+    );
 }
 
 fn scan_limits_partner_video_and_time(location: &dyn Harness) {
@@ -175,9 +210,18 @@ fn scan_limits_partner_video_and_time(location: &dyn Harness) {
         kinds: Vec::new(),
         filter: ContextFilter::default(),
     };
-    let mut indexes: Vec<u32> = store.scan(&request).unwrap().iter().map(|r| r.event_index).collect();
+    let mut indexes: Vec<u32> = store
+        .scan(&request)
+        .unwrap()
+        .iter()
+        .map(|r| r.event_index)
+        .collect();
     indexes.sort_unstable();
-    assert_eq!(indexes, vec![3, 4, 5, 6], "start is inclusive, end exclusive");
+    assert_eq!(
+        indexes,
+        vec![3, 4, 5, 6],
+        "start is inclusive, end exclusive"
+    );
     let only_plays = ScanRequest {
         kinds: vec![EventKind::Play],
         ..request
@@ -203,19 +247,89 @@ fn scan_applies_context_filters(location: &dyn Harness) {
     let count = |filter: ContextFilter| scan_all(store.as_ref(), 1, "v", filter).len();
     let f = ContextFilter::default;
     assert_eq!(count(f()), 3);
-    assert_eq!(count(ContextFilter { countries: vec!["FR".into()], ..f() }), 1);
-    assert_eq!(count(ContextFilter { countries: vec!["FR".into(), "unknown".into()], ..f() }), 2);
-    assert_eq!(count(ContextFilter { devices: vec!["Desktop".into()], ..f() }), 1);
-    assert_eq!(count(ContextFilter { os: vec!["Linux".into()], ..f() }), 1);
-    assert_eq!(count(ContextFilter { browsers: vec!["Firefox".into()], ..f() }), 1);
-    assert_eq!(count(ContextFilter { referrer_domains: vec!["example.com".into()], ..f() }), 1);
-    assert_eq!(count(ContextFilter { applications: vec!["lms".into()], ..f() }), 1);
-    assert_eq!(count(ContextFilter { playback_types: vec![PlaybackType::Live], ..f() }), 1);
-    assert_eq!(count(ContextFilter { user_ids: vec!["alice".into()], ..f() }), 1);
-    assert_eq!(count(ContextFilter { viewer: Some(ViewerKind::Known), ..f() }), 1);
-    assert_eq!(count(ContextFilter { viewer: Some(ViewerKind::Anonymous), ..f() }), 2);
     assert_eq!(
-        count(ContextFilter { countries: vec!["DE".into()], browsers: vec!["Chrome".into()], ..f() }),
+        count(ContextFilter {
+            countries: vec!["FR".into()],
+            ..f()
+        }),
+        1
+    );
+    assert_eq!(
+        count(ContextFilter {
+            countries: vec!["FR".into(), "unknown".into()],
+            ..f()
+        }),
+        2
+    );
+    assert_eq!(
+        count(ContextFilter {
+            devices: vec!["Desktop".into()],
+            ..f()
+        }),
+        1
+    );
+    assert_eq!(
+        count(ContextFilter {
+            os: vec!["Linux".into()],
+            ..f()
+        }),
+        1
+    );
+    assert_eq!(
+        count(ContextFilter {
+            browsers: vec!["Firefox".into()],
+            ..f()
+        }),
+        1
+    );
+    assert_eq!(
+        count(ContextFilter {
+            referrer_domains: vec!["example.com".into()],
+            ..f()
+        }),
+        1
+    );
+    assert_eq!(
+        count(ContextFilter {
+            applications: vec!["lms".into()],
+            ..f()
+        }),
+        1
+    );
+    assert_eq!(
+        count(ContextFilter {
+            playback_types: vec![PlaybackType::Live],
+            ..f()
+        }),
+        1
+    );
+    assert_eq!(
+        count(ContextFilter {
+            user_ids: vec!["alice".into()],
+            ..f()
+        }),
+        1
+    );
+    assert_eq!(
+        count(ContextFilter {
+            viewer: Some(ViewerKind::Known),
+            ..f()
+        }),
+        1
+    );
+    assert_eq!(
+        count(ContextFilter {
+            viewer: Some(ViewerKind::Anonymous),
+            ..f()
+        }),
+        2
+    );
+    assert_eq!(
+        count(ContextFilter {
+            countries: vec!["DE".into()],
+            browsers: vec!["Chrome".into()],
+            ..f()
+        }),
         0,
         "filters combine with AND"
     );
@@ -258,9 +372,15 @@ fn export_pages_in_storage_order(location: &dyn Harness) {
     event.context.playback_type = Some(PlaybackType::Vod);
     store.append(vec![event.clone()]).unwrap();
     store
-        .append((2..=5).map(|i| sample_event(2, "v", "s", i, EventKind::View)).collect())
+        .append(
+            (2..=5)
+                .map(|i| sample_event(2, "v", "s", i, EventKind::View))
+                .collect(),
+        )
         .unwrap();
-    store.append(vec![sample_event(3, "v", "s", 9, EventKind::View)]).unwrap();
+    store
+        .append(vec![sample_event(3, "v", "s", 9, EventKind::View)])
+        .unwrap();
     let first = store.export(Some(2), 0, 2).unwrap();
     assert_eq!(first[0], event, "export returns the event as appended");
     let rest = store.export(Some(2), 2, 100).unwrap();

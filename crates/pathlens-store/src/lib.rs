@@ -13,6 +13,7 @@
 
 pub mod conformance;
 pub mod key;
+pub mod memory;
 pub mod query;
 
 use chrono::{DateTime, Utc};

@@ -1,0 +1,324 @@
+//! The reports follow DOMAIN.md.
+//!
+//! Every report kind that `pathlens_report::run` produces over a
+//! `MemoryStore` is compared with a deliberately naive reference written
+//! from the definitions (`reference.rs`), on random event streams
+//! (`generate.rs`) and on the traffic simulator's output.
+
+mod check;
+mod generate;
+mod reference;
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+use pathlens_model::{Event, Graph, PlaybackType};
+use pathlens_report::{ReportKind, ReportRequest, run};
+use pathlens_sim::{SimConfig, Simulator, sample_graphs};
+use pathlens_store::memory::MemoryStore;
+use pathlens_store::{Store, StoredVideo};
+use proptest::prelude::*;
+use proptest::test_runner::Config;
+use serde_json::Value;
+
+use generate::PARTNER;
+use reference::{Compare, Filters, Options, Period};
+
+/// The instant reports run at; it only matters for presets, which these
+/// tests do not use.
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap()
+}
+
+/// One request, everything but its kind.
+struct Case<'a> {
+    graph: &'a Graph,
+    /// The stored events of this video of this partner.
+    events: &'a [Event],
+    tz: Tz,
+    period: Period,
+    compare: Option<Compare>,
+    filters: &'a Filters,
+    options: Options,
+}
+
+impl Case<'_> {
+    fn params(&self, kind: ReportKind) -> Vec<(String, String)> {
+        let mut params: Vec<(String, String)> = vec![
+            ("from".into(), self.period.from.to_string()),
+            ("to".into(), self.period.to.to_string()),
+            ("tz".into(), self.tz.name().into()),
+            ("page_size".into(), "10000".into()),
+        ];
+        if let Some(compare) = self.compare {
+            params.push(("compare".into(), compare.param()));
+        }
+        match kind {
+            ReportKind::Timeseries => params.push(("interval".into(), self.options.interval.clone())),
+            ReportKind::Node | ReportKind::Curve => {
+                params.push(("node".into(), self.options.node.clone()));
+            }
+            ReportKind::Heatmap => params.push(("hotspot".into(), self.options.hotspot.clone())),
+            _ => {}
+        }
+        params.extend(self.filters.params());
+        params
+    }
+
+    /// Runs the report of `kind` and checks it against the reference.
+    fn check(&self, store: &dyn Store, video: &StoredVideo, kind: ReportKind) -> Result<(), String> {
+        let params = self.params(kind);
+        let context = || format!("{} report with {params:?}", kind.name());
+        let request = ReportRequest::from_params(kind, &params)
+            .map_err(|e| format!("{}: request rejected: {e}", context()))?;
+        let report = run(store, video, &request, now())
+            .map_err(|e| format!("{}: report failed: {e}", context()))?;
+        let json = report.to_json();
+        self.check_json(kind, &json)
+            .map_err(|e| format!("{}:\n{e}", context()))
+    }
+
+    fn check_json(&self, kind: ReportKind, json: &Value) -> Result<(), String> {
+        let period_json = |p: &Period| {
+            serde_json::json!({"from": p.from.to_string(), "to": p.to.to_string(), "days": (p.to - p.from).num_days() + 1})
+        };
+        if json["period"] != period_json(&self.period) {
+            return Err(format!("period {}", json["period"]));
+        }
+        let current = reference::prepare(self.graph, self.events, self.tz, self.period, self.filters);
+        let mut expected = current.report(kind, &self.options);
+        match self.compare {
+            Some(compare) => {
+                let other = compare.other(self.period);
+                if json["comparison"] != period_json(&other) {
+                    return Err(format!(
+                        "comparison period {}, expected {other:?}",
+                        json["comparison"]
+                    ));
+                }
+                let previous = reference::prepare(self.graph, self.events, self.tz, other, self.filters);
+                let before = previous.report(kind, &self.options);
+                expected = reference::with_previous(kind, expected, &before);
+            }
+            None => {
+                if !json["comparison"].is_null() {
+                    return Err(format!("unexpected comparison {}", json["comparison"]));
+                }
+            }
+        }
+        check::same_rows(json, &expected, reference::key_column(kind))?;
+        let sorted_by = match kind {
+            ReportKind::Nodes => Some("plays"),
+            ReportKind::Viewers => Some("minutes_viewed"),
+            ReportKind::Transitions => Some("count"),
+            _ => None,
+        };
+        if let Some(column) = sorted_by {
+            check::sorted_descending(json, column)?;
+        }
+        if matches!(kind, ReportKind::Node | ReportKind::Curve) {
+            let details = &json["details"]["node"];
+            for (key, want) in current.node_details(&self.options.node) {
+                if !check::same_value(&details[&key], &want) {
+                    return Err(format!("details.node.{key}: got {}, expected {want}", details[&key]));
+                }
+            }
+        }
+        if kind == ReportKind::Heatmap {
+            let total: u64 = expected
+                .iter()
+                .map(|r| r["clicks"].as_u64().unwrap_or(0))
+                .sum();
+            if json["details"]["hotspot"]["clicks"] != serde_json::json!(total) {
+                return Err(format!("details.hotspot.clicks {}, expected {total}", json["details"]["hotspot"]["clicks"]));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The stored events of `video` of the test partner, from everything sent.
+fn stored_events(sent: &[Event], video: &str) -> Vec<Event> {
+    reference::dedup(sent)
+        .into_iter()
+        .filter(|e| e.partner_id == PARTNER && e.video_id == video)
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(Config {
+        cases: 64,
+        failure_persistence: None,
+        ..Config::default()
+    })]
+
+    /// Random event streams: every report kind, with the case's filters and
+    /// comparison, equals the reference.
+    #[test]
+    fn every_report_follows_the_definitions(scenario in generate::scenario()) {
+        let world = scenario.build();
+        let store = MemoryStore::new();
+        store.put_video(PARTNER, &world.graph, now()).unwrap();
+        let mut sent = Vec::new();
+        for batch in &world.batches {
+            store.append(batch.clone()).unwrap();
+            sent.extend(batch.iter().cloned());
+        }
+        prop_assert_eq!(store.event_count().unwrap(), reference::dedup(&sent).len() as u64);
+        let events = stored_events(&sent, &world.graph.id);
+        let video = store.video(PARTNER, &world.graph.id).unwrap().unwrap();
+        let case = Case {
+            graph: &world.graph,
+            events: &events,
+            tz: world.tz,
+            period: world.period,
+            compare: world.compare,
+            filters: &world.filters,
+            options: Options {
+                interval: world.interval.clone(),
+                node: world.node.clone(),
+                hotspot: world.hotspot.clone(),
+            },
+        };
+        for kind in ReportKind::ALL {
+            if let Err(problem) = case.check(&store, &video, kind) {
+                prop_assert!(false, "{}", problem);
+            }
+        }
+    }
+}
+
+fn date(text: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+}
+
+/// Forty days of simulated traffic on the three sample videos, across the
+/// 2026 DST changes of New York and Paris: every report kind (the node,
+/// curve and heatmap reports for every node and hotspot) equals the
+/// reference, for several zones, intervals, filters and comparisons.
+#[test]
+fn simulated_traffic_follows_the_definitions() {
+    let graphs = sample_graphs();
+    let config = SimConfig {
+        seed: 2026,
+        partner_id: PARTNER,
+        start: Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap(),
+        days: 40,
+        sessions_per_day: 3.0,
+        ..SimConfig::default()
+    };
+    let sent: Vec<Event> = Simulator::new(config, graphs.clone()).collect();
+    let store = MemoryStore::new();
+    for graph in &graphs {
+        store.put_video(PARTNER, graph, now()).unwrap();
+    }
+    for batch in sent.chunks(500) {
+        store.append(batch.to_vec()).unwrap();
+    }
+    assert!(
+        reference::dedup(&sent).len() < sent.len(),
+        "the simulation retries some events"
+    );
+
+    let no_filter = Filters::default();
+    let some_filters = Filters {
+        countries: vec!["US".into(), "IN".into(), "unknown".into()],
+        devices: vec!["Desktop".into(), "Smartphone".into()],
+        playback_types: vec![PlaybackType::Vod],
+        ..Filters::default()
+    };
+    let known = Filters {
+        known: Some(true),
+        ..Filters::default()
+    };
+    let anonymous = Filters {
+        known: Some(false),
+        ..Filters::default()
+    };
+    // (graph, zone, from, to, interval, compare, filters)
+    let plans: Vec<(usize, &str, &str, &str, &str, Option<Compare>, &Filters)> = vec![
+        (0, "Europe/Paris", "2026-03-20", "2026-04-05", "day", Some(Compare::PreviousPeriod), &no_filter),
+        (0, "Europe/Paris", "2026-03-28", "2026-03-30", "hour", None, &some_filters),
+        (1, "America/New_York", "2026-03-07", "2026-03-09", "hour", Some(Compare::Custom(date("2026-03-02"))), &no_filter),
+        (1, "America/New_York", "2026-03-02", "2026-04-08", "week", None, &known),
+        (2, "Asia/Kolkata", "2026-03-01", "2026-04-09", "month", None, &no_filter),
+        (2, "UTC", "2026-03-10", "2026-03-16", "day", Some(Compare::PreviousPeriod), &anonymous),
+    ];
+    for (graph_index, zone, from, to, interval, compare, filters) in plans {
+        let graph = &graphs[graph_index];
+        let video = store.video(PARTNER, &graph.id).unwrap().unwrap();
+        let events = stored_events(&sent, &graph.id);
+        let mut case = Case {
+            graph,
+            events: &events,
+            tz: zone.parse().unwrap(),
+            period: Period {
+                from: date(from),
+                to: date(to),
+            },
+            compare,
+            filters,
+            options: Options {
+                interval: interval.into(),
+                node: graph.start_node.clone(),
+                hotspot: graph.nodes[0].hotspots[0].id.clone(),
+            },
+        };
+        for kind in [
+            ReportKind::Totals,
+            ReportKind::Timeseries,
+            ReportKind::Nodes,
+            ReportKind::Transitions,
+            ReportKind::Viewers,
+        ] {
+            case.check(&store, &video, kind).unwrap_or_else(|e| panic!("{e}"));
+        }
+        for node in &graph.nodes {
+            case.options.node = node.id.clone();
+            for kind in [ReportKind::Node, ReportKind::Curve] {
+                case.check(&store, &video, kind).unwrap_or_else(|e| panic!("{e}"));
+            }
+            for hotspot in &node.hotspots {
+                case.options.hotspot = hotspot.id.clone();
+                case.check(&store, &video, ReportKind::Heatmap)
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+    }
+
+    // The session filters, on one video.
+    let graph = &graphs[1];
+    let video = store.video(PARTNER, &graph.id).unwrap().unwrap();
+    let events = stored_events(&sent, &graph.id);
+    let end = graph.end_nodes()[0].clone();
+    let clicked = graph.nodes[0].hotspots[0].id.clone();
+    for filters in [
+        Filters {
+            nodes: vec![end],
+            ..Filters::default()
+        },
+        Filters {
+            hotspots: vec![clicked],
+            ..Filters::default()
+        },
+    ] {
+        let case = Case {
+            graph,
+            events: &events,
+            tz: "Europe/Paris".parse().unwrap(),
+            period: Period {
+                from: date("2026-03-01"),
+                to: date("2026-03-31"),
+            },
+            compare: Some(Compare::PreviousYear),
+            filters: &filters,
+            options: Options {
+                interval: "day".into(),
+                node: graph.start_node.clone(),
+                hotspot: graph.nodes[0].hotspots[0].id.clone(),
+            },
+        };
+        for kind in ReportKind::ALL {
+            case.check(&store, &video, kind).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! The OpenAPI document served at `/api/v1/openapi.json`, and the list of
+//! routes it must describe (a test holds the router, this list and the
+//! document to each other).
+
+use axum::Json;
+use serde_json::Value;
+
+/// The document, kept beside the code as `openapi.json`.
+pub const DOCUMENT: &str = include_str!("../openapi.json");
+
+/// Every route of [`crate::router`]: method and OpenAPI path.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("post", "/api/v1/events"),
+    ("get", "/api/v1/videos"),
+    ("post", "/api/v1/videos"),
+    ("get", "/api/v1/videos/{video}"),
+    ("put", "/api/v1/videos/{video}"),
+    ("get", "/api/v1/videos/{video}/reports/{kind}"),
+    ("get", "/api/v1/keys"),
+    ("post", "/api/v1/keys"),
+    ("delete", "/api/v1/keys/{id}"),
+    ("get", "/api/v1/me"),
+    ("get", "/api/v1/openapi.json"),
+    ("get", "/healthz"),
+    ("get", "/metrics"),
+];
+
+pub async fn document() -> Json<Value> {
+    Json(serde_json::from_str(DOCUMENT).unwrap_or(Value::Null))
+}

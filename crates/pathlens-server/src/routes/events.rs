@@ -1,0 +1,54 @@
+//! `POST /api/v1/events`: a JSON array or NDJSON batch (gzip accepted).
+//!
+//! Write keys send live events, stamped with the server's time. Admin tokens
+//! may import: their events keep the `ts` they carry. The answer comes only
+//! after the accepted events are durable.
+
+use axum::Json;
+use axum::body::{Body, to_bytes};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::http::StatusCode;
+use pathlens_ingest::{MAX_BODY_BYTES, RequestContext};
+use pathlens_store::KeyKind;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+
+pub async fn ingest(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: Body) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let bytes = to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("the body is larger than {MAX_BODY_BYTES} bytes")))?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let gzip = header("content-encoding").is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    let country = state.config.country_header.as_deref().and_then(header);
+    let context = RequestContext {
+        partner_id: caller.partner_id(),
+        now: state.now(),
+        trusted_timestamps: caller.key.kind == KeyKind::Admin,
+        user_agent: header("user-agent"),
+        country,
+    };
+    let decoded = pathlens_ingest::decode_batch(&bytes, gzip, &context)?;
+    let rejected = decoded.rejected;
+    let events = decoded.events;
+    let store = state.store.clone();
+    let outcome = crate::routes::blocking(move || Ok(store.append(events)?)).await?;
+    state.metrics.count_events("native", outcome.accepted, outcome.duplicates, rejected.len());
+    // A batch in which nothing was valid is a bad request; otherwise the
+    // good events are kept and the answer lists the bad ones.
+    let all_bad = outcome.accepted + outcome.duplicates == 0 && !rejected.is_empty();
+    let status = if all_bad { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    Ok((
+        status,
+        Json(json!({
+            "code": if all_bad { "invalid_events" } else { "ok" },
+            "accepted": outcome.accepted,
+            "duplicates": outcome.duplicates,
+            "rejected": rejected.len(),
+            "errors": rejected,
+        })),
+    ))
+}

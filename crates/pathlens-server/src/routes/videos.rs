@@ -1,0 +1,131 @@
+//! Interactive videos: list, create or replace, show.
+//!
+//! Bodies are our own graph JSON or Kaltura's Path JSON; a Kaltura path
+//! carries no id or name, so `?id=` (and optionally `?name=`) supply them.
+//! Replacing a graph keeps removed nodes and hotspots, flagged deleted.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::Duration;
+use pathlens_model::{EventKind, Graph, GraphError};
+use pathlens_store::{ContextFilter, ScanRequest, StoredVideo};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::routes::blocking;
+
+#[derive(Debug, Deserialize)]
+pub struct ImportParams {
+    pub id: Option<String>,
+    pub name: Option<String>,
+}
+
+/// The video as the API shows it: the graph plus levels and dates.
+pub fn video_json(video: &StoredVideo) -> Value {
+    let levels = video.graph.levels();
+    json!({
+        "id": video.graph.id,
+        "name": video.graph.name,
+        "owner": video.graph.owner,
+        "created_at": video.created_at.to_rfc3339(),
+        "updated_at": video.updated_at.to_rfc3339(),
+        "start_node": video.graph.start_node,
+        "end_nodes": video.graph.end_nodes(),
+        "levels": levels,
+        "graph": video.graph,
+    })
+}
+
+fn parse_graph(body: &str, params: &ImportParams, path_id: Option<&str>) -> Result<Graph, ApiError> {
+    let id = path_id.or(params.id.as_deref()).unwrap_or_default();
+    let name = params.name.as_deref().unwrap_or(id);
+    let mut graph = Graph::from_any_json(body, id, name).map_err(|error| match error {
+        GraphError::Invalid(problems) => ApiError::bad_request("invalid_video", format!("invalid interactive video: {}", problems.join("; "))),
+        GraphError::Unreadable(reason) => ApiError::bad_request("invalid_json", format!("the body is not a graph: {reason}")),
+    })?;
+    if let Some(path_id) = path_id {
+        if !graph.id.is_empty() && graph.id != path_id {
+            return Err(ApiError::bad_request("invalid_video", format!("id: the body names {:?} but the URL names {path_id:?}", graph.id)));
+        }
+        graph.id = path_id.to_string();
+    }
+    if graph.id.is_empty() {
+        return Err(ApiError::bad_request("invalid_video", "id: a Kaltura path needs ?id= to name the video"));
+    }
+    Ok(graph)
+}
+
+/// Stores `graph` for the caller's partner, merging the history of the
+/// version it replaces.
+pub fn save(state: &AppState, partner: u32, graph: Graph) -> Result<(StoredVideo, bool), ApiError> {
+    let now = state.now();
+    let previous = state.store.video(partner, &graph.id)?;
+    let created = previous.is_none();
+    let merged = match previous {
+        Some(old) => old.graph.replaced_by(graph, now),
+        None => graph,
+    };
+    state.store.put_video(partner, &merged, now)?;
+    let stored = state.store.video(partner, &merged.id)?.ok_or_else(|| ApiError::internal("video vanished after storing"))?;
+    Ok((stored, created))
+}
+
+pub async fn create(State(state): State<AppState>, caller: Caller, Query(params): Query<ImportParams>, body: String) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require_admin()?;
+    let graph = parse_graph(&body, &params, None)?;
+    let (stored, created) = blocking(move || save(&state, caller.partner_id(), graph)).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(video_json(&stored))))
+}
+
+pub async fn replace(State(state): State<AppState>, caller: Caller, Path(video): Path<String>, Query(params): Query<ImportParams>, body: String) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require_admin()?;
+    let graph = parse_graph(&body, &params, Some(&video))?;
+    let (stored, created) = blocking(move || save(&state, caller.partner_id(), graph)).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(video_json(&stored))))
+}
+
+pub async fn show(State(state): State<AppState>, caller: Caller, Path(video): Path<String>) -> Result<Json<Value>, ApiError> {
+    caller.require_admin()?;
+    let partner = caller.partner_id();
+    let stored = blocking(move || Ok(state.store.video(partner, &video)?.ok_or_else(|| ApiError::not_found(format!("no video {video:?}")))?)).await?;
+    Ok(Json(video_json(&stored)))
+}
+
+/// `GET /api/v1/videos`: every video of the partner with its plays over the
+/// last 30 days (UTC), for the dashboard's list.
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require_admin()?;
+    let partner = caller.partner_id();
+    let rows = blocking(move || {
+        let now = state.now();
+        let mut rows = Vec::new();
+        for video in state.store.videos(partner)? {
+            let scan = ScanRequest {
+                partner_id: partner,
+                video_id: video.graph.id.clone(),
+                start: now - Duration::days(30),
+                end: now,
+                kinds: vec![EventKind::Play],
+                filter: ContextFilter::default(),
+            };
+            let plays = state.store.scan(&scan)?.len();
+            rows.push(json!({
+                "id": video.graph.id,
+                "name": video.graph.name,
+                "owner": video.graph.owner,
+                "nodes": video.graph.live_nodes().count(),
+                "updated_at": video.updated_at.to_rfc3339(),
+                "plays_30d": plays,
+            }));
+        }
+        Ok(rows)
+    })
+    .await?;
+    Ok(Json(json!({"videos": rows})))
+}

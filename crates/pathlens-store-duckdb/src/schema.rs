@@ -1,0 +1,102 @@
+//! Versioned schema migrations.
+//!
+//! Each migration runs once, in order, inside a transaction that also
+//! records its version in `schema_migrations`. A database whose version is
+//! newer than this binary knows is refused rather than misread.
+
+use duckdb::Connection;
+use pathlens_store::{Result, StoreError, StoreErrorKind};
+
+use crate::internal;
+
+/// The migrations, oldest first; the version of migration `i` is `i + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: videos, API keys and raw events.
+    "CREATE TABLE videos (
+        partner_id UINTEGER NOT NULL,
+        video_id VARCHAR NOT NULL,
+        graph VARCHAR NOT NULL,
+        created_us BIGINT NOT NULL,
+        updated_us BIGINT NOT NULL,
+        PRIMARY KEY (partner_id, video_id)
+    );
+    CREATE TABLE api_keys (
+        id VARCHAR PRIMARY KEY,
+        partner_id UINTEGER NOT NULL,
+        kind VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        token_hash VARCHAR NOT NULL,
+        created_us BIGINT NOT NULL,
+        revoked_us BIGINT
+    );
+    CREATE TABLE events (
+        seq BIGINT NOT NULL,
+        partner_id UINTEGER NOT NULL,
+        video_id VARCHAR NOT NULL,
+        ts_us BIGINT NOT NULL,
+        kind UTINYINT NOT NULL,
+        session_id VARCHAR NOT NULL,
+        event_index UINTEGER NOT NULL,
+        node_id VARCHAR,
+        entry_id VARCHAR,
+        user_id VARCHAR,
+        position DOUBLE,
+        play_time_sum DOUBLE,
+        from_node_id VARCHAR,
+        to_node_id VARCHAR,
+        hotspot_id VARCHAR,
+        target_url VARCHAR,
+        quartile UTINYINT,
+        country VARCHAR,
+        device VARCHAR,
+        os VARCHAR,
+        browser VARCHAR,
+        referrer_domain VARCHAR,
+        application VARCHAR,
+        playback_type VARCHAR,
+        dedup_key UBIGINT NOT NULL
+    );",
+];
+
+/// The schema version this binary writes.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// The version recorded in the database (0 for a new one).
+///
+/// # Errors
+/// On database faults.
+pub fn current_version(connection: &Connection) -> Result<i64> {
+    connection
+        .execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TIMESTAMP DEFAULT current_timestamp)")
+        .map_err(|e| internal("creating schema_migrations", e))?;
+    connection
+        .query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |row| row.get(0))
+        .map_err(|e| internal("reading the schema version", e))
+}
+
+/// Applies every migration newer than the database's version.
+///
+/// # Errors
+/// [`StoreErrorKind::Incompatible`] for a database newer than this binary;
+/// internal errors when a migration fails (it is rolled back).
+pub fn migrate(connection: &Connection) -> Result<()> {
+    let current = current_version(connection)?;
+    if current > latest_version() {
+        return Err(StoreError::new(
+            StoreErrorKind::Incompatible,
+            format!("the database has schema version {current}, newer than this pathlens knows ({}); upgrade pathlens", latest_version()),
+        ));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = index as i64 + 1;
+        let script = format!("BEGIN TRANSACTION; {sql}; INSERT INTO schema_migrations (version) VALUES ({version}); COMMIT;");
+        if let Err(error) = connection.execute_batch(&script) {
+            let _ = connection.execute_batch("ROLLBACK");
+            return Err(internal(&format!("applying migration {version}"), error));
+        }
+        tracing::info!(version, "applied schema migration");
+    }
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! The embedded store against the conformance suite, plus its own checks:
+//! migrations, back-pressure and concurrent writers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use pathlens_model::EventKind;
+use pathlens_store::conformance::{self, Harness, sample_event};
+use pathlens_store::{Store, StoreErrorKind};
+use pathlens_store_duckdb::{DuckDbConfig, DuckDbStore, schema};
+
+struct TempLocation {
+    dir: tempfile::TempDir,
+}
+
+impl Harness for TempLocation {
+    fn open(&self) -> Box<dyn Store> {
+        Box::new(DuckDbStore::open(self.dir.path(), &DuckDbConfig::default()).expect("open store"))
+    }
+}
+
+fn location() -> TempLocation {
+    TempLocation { dir: tempfile::tempdir().expect("temp dir") }
+}
+
+#[test]
+fn conformance_suite() {
+    conformance::run_all(location);
+}
+
+#[test]
+fn migrations_apply_once_and_refuse_newer_databases() {
+    let place = location();
+    let path: PathBuf = place.dir.path().join(pathlens_store_duckdb::DATABASE_FILE);
+    drop(place.open());
+    drop(place.open());
+    {
+        let connection = duckdb::Connection::open(&path).unwrap();
+        assert_eq!(schema::current_version(&connection).unwrap(), schema::latest_version());
+        let applied: i64 = connection.query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0)).unwrap();
+        assert_eq!(applied, schema::latest_version(), "each migration recorded once");
+        connection.execute_batch("INSERT INTO schema_migrations (version) VALUES (999)").unwrap();
+    }
+    let error = DuckDbStore::open(place.dir.path(), &DuckDbConfig::default()).err().expect("newer schema refused");
+    assert_eq!(error.kind(), StoreErrorKind::Incompatible);
+    assert!(error.to_string().contains("999"));
+}
+
+#[test]
+fn concurrent_appends_are_all_stored_once() {
+    let place = location();
+    let store: Arc<DuckDbStore> = Arc::new(DuckDbStore::open(place.dir.path(), &DuckDbConfig::default()).unwrap());
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let mut accepted = 0;
+                for batch in 0..20u32 {
+                    // Every thread sends the same events: only one copy may land.
+                    let events = (0..50u32).map(|i| sample_event(1, "v", &format!("s{batch}"), i, EventKind::View)).collect();
+                    accepted += store.append(events).unwrap().accepted;
+                }
+                let _ = t;
+                accepted
+            })
+        })
+        .collect();
+    let accepted: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(accepted, 20 * 50);
+    assert_eq!(store.event_count().unwrap(), 20 * 50);
+}
+
+#[test]
+fn a_full_queue_is_reported_as_overloaded() {
+    let place = location();
+    let config = DuckDbConfig { queue_capacity: 1, memory_limit: None };
+    let store = Arc::new(DuckDbStore::open(place.dir.path(), &config).unwrap());
+    let threads: Vec<_> = (0..8u32)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let events = (0..2_000u32).map(|i| sample_event(1, "v", &format!("t{t}"), i, EventKind::View)).collect();
+                store.append(events).map(|o| o.accepted).map_err(|e| e.kind())
+            })
+        })
+        .collect();
+    let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let stored: usize = results.iter().filter_map(|r| r.as_ref().ok()).sum();
+    for result in &results {
+        if let Err(kind) = result {
+            assert_eq!(*kind, StoreErrorKind::Overloaded);
+        }
+    }
+    assert_eq!(store.event_count().unwrap() as usize, stored, "a refused append stores nothing");
+}

@@ -1,0 +1,8 @@
+//! One module per subcommand.
+
+pub mod demo;
+pub mod import;
+pub mod keys;
+pub mod report;
+pub mod serve;
+pub mod videos;

@@ -1,0 +1,51 @@
+//! `pathlens serve`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use pathlens_server::{AppState, ServerConfig, router, system_clock};
+use pathlens_store::Store;
+
+use crate::backend::open_store;
+use crate::config::Config;
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Header with the viewer's country, set by a trusted proxy.
+    #[arg(long)]
+    pub country_header: Option<String>,
+}
+
+pub fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = config.clone();
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if args.country_header.is_some() {
+        config.country_header = args.country_header;
+    }
+    let store: Arc<dyn Store> = open_store(&config)?;
+    serve_store(&config, store, |address| {
+        eprintln!("pathlens listening on http://{address} (data in {})", config.data_dir.display());
+    })
+}
+
+/// Serves `store` until Ctrl-C; `ready` is told the bound address.
+pub fn serve_store(config: &Config, store: Arc<dyn Store>, ready: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
+    let server_config = ServerConfig { country_header: config.country_header.clone() };
+    let state = AppState::new(store, server_config, system_clock())?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
+        ready(listener.local_addr()?);
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down");
+        };
+        pathlens_server::serve(listener, router(state), shutdown).await.context("serving")
+    })
+}

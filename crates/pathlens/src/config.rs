@@ -1,0 +1,204 @@
+//! Configuration: defaults < file (TOML) < `PATHLENS_*` environment < flags.
+//!
+//! [`Config::load`] is pure: it takes the file's text and the environment as
+//! a map, so tests never touch the process environment. Every problem is
+//! reported at once.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// The settings as written in a file; every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<String>,
+    country_header: Option<String>,
+    partner: Option<u32>,
+    server: Option<String>,
+    token: Option<String>,
+    memory_limit: Option<String>,
+    write_queue: Option<usize>,
+}
+
+/// Validated settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where the embedded store keeps its database.
+    pub data_dir: PathBuf,
+    /// Address `serve` listens on.
+    pub listen: SocketAddr,
+    /// Header with the viewer's country set by a trusted proxy.
+    pub country_header: Option<String>,
+    /// Partner the CLI acts for when working on a data directory.
+    pub partner: u32,
+    /// A running server the CLI talks to instead of the data directory.
+    pub server: Option<String>,
+    /// Admin token for `server`.
+    pub token: Option<String>,
+    /// DuckDB memory limit ("4GB").
+    pub memory_limit: Option<String>,
+    /// Write batches that may wait for the store before requests get 503.
+    pub write_queue: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            data_dir: PathBuf::from("./pathlens-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            country_header: None,
+            partner: 1,
+            server: None,
+            token: None,
+            memory_limit: None,
+            write_queue: 256,
+        }
+    }
+}
+
+/// The environment variables read, and the setting each one sets.
+pub const ENV_VARS: [(&str, &str); 8] = [
+    ("PATHLENS_DATA_DIR", "data_dir"),
+    ("PATHLENS_LISTEN", "listen"),
+    ("PATHLENS_COUNTRY_HEADER", "country_header"),
+    ("PATHLENS_PARTNER", "partner"),
+    ("PATHLENS_SERVER", "server"),
+    ("PATHLENS_TOKEN", "token"),
+    ("PATHLENS_MEMORY_LIMIT", "memory_limit"),
+    ("PATHLENS_WRITE_QUEUE", "write_queue"),
+];
+
+impl Config {
+    /// Builds the configuration from an optional file's text and the
+    /// environment.
+    ///
+    /// # Errors
+    /// Every problem found, each naming its setting and source.
+    pub fn load(file: Option<(&str, &str)>, env: &HashMap<String, String>) -> Result<Config, Vec<String>> {
+        let mut problems = Vec::new();
+        let mut raw = RawConfig::default();
+        if let Some((name, text)) = file {
+            match toml::from_str::<RawConfig>(text) {
+                Ok(parsed) => raw = parsed,
+                Err(error) => problems.push(format!("{name}: {error}")),
+            }
+        }
+        let mut config = Config::default();
+        let mut listen = raw.listen.map(|l| ("config file", l));
+        let mut partner = raw.partner.map(|p| p.to_string()).map(|p| ("config file", p));
+        let mut write_queue = raw.write_queue.map(|q| q.to_string()).map(|q| ("config file", q));
+        if let Some(dir) = raw.data_dir {
+            config.data_dir = dir;
+        }
+        config.country_header = raw.country_header;
+        config.server = raw.server;
+        config.token = raw.token;
+        config.memory_limit = raw.memory_limit;
+        for (var, _) in ENV_VARS {
+            let Some(value) = env.get(var).cloned() else { continue };
+            match var {
+                "PATHLENS_DATA_DIR" => config.data_dir = PathBuf::from(value),
+                "PATHLENS_LISTEN" => listen = Some((var, value)),
+                "PATHLENS_COUNTRY_HEADER" => config.country_header = Some(value),
+                "PATHLENS_PARTNER" => partner = Some((var, value)),
+                "PATHLENS_SERVER" => config.server = Some(value),
+                "PATHLENS_TOKEN" => config.token = Some(value),
+                "PATHLENS_MEMORY_LIMIT" => config.memory_limit = Some(value),
+                _ => write_queue = Some((var, value)),
+            }
+        }
+        if let Some((source, value)) = listen {
+            match value.parse() {
+                Ok(address) => config.listen = address,
+                Err(_) => problems.push(format!("listen ({source}): {value:?} is not an address like 127.0.0.1:8080")),
+            }
+        }
+        if let Some((source, value)) = partner {
+            match value.parse() {
+                Ok(id) => config.partner = id,
+                Err(_) => problems.push(format!("partner ({source}): {value:?} is not a partner id (a whole number)")),
+            }
+        }
+        if let Some((source, value)) = write_queue {
+            match value.parse::<usize>() {
+                Ok(n) if n > 0 => config.write_queue = n,
+                _ => problems.push(format!("write_queue ({source}): {value:?} is not a positive whole number")),
+            }
+        }
+        if problems.is_empty() { Ok(config) } else { Err(problems) }
+    }
+
+    /// A commented example configuration file.
+    pub fn example() -> String {
+        let defaults = Config::default();
+        format!(
+            "# pathlens configuration (TOML).\n\
+             # Precedence: built-in defaults < this file < PATHLENS_* environment variables < command-line flags.\n\n\
+             # Directory of the embedded DuckDB store (env PATHLENS_DATA_DIR, flag --data-dir).\n\
+             data_dir = {:?}\n\n\
+             # Address the server listens on (env PATHLENS_LISTEN, flag --listen).\n\
+             listen = \"{}\"\n\n\
+             # Header with the viewer's ISO country code, set by a trusted reverse proxy\n\
+             # (for example \"CF-IPCountry\"). Leave unset when no proxy sets it: a client\n\
+             # could otherwise claim any country (env PATHLENS_COUNTRY_HEADER).\n\
+             # country_header = \"CF-IPCountry\"\n\n\
+             # Partner the command-line tool acts for on a data directory (env PATHLENS_PARTNER, flag --partner).\n\
+             partner = {}\n\n\
+             # A running pathlens server for the command-line tool to talk to instead of\n\
+             # opening the data directory, with an admin token (env PATHLENS_SERVER, PATHLENS_TOKEN).\n\
+             # server = \"http://127.0.0.1:8080\"\n\
+             # token = \"pla_...\"\n\n\
+             # DuckDB memory limit (env PATHLENS_MEMORY_LIMIT); DuckDB's default when unset.\n\
+             # memory_limit = \"4GB\"\n\n\
+             # Write batches that may wait for the store before ingest answers 503 (env PATHLENS_WRITE_QUEUE).\n\
+             write_queue = {}\n",
+            defaults.data_dir.display().to_string(),
+            defaults.listen,
+            defaults.partner,
+            defaults.write_queue
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let file = "data_dir = \"/srv/a\"\nlisten = \"0.0.0.0:9000\"\npartner = 5\n";
+        let config = Config::load(Some(("f.toml", file)), &env(&[("PATHLENS_LISTEN", "127.0.0.1:7000")])).unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/srv/a"));
+        assert_eq!(config.listen.to_string(), "127.0.0.1:7000");
+        assert_eq!(config.partner, 5);
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let file = "listen = \"nowhere\"\n";
+        let problems = Config::load(Some(("f.toml", file)), &env(&[("PATHLENS_PARTNER", "x"), ("PATHLENS_WRITE_QUEUE", "0")])).unwrap_err();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].starts_with("listen (config file)"));
+        assert!(problems[1].starts_with("partner (PATHLENS_PARTNER)"));
+    }
+
+    #[test]
+    fn unknown_settings_are_refused() {
+        let problems = Config::load(Some(("f.toml", "data_dri = \"x\"\n")), &HashMap::new()).unwrap_err();
+        assert!(problems[0].contains("data_dri"), "{problems:?}");
+    }
+
+    #[test]
+    fn the_example_parses_to_the_defaults() {
+        let config = Config::load(Some(("example", &Config::example())), &HashMap::new()).unwrap();
+        assert_eq!(config, Config::default());
+    }
+}
