@@ -512,7 +512,7 @@ impl<'a> Prepared<'a> {
         ]
     }
 
-    fn clicks_of(&self, hotspot: &str) -> Vec<&Row> {
+    fn clicks_of(&self, hotspot: &str) -> Vec<&Row<'a>> {
         self.rows
             .iter()
             .filter(|r| counted_click(self.graph, r.event) == Some(hotspot))
