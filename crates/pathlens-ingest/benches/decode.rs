@@ -99,6 +99,7 @@ fn event(rng: &mut SplitMix, session: &str, event_index: u32, at: DateTime<Utc>)
     };
     Event {
         partner_id: PARTNER_ID,
+        player_session: None,
         dedup_key: 0,
         video_id,
         entry_id: Some(format!("0_{:08x}", rng.below(64))),

@@ -124,6 +124,7 @@ impl<'c> EventDecoder<'c> {
         };
         Ok(Event {
             partner_id,
+            player_session: None,
             dedup_key: Event::native_dedup_key(&video_id, &session_id, event_index),
             video_id: video_id.into_owned(),
             node_id: node_id.map(Cow::into_owned),
@@ -266,6 +267,7 @@ mod tests {
                 application: Some("lms".into()),
                 playback_type: Some(PlaybackType::Live),
             },
+            player_session: None,
             dedup_key: Event::native_dedup_key("1_path", "page:player", 17),
         };
         assert_eq!(event, expected);
@@ -587,6 +589,7 @@ mod tests {
                     to_node_id: keep(optional[2], kind == EventKind::NodeSwitch).then_some(to_node_id),
                     hotspot_id: keep(optional[3], kind == EventKind::HotspotClick).then_some(hotspot_id),
                     quartile: keep(optional[4], kind == EventKind::Quartile).then_some(quartile),
+                    player_session: None,
                     dedup_key: Event::native_dedup_key(&video_id, &session_id, event_index),
                     video_id,
                     entry_id,

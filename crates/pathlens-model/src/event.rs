@@ -170,6 +170,12 @@ pub struct Event {
     /// 25, 50, 75, 90 or 100 on quartile events.
     pub quartile: Option<u8>,
     pub context: Context,
+    /// The player session over which `play_time_sum` and `event_index` run,
+    /// when it differs from `session_id`: Kaltura plays each node in its own
+    /// player, with its own session id, inside one viewing session of the
+    /// path. `None` means the player session is (`session_id`, `entry_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub player_session: Option<String>,
     /// Identity for deduplication: equal keys within a partner are one event.
     /// Native events hash (video, session id, event index); beacons hash
     /// their full parameter set.

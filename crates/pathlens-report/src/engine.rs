@@ -343,12 +343,12 @@ impl<'g> Dataset<'g> {
                 continue;
             }
             let position_ms = row.position.unwrap_or(0.0) * 1000.0;
-            let share = if window > 0.0 {
-                (position_ms - spot.start_ms as f64) / window
+            let percent = if window > 0.0 {
+                (position_ms - spot.start_ms as f64) * 100.0 / window
             } else {
                 0.0
             };
-            let bucket = (share * 100.0).floor().clamp(0.0, 99.0) as usize;
+            let bucket = floor_tolerant(percent).clamp(0.0, 99.0) as usize;
             buckets[bucket] += 1;
         }
         buckets
@@ -414,6 +414,18 @@ pub fn counted_hotspot<'r>(graph: &Graph, row: &'r EventRow) -> Option<&'r str> 
     }
 }
 
+/// Positions are decimal seconds held in binary floating point, so a value
+/// that is exactly on a bucket boundary (a click at 33.48 s, 29 % into a
+/// 30–42 s window) can come out a hair below it (28.999999999999996). Bucket
+/// indexes round such values to the boundary: anything within a millionth
+/// of a bucket of it counts as on it.
+const BUCKET_TOLERANCE: f64 = 1e-6;
+
+/// `floor(x)`, with `x` a hair below an integer taken as that integer.
+fn floor_tolerant(x: f64) -> f64 {
+    (x + BUCKET_TOLERANCE).floor()
+}
+
 /// The 1 % buckets of a node of `duration_ms` covered by playback of
 /// `played_ms` ending at `position` seconds.
 fn watched_buckets(position: Option<f64>, played_ms: i64, duration_ms: u64) -> u128 {
@@ -430,7 +442,8 @@ fn watched_buckets(position: Option<f64>, played_ms: i64, duration_ms: u64) -> u
 }
 
 /// Playback each row adds, in ms, following DOMAIN.md: per player session
-/// (session id, entry id) in event-index order, the increase of
+/// (session id, and the player session id when the source has one, else the
+/// entry id) in event-index order, the increase of
 /// `play_time_sum` since the previous view; the first view and the first
 /// after a reset add their own value; a view without it adds nothing; each
 /// contribution is capped at 30 s.
@@ -438,8 +451,9 @@ pub fn view_contributions(rows: &[EventRow]) -> Vec<i64> {
     let mut players: HashMap<(&str, Option<&str>), Vec<usize>> = HashMap::new();
     for (index, row) in rows.iter().enumerate() {
         if row.kind == EventKind::View && row.play_time_sum.is_some() {
+            let player = row.player_session.as_deref().or(row.entry_id.as_deref());
             players
-                .entry((&row.session_id, row.entry_id.as_deref()))
+                .entry((&row.session_id, player))
                 .or_default()
                 .push(index);
         }
@@ -480,6 +494,7 @@ mod tests {
             to_node_id: None,
             hotspot_id: None,
             quartile: None,
+            player_session: None,
         }
     }
 

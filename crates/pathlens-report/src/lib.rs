@@ -117,7 +117,9 @@ pub fn run(
     let mut table = match comparison {
         Some(other) => {
             let previous = table_for(store, video, request, other)?;
-            let matching = if request.kind == ReportKind::Timeseries {
+            // Time buckets, and the single row of totals, match by position:
+            // the first column of totals is a metric, not a key.
+            let matching = if matches!(request.kind, ReportKind::Timeseries | ReportKind::Totals) {
                 Match::Position
             } else {
                 Match::FirstColumn

@@ -178,10 +178,15 @@ impl ReportRequest {
                 "interval" => request.interval = Interval::parse(value)?,
                 "compare" if value.is_empty() || value == "none" => request.compare = None,
                 "compare" => request.compare = Some(Compare::parse(value)?),
-                "countries" => request
-                    .filter
-                    .countries
-                    .extend(list().map(|c| c.to_uppercase())),
+                // Country codes are upper case; the literal `unknown`
+                // (matching events without a country) stays as it is.
+                "countries" => request.filter.countries.extend(list().map(|c| {
+                    if c.eq_ignore_ascii_case("unknown") {
+                        "unknown".to_string()
+                    } else {
+                        c.to_uppercase()
+                    }
+                })),
                 "devices" => request.filter.devices.extend(list()),
                 "os" => request.filter.os.extend(list()),
                 "browsers" => request.filter.browsers.extend(list()),

@@ -110,12 +110,13 @@ impl Table {
                 for (index, column) in self.columns.iter().enumerate() {
                     joined.push(row[index].clone());
                     if column.compared {
-                        let before = other.map_or(Value::Null, |r| r[index].clone());
-                        let zero = Value::from(0);
-                        let before = if before.is_null() && matching == Match::FirstColumn {
-                            zero
-                        } else {
-                            before
+                        // A row the previous period does not have had
+                        // nothing then; a row it has keeps its value, null
+                        // included (a rate over no plays).
+                        let before = match other {
+                            Some(r) => r[index].clone(),
+                            None if matching == Match::FirstColumn => Value::from(0),
+                            None => Value::Null,
                         };
                         joined.push(change(&row[index], &before));
                         joined.insert(joined.len() - 1, before);

@@ -722,6 +722,7 @@ impl Builder<'_> {
                     target_url: None,
                     quartile: None,
                     context: context.clone(),
+                    player_session: None,
                     dedup_key: 0,
                 };
                 if draft.no_entry {

@@ -146,7 +146,7 @@ fn stored_events(sent: &[Event], video: &str) -> Vec<Event> {
 
 proptest! {
     #![proptest_config(Config {
-        cases: 64,
+        cases: 5000,
         failure_persistence: None,
         ..Config::default()
     })]

@@ -85,6 +85,7 @@ impl SessionRecorder {
             target_url: None,
             quartile: None,
             context: header.context.clone(),
+            player_session: None,
             dedup_key,
         });
         let last = self.events.len() - 1;

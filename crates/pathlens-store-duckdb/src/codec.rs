@@ -9,10 +9,10 @@ use pathlens_store::{EventRow, Result};
 use crate::internal;
 
 /// The columns [`EventRow`] reads, in order.
-pub const ROW_COLUMNS: &str = "ts_us, kind, session_id, entry_id, node_id, event_index, user_id, position, play_time_sum, from_node_id, to_node_id, hotspot_id, quartile";
+pub const ROW_COLUMNS: &str = "ts_us, kind, session_id, entry_id, node_id, event_index, user_id, position, play_time_sum, from_node_id, to_node_id, hotspot_id, quartile, player_session";
 
 /// Every column of an event, in table order after `seq`.
-pub const EVENT_COLUMNS: &str = "partner_id, video_id, ts_us, kind, session_id, event_index, node_id, entry_id, user_id, position, play_time_sum, from_node_id, to_node_id, hotspot_id, target_url, quartile, country, device, os, browser, referrer_domain, application, playback_type, dedup_key";
+pub const EVENT_COLUMNS: &str = "partner_id, video_id, ts_us, kind, session_id, event_index, node_id, entry_id, user_id, position, play_time_sum, from_node_id, to_node_id, hotspot_id, target_url, quartile, country, device, os, browser, referrer_domain, application, playback_type, dedup_key, player_session";
 
 pub fn append_event(appender: &mut Appender<'_>, seq: i64, event: &Event) -> Result<()> {
     let context = &event.context;
@@ -43,6 +43,7 @@ pub fn append_event(appender: &mut Appender<'_>, seq: i64, event: &Event) -> Res
             context.application,
             context.playback_type.map(PlaybackType::name),
             event.dedup_key,
+            event.player_session,
         ])
         .map_err(|e| internal("appending an event", e))
 }
@@ -67,6 +68,7 @@ pub fn event_row(row: &Row<'_>) -> duckdb::Result<EventRow> {
         to_node_id: row.get(10)?,
         hotspot_id: row.get(11)?,
         quartile: row.get(12)?,
+        player_session: row.get(13)?,
     })
 }
 
@@ -101,5 +103,6 @@ pub fn event(row: &Row<'_>) -> duckdb::Result<Event> {
             playback_type: playback.as_deref().and_then(PlaybackType::from_name),
         },
         dedup_key: row.get(23)?,
+        player_session: row.get(24)?,
     })
 }

@@ -56,6 +56,8 @@ pub const MIGRATIONS: &[&str] = &[
         playback_type VARCHAR,
         dedup_key UBIGINT NOT NULL
     );",
+    // 2: the player session of sources that play each node in its own player.
+    "ALTER TABLE events ADD COLUMN player_session VARCHAR;",
 ];
 
 /// The schema version this binary writes.

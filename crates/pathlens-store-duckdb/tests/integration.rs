@@ -93,3 +93,33 @@ fn a_full_queue_is_reported_as_overloaded() {
     }
     assert_eq!(store.event_count().unwrap() as usize, stored, "a refused append stores nothing");
 }
+
+#[test]
+fn a_version_1_database_is_upgraded_in_place() {
+    let place = location();
+    let path = place.dir.path().join(pathlens_store_duckdb::DATABASE_FILE);
+    {
+        // A database as version 1 of the schema wrote it, with one event.
+        let connection = duckdb::Connection::open(&path).unwrap();
+        schema::current_version(&connection).unwrap();
+        connection.execute_batch(schema::MIGRATIONS[0]).unwrap();
+        connection
+            .execute_batch(
+                "INSERT INTO schema_migrations (version) VALUES (1);
+                 INSERT INTO events (seq, partner_id, video_id, ts_us, kind, session_id, event_index, dedup_key)
+                 VALUES (0, 1, 'v', 1772323200000000, 3, 's', 1, 42);",
+            )
+            .unwrap();
+    }
+    let store = place.open();
+    let events = store.export(Some(1), 0, 10).unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, EventKind::Play);
+    assert_eq!(events[0].player_session, None);
+    let again = store.append(vec![{
+        let mut e = sample_event(1, "v", "s", 1, EventKind::Play);
+        e.dedup_key = 42;
+        e
+    }]);
+    assert_eq!(again.unwrap().duplicates, 1, "the dedup index covers version-1 rows");
+}

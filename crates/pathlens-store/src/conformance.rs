@@ -80,6 +80,7 @@ pub fn sample_event(
         target_url: None,
         quartile: None,
         context: Context::default(),
+        player_session: None,
         dedup_key: u64::from(index) * 7919 + session.len() as u64,
     }
 }
@@ -346,6 +347,7 @@ fn scan_returns_every_field(location: &dyn Harness) {
     event.to_node_id = Some("b".into());
     event.hotspot_id = Some("h".into());
     event.quartile = Some(75);
+    event.player_session = Some("page:player-2".into());
     store.append(vec![event.clone()]).unwrap();
     let rows = scan_all(store.as_ref(), 1, "v", ContextFilter::default());
     let row = &rows[0];
@@ -362,6 +364,7 @@ fn scan_returns_every_field(location: &dyn Harness) {
     assert_eq!(row.to_node_id.as_deref(), Some("b"));
     assert_eq!(row.hotspot_id.as_deref(), Some("h"));
     assert_eq!(row.quartile, Some(75));
+    assert_eq!(row.player_session.as_deref(), Some("page:player-2"));
 }
 
 fn export_pages_in_storage_order(location: &dyn Harness) {
@@ -370,6 +373,7 @@ fn export_pages_in_storage_order(location: &dyn Harness) {
     event.target_url = Some("https://example.com/".into());
     event.context.country = Some("IN".into());
     event.context.playback_type = Some(PlaybackType::Vod);
+    event.player_session = Some("p1".into());
     store.append(vec![event.clone()]).unwrap();
     store
         .append(

@@ -74,6 +74,7 @@ pub fn row_of(event: &Event) -> EventRow {
         to_node_id: event.to_node_id.clone(),
         hotspot_id: event.hotspot_id.clone(),
         quartile: event.quartile,
+        player_session: event.player_session.clone(),
     }
 }
 

@@ -63,6 +63,8 @@ pub struct EventRow {
     pub to_node_id: Option<String>,
     pub hotspot_id: Option<String>,
     pub quartile: Option<u8>,
+    /// See [`pathlens_model::Event::player_session`].
+    pub player_session: Option<String>,
 }
 
 impl ContextFilter {

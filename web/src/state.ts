@@ -1,0 +1,229 @@
+// The state of the video page lives in its URL (path and query string), so a
+// link reproduces the view: range, time zone, comparison, filters, interval,
+// chart metric, sort orders, the open node and the open details table.
+
+export const PRESETS: [string, string][] = [
+  ['last_7_days', 'Last 7 days'],
+  ['last_30_days', 'Last 30 days'],
+  ['last_90_days', 'Last 90 days'],
+  ['last_12_months', 'Last 12 months'],
+  ['this_week', 'This week'],
+  ['this_month', 'This month'],
+  ['this_quarter', 'This quarter'],
+  ['this_year', 'This year'],
+  ['previous_month', 'Previous month'],
+  ['custom', 'Custom range…'],
+];
+
+export const COMPARES: [string, string][] = [
+  ['none', 'No comparison'],
+  ['previous_period', 'Previous period'],
+  ['previous_year', 'Same period last year'],
+  ['custom', 'Custom start…'],
+];
+
+export const INTERVALS = ['hour', 'day', 'week', 'month'] as const;
+export type Interval = (typeof INTERVALS)[number];
+
+export const METRICS: [string, string][] = [
+  ['impressions', 'Player Impressions'],
+  ['plays', 'Plays'],
+  ['unique_viewers', 'Unique Viewers'],
+  ['minutes_viewed', 'Minutes Viewed'],
+  ['avg_view_time', 'Avg. View Time'],
+  ['path_completion_rate', 'Path Completion'],
+];
+
+export interface FilterDef {
+  key: string;
+  label: string;
+  /** Values the API takes; when set, the filter is a choice among them. */
+  options?: string[];
+  /** Values to suggest while typing. */
+  suggestions?: string[];
+  placeholder?: string;
+}
+
+export const FILTERS: FilterDef[] = [
+  { key: 'countries', label: 'Country', placeholder: 'ISO code, e.g. FR' },
+  { key: 'devices', label: 'Device', suggestions: ['Desktop', 'Smartphone', 'Tablet', 'Mobile phone', 'Smart TV', 'Game console', 'Other', 'unknown'] },
+  { key: 'os', label: 'OS', suggestions: ['Windows', 'Mac OSX', 'iOS', 'Android', 'Linux', 'ChromeOS', 'unknown'] },
+  { key: 'browsers', label: 'Browser', suggestions: ['Chrome', 'Safari', 'Firefox', 'Edge', 'Opera', 'Samsung Internet', 'Webview', 'unknown'] },
+  { key: 'referrer_domains', label: 'Domain', placeholder: 'e.g. example.com' },
+  { key: 'applications', label: 'Application', placeholder: 'e.g. web' },
+  { key: 'playback_types', label: 'Playback type', options: ['vod', 'live', 'dvr'] },
+  { key: 'user_ids', label: 'User', placeholder: 'user id' },
+  { key: 'nodes', label: 'Reached node' },
+  { key: 'hotspots', label: 'Clicked hotspot' },
+];
+
+export interface ViewState {
+  video: string;
+  range: string;
+  from: string;
+  to: string;
+  tz: string;
+  compare: string;
+  interval: Interval;
+  metric: string;
+  filters: Record<string, string[]>;
+  viewer: '' | 'known' | 'anonymous';
+  node: string;
+  sort: string;
+  order: 'asc' | 'desc';
+  details: '' | 'date' | 'viewer';
+  vsort: string;
+  vorder: 'asc' | 'desc';
+  vpage: number;
+  flow: 'all' | 'hotspot' | 'automatic';
+}
+
+export function browserZone(): string {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+  } catch {
+    return 'UTC';
+  }
+}
+
+const DEFAULTS = {
+  range: 'last_30_days',
+  compare: 'previous_period',
+  interval: 'day' as Interval,
+  metric: 'plays',
+  sort: 'plays',
+  order: 'desc' as const,
+  vsort: 'minutes_viewed',
+  vorder: 'desc' as const,
+  flow: 'all' as const,
+};
+
+const DAY = /^\d{4}-\d{2}-\d{2}$/;
+
+export function parseState(video: string, search: string): ViewState {
+  const q = new URLSearchParams(search);
+  const get = (name: string) => q.get(name) ?? '';
+  const from = get('from');
+  const to = get('to');
+  const custom = DAY.test(from) && DAY.test(to);
+  const range = custom ? 'custom' : PRESETS.some(([k]) => k === get('range') && k !== 'custom') ? get('range') : DEFAULTS.range;
+  const compareText = get('compare');
+  const compare = compareText === '' ? DEFAULTS.compare : ['none', 'previous_period', 'previous_year'].includes(compareText) || DAY.test(compareText) ? compareText : DEFAULTS.compare;
+  const interval = (INTERVALS as readonly string[]).includes(get('interval')) ? (get('interval') as Interval) : DEFAULTS.interval;
+  const filters: Record<string, string[]> = {};
+  for (const filter of FILTERS) {
+    const values = q
+      .getAll(filter.key)
+      .flatMap((v) => v.split(','))
+      .map((v) => v.trim())
+      .filter(Boolean);
+    if (values.length) filters[filter.key] = [...new Set(values)];
+  }
+  const viewer = get('viewer');
+  const details = get('details');
+  const flow = get('flow');
+  const page = Number.parseInt(get('vpage'), 10);
+  return {
+    video,
+    range,
+    from: custom ? from : '',
+    to: custom ? to : '',
+    tz: get('tz') || browserZone(),
+    compare,
+    interval,
+    metric: METRICS.some(([k]) => k === get('metric')) ? get('metric') : DEFAULTS.metric,
+    filters,
+    viewer: viewer === 'known' || viewer === 'anonymous' ? viewer : '',
+    node: get('node'),
+    sort: get('sort') || DEFAULTS.sort,
+    order: get('order') === 'asc' ? 'asc' : 'desc',
+    details: details === 'date' || details === 'viewer' ? details : '',
+    vsort: get('vsort') || DEFAULTS.vsort,
+    vorder: get('vorder') === 'asc' ? 'asc' : 'desc',
+    vpage: Number.isFinite(page) && page > 0 ? page : 1,
+    flow: flow === 'hotspot' || flow === 'automatic' ? flow : DEFAULTS.flow,
+  };
+}
+
+/** The query string of a state: the period, zone and comparison always (so
+ * a shared link means the same days everywhere), the rest when not default. */
+export function stateQuery(state: ViewState): string {
+  const q = new URLSearchParams();
+  if (state.range === 'custom') {
+    q.set('from', state.from);
+    q.set('to', state.to);
+  } else {
+    q.set('range', state.range);
+  }
+  q.set('tz', state.tz);
+  q.set('compare', state.compare);
+  q.set('interval', state.interval);
+  for (const filter of FILTERS) {
+    const values = state.filters[filter.key];
+    if (values?.length) q.set(filter.key, values.join(','));
+  }
+  if (state.viewer) q.set('viewer', state.viewer);
+  if (state.metric !== DEFAULTS.metric) q.set('metric', state.metric);
+  if (state.sort !== DEFAULTS.sort || state.order !== DEFAULTS.order) {
+    q.set('sort', state.sort);
+    q.set('order', state.order);
+  }
+  if (state.details) q.set('details', state.details);
+  if (state.vsort !== DEFAULTS.vsort || state.vorder !== DEFAULTS.vorder) {
+    q.set('vsort', state.vsort);
+    q.set('vorder', state.vorder);
+  }
+  if (state.vpage !== 1) q.set('vpage', String(state.vpage));
+  if (state.flow !== DEFAULTS.flow) q.set('flow', state.flow);
+  if (state.node) q.set('node', state.node);
+  return q.toString();
+}
+
+export function videoUrl(state: ViewState): string {
+  return `/videos/${encodeURIComponent(state.video)}?${stateQuery(state)}`;
+}
+
+export function hasFilters(state: ViewState): boolean {
+  return state.viewer !== '' || Object.values(state.filters).some((v) => v.length > 0);
+}
+
+/** The parameters every report of the page shares: period, zone,
+ * comparison, filters. */
+export function commonParams(state: ViewState): URLSearchParams {
+  const q = new URLSearchParams();
+  if (state.range === 'custom') {
+    q.set('from', state.from);
+    q.set('to', state.to);
+  } else {
+    q.set('range', state.range);
+  }
+  q.set('tz', state.tz);
+  if (state.compare !== 'none') q.set('compare', state.compare);
+  for (const filter of FILTERS) {
+    const values = state.filters[filter.key];
+    if (values?.length) q.set(filter.key, values.join(','));
+  }
+  if (state.viewer) q.set('viewer', state.viewer);
+  return q;
+}
+
+export function withParams(base: URLSearchParams, extra: Record<string, string | number>): URLSearchParams {
+  const q = new URLSearchParams(base);
+  for (const [k, v] of Object.entries(extra)) q.set(k, String(v));
+  return q;
+}
+
+/** The request of each panel; a panel refetches only when its own changes. */
+export function panelParams(state: ViewState) {
+  const common = commonParams(state);
+  return {
+    totals: common,
+    timeseries: withParams(common, { interval: state.interval }),
+    nodes: withParams(common, { sort: state.sort, order: state.order, page_size: 10000 }),
+    transitions: withParams(common, { page_size: 10000 }),
+    viewers: withParams(common, { sort: state.vsort, order: state.vorder, page: state.vpage, page_size: 50 }),
+    node: (node: string) => withParams(common, { node }),
+    curve: (node: string) => withParams(common, { node }),
+    heatmap: (hotspot: string) => withParams(common, { hotspot }),
+  };
+}
