@@ -161,8 +161,25 @@ export function reportPath(video: string, kind: string): string {
   return `/api/v1/videos/${encodeURIComponent(video)}/reports/${kind}`;
 }
 
+// Panels that need the same report at the same time share one request.
+const inflight = new Map<string, Promise<Report>>();
+
 export function report(video: string, kind: string, params: URLSearchParams, signal?: AbortSignal): Promise<Report> {
-  return getJson<Report>(reportPath(video, kind), params, signal);
+  const url = `${reportPath(video, kind)}?${params}`;
+  let shared = inflight.get(url);
+  if (!shared) {
+    shared = getJson<Report>(reportPath(video, kind), params);
+    inflight.set(url, shared);
+    const done = () => inflight.delete(url);
+    shared.then(done, done);
+  }
+  if (!signal) return shared;
+  return new Promise<Report>((resolve, reject) => {
+    const abort = () => reject(new DOMException('aborted', 'AbortError'));
+    if (signal.aborted) return abort();
+    signal.addEventListener('abort', abort, { once: true });
+    shared.then(resolve, reject);
+  });
 }
 
 /** A report as the API's CSV, byte for byte, with the server's file name. */

@@ -7,7 +7,7 @@
 //! UUID-like session ids, known and anonymous viewers, and context fields
 //! partly sent and partly left for the `User-Agent` to fill.
 //!
-//! Run with `cargo bench -p pathlens-ingest --bench decode`.
+//! Run with `cargo bench --profile dev -p pathlens-ingest --bench decode`.
 
 use std::hint::black_box;
 use std::io::Write;

@@ -426,6 +426,11 @@ fn floor_tolerant(x: f64) -> f64 {
     (x + BUCKET_TOLERANCE).floor()
 }
 
+/// `ceil(x)`, with `x` a hair above an integer taken as that integer.
+fn ceil_tolerant(x: f64) -> f64 {
+    (x - BUCKET_TOLERANCE).ceil()
+}
+
 /// The 1 % buckets of a node of `duration_ms` covered by playback of
 /// `played_ms` ending at `position` seconds.
 fn watched_buckets(position: Option<f64>, played_ms: i64, duration_ms: u64) -> u128 {
@@ -435,9 +440,9 @@ fn watched_buckets(position: Option<f64>, played_ms: i64, duration_ms: u64) -> u
     }
     let end_ms = position * 1000.0;
     let start_ms = (end_ms - played_ms as f64).max(0.0);
-    let per_bucket = duration_ms as f64 / 100.0;
-    let first = (start_ms / per_bucket).floor().clamp(0.0, 99.0) as u32;
-    let last = ((end_ms / per_bucket).ceil() - 1.0).clamp(0.0, 99.0) as u32;
+    let duration_ms = duration_ms as f64;
+    let first = floor_tolerant(start_ms * 100.0 / duration_ms).clamp(0.0, 99.0) as u32;
+    let last = (ceil_tolerant(end_ms * 100.0 / duration_ms) - 1.0).clamp(0.0, 99.0) as u32;
     (first..=last.max(first)).fold(0u128, |bits, b| bits | (1u128 << b))
 }
 

@@ -100,6 +100,9 @@ type ContextSpec = [Option<usize>; 7];
 #[derive(Debug, Clone)]
 enum Pts {
     Add(i64),
+    /// Adds this percent of the node's duration, so that a view at a whole
+    /// percent starts on a bucket boundary.
+    AddPercent(i64),
     Reset(i64),
     Same,
     Missing,
@@ -158,6 +161,9 @@ struct Draft {
     context: Option<ContextSpec>,
     position: Position,
     no_entry: bool,
+    /// Views only: sent by a player with its own player session id (one of
+    /// a few per session), as Kaltura's one-player-per-node sources do.
+    player: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -304,6 +310,7 @@ fn anchor() -> impl Strategy<Value = Anchor> {
 fn pts() -> impl Strategy<Value = Pts> {
     prop_oneof![
         6 => prop_oneof![0i64..=12_000, 9_990i64..=10_010, 25_000i64..=45_000].prop_map(Pts::Add),
+        2 => (1i64..=40).prop_map(Pts::AddPercent),
         1 => (0i64..=15_000).prop_map(Pts::Reset),
         1 => Just(Pts::Same),
         1 => Just(Pts::Missing),
@@ -366,9 +373,10 @@ fn draft() -> impl Strategy<Value = Draft> {
         proptest::option::weighted(0.05, context_spec()),
         position(),
         proptest::bool::weighted(0.03),
+        proptest::option::weighted(0.2, 0usize..3),
     )
         .prop_map(
-            |(action, gap, reset_index, dup, user, context, position, no_entry)| Draft {
+            |(action, gap, reset_index, dup, user, context, position, no_entry, player)| Draft {
                 action,
                 gap,
                 reset_index,
@@ -377,6 +385,7 @@ fn draft() -> impl Strategy<Value = Draft> {
                 context,
                 position,
                 no_entry,
+                player,
             },
         )
 }
@@ -676,6 +685,7 @@ impl Builder<'_> {
                     round: 0,
                 },
                 no_entry: false,
+                player: None,
             };
             drafts.push(plain(Action::Impression));
             drafts.push(plain(Action::Play));
@@ -687,7 +697,8 @@ impl Builder<'_> {
         let mut ts = base;
         let mut used: BTreeSet<DateTime<Utc>> = BTreeSet::new();
         let mut index = 0u32;
-        let mut play_time: HashMap<Option<String>, i64> = HashMap::new();
+        // play_time_sum per player: its own player session id, else entry.
+        let mut play_time: HashMap<(Option<String>, Option<String>), i64> = HashMap::new();
         let mut last_clicked: Option<String> = None;
         for draft in &drafts {
             ts += match draft.gap {
@@ -751,10 +762,19 @@ impl Builder<'_> {
                 Action::View { pts, nodeless } => {
                     let node = (!nodeless).then_some(current.as_str());
                     let mut event = make(EventKind::View, node);
-                    let sum = play_time.entry(event.entry_id.clone()).or_insert(0);
+                    event.player_session = draft.player.map(|p| format!("{session_id}:player-{p}"));
+                    let player = match &event.player_session {
+                        Some(own) => (Some(own.clone()), None),
+                        None => (None, event.entry_id.clone()),
+                    };
+                    let sum = play_time.entry(player).or_insert(0);
                     event.play_time_sum = match pts {
                         Pts::Add(ms) => {
                             *sum += ms;
+                            Some(*sum as f64 / 1000.0)
+                        }
+                        Pts::AddPercent(percent) => {
+                            *sum += duration(&current) * percent / 100;
                             Some(*sum as f64 / 1000.0)
                         }
                         Pts::Reset(ms) => {

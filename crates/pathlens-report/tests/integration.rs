@@ -8,6 +8,7 @@
 mod check;
 mod generate;
 mod reference;
+mod regressions;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -146,7 +147,7 @@ fn stored_events(sent: &[Event], video: &str) -> Vec<Event> {
 
 proptest! {
     #![proptest_config(Config {
-        cases: 5000,
+        cases: 64,
         failure_persistence: None,
         ..Config::default()
     })]

@@ -222,6 +222,13 @@ pub fn counted_click<'e>(graph: &Graph, event: &'e Event) -> Option<&'e str> {
     }
 }
 
+/// The player a view belongs to within its session.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Player {
+    Own(String),
+    Entry(Option<String>),
+}
+
 /// One in-period event that survived every filter, with the playback it
 /// adds in ms.
 pub struct Row<'a> {
@@ -258,11 +265,17 @@ pub fn prepare<'a>(
     let passing: Vec<&Event> = events.iter().filter(|e| context_keeps(filters, e)).collect();
 
     // View contributions, per player session in (event index, time) order.
-    let mut players: BTreeMap<(String, Option<String>), Vec<&Event>> = BTreeMap::new();
+    // A player session is the event's own player session id when it has
+    // one, else its media entry, within its session.
+    let mut players: BTreeMap<(String, Player), Vec<&Event>> = BTreeMap::new();
     for event in &passing {
         if event.kind == EventKind::View && event.play_time_sum.is_some() && in_window(event) {
+            let player = match &event.player_session {
+                Some(id) => Player::Own(id.clone()),
+                None => Player::Entry(event.entry_id.clone()),
+            };
             players
-                .entry((event.session_id.clone(), event.entry_id.clone()))
+                .entry((event.session_id.clone(), player))
                 .or_default()
                 .push(event);
         }

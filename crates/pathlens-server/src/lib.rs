@@ -7,8 +7,10 @@
 //! - [`auth`]: API keys and the [`auth::Caller`] extractor;
 //! - [`error`]: errors as `{"code", "message"}` with the right status;
 //! - [`metrics`]: Prometheus metrics and the latency middleware;
-//! - [`openapi`]: the OpenAPI document and the route list it must match.
+//! - [`openapi`]: the OpenAPI document and the route list it must match;
+//! - [`assets`]: the dashboard, embedded, served at `/`.
 
+pub mod assets;
 pub mod auth;
 pub mod error;
 pub mod metrics;
@@ -79,7 +81,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/me", get(routes::keys::me))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/healthz", get(routes::health))
-        .route("/metrics", get(metrics::render));
+        .route("/metrics", get(metrics::render))
+        .fallback(assets::serve);
     api.layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
         .layer(CompressionLayer::new())
         .with_state(state)

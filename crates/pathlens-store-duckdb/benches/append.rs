@@ -2,7 +2,7 @@
 //! batches of 10,000 (the API's largest request) into a fresh database,
 //! durable at each commit.
 //!
-//! Run: `cargo bench -p pathlens-store-duckdb --bench append`
+//! Run: `cargo bench --profile dev -p pathlens-store-duckdb --bench append`
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use pathlens_sim::{SimConfig, Simulator, sample_graphs};

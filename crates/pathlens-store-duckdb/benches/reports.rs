@@ -4,7 +4,7 @@
 //! compared with the previous period — over a database of simulated traffic
 //! (1,000,000 events by default; set PATHLENS_BENCH_EVENTS to change it).
 //!
-//! Run: `cargo bench -p pathlens-store-duckdb --bench reports`
+//! Run: `cargo bench --profile dev -p pathlens-store-duckdb --bench reports`
 
 use std::time::Instant;
 

@@ -93,6 +93,7 @@ pub fn migrate(connection: &Connection) -> Result<()> {
     }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let version = index as i64 + 1;
+        let sql = sql.trim().trim_end_matches(';');
         let script = format!("BEGIN TRANSACTION; {sql}; INSERT INTO schema_migrations (version) VALUES ({version}); COMMIT;");
         if let Err(error) = connection.execute_batch(&script) {
             let _ = connection.execute_batch("ROLLBACK");

@@ -155,4 +155,22 @@ pub trait Store: Send + Sync {
 
     /// Batches waiting for the writer, for `/metrics`.
     fn write_queue_depth(&self) -> usize;
+
+    /// The local durable spool of a store that acknowledges events before
+    /// they reach a remote database (the ClickHouse store), for `/metrics`;
+    /// `None` for stores without one.
+    fn spool_status(&self) -> Option<SpoolStatus> {
+        None
+    }
+}
+
+/// What waits in a store's local spool: acknowledged events not yet shipped.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SpoolStatus {
+    /// Events acknowledged and not yet stored remotely.
+    pub events: u64,
+    /// Bytes those events take in the spool's files.
+    pub bytes: u64,
+    /// Seconds since the oldest of them was acknowledged (0 when empty).
+    pub oldest_age_seconds: f64,
 }

@@ -72,6 +72,7 @@ export class VideoPage {
   private readonly panels: PanelView[];
   private readonly metrics: MetricsPanel;
   private readonly nodePanel: NodePanel;
+  private readonly filters = new FilterBar();
 
   constructor(
     readonly videoId: string,
@@ -145,8 +146,7 @@ export class VideoPage {
 
     this.metrics = new MetricsPanel((report) => this.onTotals(report));
     this.nodePanel = new NodePanel();
-    const filters = new FilterBar();
-    this.panels = [filters, this.metrics, new PerformancePanel(), new NodesPanel(), this.nodePanel, new PathsPanel()];
+    this.panels = [this.filters, this.metrics, new PerformancePanel(), new NodesPanel(), this.nodePanel, new PathsPanel()];
 
     this.element = h(
       'div',
@@ -282,6 +282,7 @@ export class VideoPage {
   private onTotals(report: Report): void {
     this.period = report.period;
     this.comparison = report.comparison;
+    if (report.notes?.[0]) this.filters.setNote(report.notes[0]);
     if (!this.video) this.showHeader();
     const text = [`${formatPeriod(report.period.from, report.period.to)} (${formatInteger(report.period.days)} days)`];
     if (report.comparison) text.push(`compared with ${formatPeriod(report.comparison.from, report.comparison.to)}`);
