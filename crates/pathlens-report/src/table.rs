@@ -193,7 +193,7 @@ impl Table {
 fn change(current: &Value, previous: &Value) -> Value {
     match (current.as_f64(), previous.as_f64()) {
         (Some(now), Some(before)) if before != 0.0 => Value::from((now - before) / before),
-        (Some(now), Some(_)) if now == 0.0 => Value::from(0.0),
+        (Some(0.0), Some(_)) => Value::from(0.0),
         _ => Value::Null,
     }
 }

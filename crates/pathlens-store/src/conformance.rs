@@ -18,9 +18,12 @@ pub trait Harness {
     fn open(&self) -> Box<dyn Store>;
 }
 
+/// One check of the suite.
+type Check = fn(&dyn Harness);
+
 /// Runs every check, each on a new location from `new_location`.
 pub fn run_all<H: Harness>(new_location: impl Fn() -> H) {
-    let checks: [(&str, fn(&dyn Harness)); 9] = [
+    let checks: [(&str, Check); 9] = [
         ("videos_round_trip", videos_round_trip),
         ("videos_are_per_partner", videos_are_per_partner),
         ("keys_round_trip_and_revoke", keys_round_trip_and_revoke),
