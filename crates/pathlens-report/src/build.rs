@@ -343,8 +343,11 @@ fn viewers(dataset: &Dataset) -> Table {
         Column::metric("minutes_viewed", "Minutes Viewed", ColumnType::Number),
         Column::metric("avg_view_time", "Avg. View Time (min)", ColumnType::Number),
     ];
-    let rows = dataset
-        .viewers()
+    // By viewer (anonymous first), so that rows tied in the requested sort
+    // come out in the same order whatever order the store returned events.
+    let mut viewers: Vec<_> = dataset.viewers().into_iter().collect();
+    viewers.sort_by(|a, b| a.0.cmp(&b.0));
+    let rows = viewers
         .into_iter()
         .map(|(user, stats)| {
             vec![

@@ -97,8 +97,11 @@ impl Table {
                 ));
             }
         }
-        let by_key: std::collections::HashMap<String, &Vec<Value>> =
-            previous.rows.iter().filter_map(|r| r.first().map(|k| (k.to_string(), r))).collect();
+        let by_key: std::collections::HashMap<String, &Vec<Value>> = previous
+            .rows
+            .iter()
+            .filter_map(|r| r.first().map(|k| (k.to_string(), r)))
+            .collect();
         let rows = self
             .rows
             .iter()
@@ -106,7 +109,10 @@ impl Table {
             .map(|(position, row)| {
                 let other = match matching {
                     Match::Position => previous.rows.get(position),
-                    Match::FirstColumn => row.first().map(Value::to_string).and_then(|key| by_key.get(&key).copied()),
+                    Match::FirstColumn => row
+                        .first()
+                        .map(Value::to_string)
+                        .and_then(|key| by_key.get(&key).copied()),
                 };
                 let mut joined = Vec::with_capacity(columns.len());
                 for (index, column) in self.columns.iter().enumerate() {

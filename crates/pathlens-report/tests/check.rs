@@ -10,7 +10,10 @@ pub fn same_value(actual: &Value, expected: &Value) -> bool {
     match (actual, expected) {
         (Value::Number(a), Value::Number(e)) => {
             if e.is_f64() {
-                let (a, e) = (a.as_f64().unwrap_or(f64::NAN), e.as_f64().unwrap_or(f64::NAN));
+                let (a, e) = (
+                    a.as_f64().unwrap_or(f64::NAN),
+                    e.as_f64().unwrap_or(f64::NAN),
+                );
                 (a - e).abs() <= 1e-9 * a.abs().max(e.abs()) + 1e-12
             } else {
                 // Integers must come out as the same integer.
@@ -122,7 +125,9 @@ pub fn sorted_descending(report: &Value, column: &str) -> Result<(), String> {
             (None, Some(_)) => false,
         };
         if !in_order {
-            return Err(format!("rows not sorted by {column} descending: {a} before {b}"));
+            return Err(format!(
+                "rows not sorted by {column} descending: {a} before {b}"
+            ));
         }
     }
     Ok(())

@@ -82,6 +82,8 @@ struct FilterSpec {
     known: Option<bool>,
     nodes: Vec<Index>,
     hotspots: Vec<Index>,
+    /// Pick the hotspots among ids that only uncounted switches carry.
+    uncounted_hotspots: bool,
 }
 
 /// Where a session starts.
@@ -116,6 +118,9 @@ enum Switch {
     Auto(Index),
     /// Automatic, carrying some hotspot id (stale, foreign or unknown).
     Stale { to: Index, hotspot: Index },
+    /// Automatic, to where some go-to-node hotspot of any node leads, with
+    /// that hotspot's id: counted only when it sits on the current node.
+    Foreign(Index),
 }
 
 #[derive(Debug, Clone)]
@@ -123,10 +128,27 @@ enum Action {
     Impression,
     PlayRequest,
     Play,
-    NodePlay { jump: Option<Index> },
-    View { pts: Pts, nodeless: bool },
-    Click { hotspot: Index },
-    Switch { how: Switch, then_play: bool },
+    NodePlay {
+        jump: Option<Index>,
+    },
+    /// A node_play of the current node and a view of it at the same instant
+    /// with the same event index, sent in either order: only the rule
+    /// "node_play before view" orders them.
+    PlayWithView {
+        pts: Pts,
+        view_first: bool,
+    },
+    View {
+        pts: Pts,
+        nodeless: bool,
+    },
+    Click {
+        hotspot: Index,
+    },
+    Switch {
+        how: Switch,
+        then_play: bool,
+    },
     Other(usize),
 }
 
@@ -223,10 +245,16 @@ fn filter_spec() -> impl Strategy<Value = FilterSpec> {
             subset(with_unknown(&APPLICATIONS)),
         ),
         subset(PLAYBACK.to_vec()),
-        subset(vec!["u1".to_string(), "u2".into(), "u3".into(), "nobody".into()]),
+        subset(vec![
+            "u1".to_string(),
+            "u2".into(),
+            "u3".into(),
+            "nobody".into(),
+        ]),
         prop_oneof![6 => Just(None), 1 => Just(Some(true)), 1 => Just(Some(false))],
-        prop_oneof![5 => Just(Vec::new()), 1 => proptest::collection::vec(any::<Index>(), 1..=2)],
-        prop_oneof![5 => Just(Vec::new()), 1 => proptest::collection::vec(any::<Index>(), 1..=2)],
+        prop_oneof![3 => Just(Vec::new()), 1 => proptest::collection::vec(any::<Index>(), 1..=2)],
+        prop_oneof![2 => Just(Vec::new()), 1 => proptest::collection::vec(any::<Index>(), 1..=2)],
+        proptest::bool::weighted(0.7),
     )
         .prop_map(
             |(
@@ -236,6 +264,7 @@ fn filter_spec() -> impl Strategy<Value = FilterSpec> {
                 known,
                 nodes,
                 hotspots,
+                uncounted_hotspots,
             )| FilterSpec {
                 countries,
                 devices,
@@ -248,6 +277,7 @@ fn filter_spec() -> impl Strategy<Value = FilterSpec> {
                 known,
                 nodes,
                 hotspots,
+                uncounted_hotspots,
             },
         )
 }
@@ -322,6 +352,7 @@ fn switch() -> impl Strategy<Value = Switch> {
         3 => any::<Index>().prop_map(Switch::Hotspot),
         1 => any::<Index>().prop_map(Switch::Auto),
         2 => (any::<Index>(), any::<Index>()).prop_map(|(to, hotspot)| Switch::Stale { to, hotspot }),
+        3 => any::<Index>().prop_map(Switch::Foreign),
     ]
 }
 
@@ -334,7 +365,9 @@ fn action() -> impl Strategy<Value = Action> {
         8 => (pts(), proptest::bool::weighted(0.05))
             .prop_map(|(pts, nodeless)| Action::View { pts, nodeless }),
         2 => any::<Index>().prop_map(|hotspot| Action::Click { hotspot }),
-        3 => (switch(), proptest::bool::weighted(0.7))
+        1 => (pts(), any::<bool>())
+            .prop_map(|(pts, view_first)| Action::PlayWithView { pts, view_first }),
+        3 => (switch(), proptest::bool::weighted(0.5))
             .prop_map(|(how, then_play)| Action::Switch { how, then_play }),
         2 => (0usize..6).prop_map(Action::Other),
     ]
@@ -415,7 +448,7 @@ pub fn scenario() -> impl Strategy<Value = Scenario> {
     (
         prop_oneof![3 => Just(0usize), 1 => 1usize..=3],
         setup(),
-        proptest::collection::vec(session(), 1..10),
+        proptest::collection::vec(session(), 1..12),
     )
         .prop_map(|(graph, setup, sessions)| Scenario {
             graph,
@@ -579,9 +612,65 @@ impl Scenario {
             .iter()
             .flat_map(|n| n.hotspots.iter().map(|h| h.id.clone()))
             .collect();
+        let mut builder = Builder {
+            graph: &graph,
+            tz,
+            next_key: 0,
+            events: Vec::new(),
+            late: Vec::new(),
+        };
+        for (number, session) in self.sessions.iter().enumerate() {
+            let around = match (session.other_period, compare) {
+                (true, Some(compare)) => compare.other(period),
+                _ => period,
+            };
+            builder.session(number, session, around);
+        }
+        let Builder { events, late, .. } = builder;
+
+        // Node and hotspot choices favour ids the events use, so that the
+        // session filters and the drill-downs have something to bite on.
+        let used = |ids: &[String], of: &dyn Fn(&Event) -> Vec<Option<String>>| -> Vec<String> {
+            let seen: BTreeSet<String> = events.iter().flat_map(of).flatten().collect();
+            let mut chosen: Vec<String> = ids
+                .iter()
+                .filter(|id| seen.contains(*id))
+                .cloned()
+                .collect();
+            if chosen.is_empty() {
+                chosen = ids.to_vec();
+            }
+            chosen
+        };
+        let mut all_hotspots = hotspot_ids.clone();
+        all_hotspots.push(GHOST_HOTSPOT.into());
+        let used_nodes = used(&node_ids, &|e| {
+            vec![e.node_id.clone(), e.to_node_id.clone()]
+        });
+        let used_hotspots = used(&hotspot_ids, &|e| vec![e.hotspot_id.clone()]);
         let spec = &setup.filters;
-        let mut with_ghost_hotspot = hotspot_ids.clone();
-        with_ghost_hotspot.push(GHOST_HOTSPOT.into());
+        // (session, hotspot) of every counted click.
+        let counted: BTreeSet<(String, String)> = events
+            .iter()
+            .filter_map(|e| {
+                crate::reference::counted_click(&graph, e)
+                    .map(|h| (e.session_id.clone(), h.to_string()))
+            })
+            .collect();
+        let uncounted = used(&all_hotspots, &|e| {
+            let day = e.ts.with_timezone(&tz).date_naive();
+            let stale = (period.from..=period.to).contains(&day)
+                && e.kind == EventKind::NodeSwitch
+                && e.hotspot_id
+                    .as_ref()
+                    .is_some_and(|h| !counted.contains(&(e.session_id.clone(), h.clone())));
+            vec![e.hotspot_id.clone().filter(|_| stale)]
+        });
+        let filter_hotspots = if spec.uncounted_hotspots {
+            uncounted
+        } else {
+            used(&all_hotspots, &|e| vec![e.hotspot_id.clone()])
+        };
         let filters = Filters {
             countries: spec.countries.clone(),
             devices: spec.devices.clone(),
@@ -592,29 +681,18 @@ impl Scenario {
             playback_types: spec.playback.clone(),
             user_ids: spec.users.clone(),
             known: spec.known,
-            nodes: dedup_strings(spec.nodes.iter().map(|i| i.get(&node_ids).clone())),
-            hotspots: dedup_strings(spec.hotspots.iter().map(|i| i.get(&with_ghost_hotspot).clone())),
+            nodes: dedup_strings(spec.nodes.iter().map(|i| i.get(&used_nodes).clone())),
+            hotspots: dedup_strings(
+                spec.hotspots
+                    .iter()
+                    .map(|i| i.get(&filter_hotspots).clone()),
+            ),
         };
-        let mut builder = Builder {
-            graph: &graph,
-            tz,
-            next_key: 0,
-            events: Vec::new(),
-            late: Vec::new(),
-        };
-        for session in &self.sessions {
-            let around = match (session.other_period, compare) {
-                (true, Some(compare)) => compare.other(period),
-                _ => period,
-            };
-            builder.session(builder.events.len(), session, around);
-        }
-        let Builder { events, late, .. } = builder;
         let mut batches: Vec<Vec<Event>> = events.chunks(13).map(<[Event]>::to_vec).collect();
         batches.push(late);
         World {
-            node: setup.node.get(&node_ids).clone(),
-            hotspot: setup.hotspot.get(&hotspot_ids).clone(),
+            node: setup.node.get(&used_nodes).clone(),
+            hotspot: setup.hotspot.get(&used_hotspots).clone(),
             graph,
             tz,
             period,
@@ -696,6 +774,7 @@ impl Builder<'_> {
         let mut current = graph.start_node.clone();
         let mut ts = base;
         let mut used: BTreeSet<DateTime<Utc>> = BTreeSet::new();
+        let mut last_at: Option<DateTime<Utc>> = None;
         let mut index = 0u32;
         // play_time_sum per player: its own player session id, else entry.
         let mut play_time: HashMap<(Option<String>, Option<String>), i64> = HashMap::new();
@@ -713,13 +792,14 @@ impl Builder<'_> {
             let context = context_of(draft.context.as_ref().unwrap_or(&spec.context));
             let mut events: Vec<Event> = Vec::new();
             let node_of = |id: &str| graph.nodes.iter().find(|n| n.id == id);
-            let entry_of = |id: &str| node_of(id).map_or(format!("entry-{id}"), |n| n.entry_id.clone());
+            let entry_of =
+                |id: &str| node_of(id).map_or(format!("entry-{id}"), |n| n.entry_id.clone());
             let make = |kind: EventKind, node: Option<&str>| {
                 let mut event = Event {
                     partner_id: PARTNER,
                     video_id: graph.id.clone(),
                     node_id: node.map(str::to_string),
-                    entry_id: Some(node.map_or(graph.id.clone(), |n| entry_of(n))),
+                    entry_id: Some(node.map_or(graph.id.clone(), entry_of)),
                     session_id: session_id.clone(),
                     event_index: 0,
                     ts,
@@ -747,6 +827,40 @@ impl Builder<'_> {
                     .filter(|d| *d > 0)
                     .unwrap_or(10_000)
             };
+            // A view of `node` (the current node gives its span), with the
+            // play_time_sum of its player.
+            let view_of =
+                |pts: &Pts,
+                 node: Option<&str>,
+                 current: &str,
+                 play_time: &mut HashMap<(Option<String>, Option<String>), i64>| {
+                    let mut event = make(EventKind::View, node);
+                    event.player_session = draft.player.map(|p| format!("{session_id}:player-{p}"));
+                    let player = match &event.player_session {
+                        Some(own) => (Some(own.clone()), None),
+                        None => (None, event.entry_id.clone()),
+                    };
+                    let sum = play_time.entry(player).or_insert(0);
+                    event.play_time_sum = match pts {
+                        Pts::Add(ms) => {
+                            *sum += ms;
+                            Some(*sum as f64 / 1000.0)
+                        }
+                        Pts::AddPercent(percent) => {
+                            *sum += duration(current) * percent / 100;
+                            Some(*sum as f64 / 1000.0)
+                        }
+                        Pts::Reset(ms) => {
+                            *sum = *ms;
+                            Some(*sum as f64 / 1000.0)
+                        }
+                        Pts::Same => Some(*sum as f64 / 1000.0),
+                        Pts::Missing => None,
+                    };
+                    event.position = place(&draft.position, 0, duration(current));
+                    event
+                };
+            let mut paired = false;
             match &draft.action {
                 Action::Impression => events.push(make(EventKind::Impression, None)),
                 Action::PlayRequest => events.push(make(EventKind::PlayRequest, None)),
@@ -761,42 +875,37 @@ impl Builder<'_> {
                 }
                 Action::View { pts, nodeless } => {
                     let node = (!nodeless).then_some(current.as_str());
-                    let mut event = make(EventKind::View, node);
-                    event.player_session = draft.player.map(|p| format!("{session_id}:player-{p}"));
-                    let player = match &event.player_session {
-                        Some(own) => (Some(own.clone()), None),
-                        None => (None, event.entry_id.clone()),
-                    };
-                    let sum = play_time.entry(player).or_insert(0);
-                    event.play_time_sum = match pts {
-                        Pts::Add(ms) => {
-                            *sum += ms;
-                            Some(*sum as f64 / 1000.0)
-                        }
-                        Pts::AddPercent(percent) => {
-                            *sum += duration(&current) * percent / 100;
-                            Some(*sum as f64 / 1000.0)
-                        }
-                        Pts::Reset(ms) => {
-                            *sum = *ms;
-                            Some(*sum as f64 / 1000.0)
-                        }
-                        Pts::Same => Some(*sum as f64 / 1000.0),
-                        Pts::Missing => None,
-                    };
-                    event.position = place(&draft.position, 0, duration(&current));
-                    events.push(event);
+                    events.push(view_of(pts, node, &current, &mut play_time));
+                }
+                Action::PlayWithView { pts, view_first } => {
+                    let mut play = make(EventKind::NodePlay, Some(&current));
+                    play.position = Some(0.0);
+                    let view = view_of(pts, Some(&current), &current, &mut play_time);
+                    if *view_first {
+                        events.extend([view, play]);
+                    } else {
+                        events.extend([play, view]);
+                    }
+                    paired = true;
                 }
                 Action::Click { hotspot } => {
                     let id = hotspot.get(&hotspot_ids).clone();
                     let mut event = make(EventKind::HotspotClick, Some(&current));
-                    let (start_ms, span_ms) = graph
-                        .hotspot(&id)
-                        .map_or((0, 10_000), |(_, h)| (h.start_ms as i64, (h.end_ms - h.start_ms) as i64));
+                    let (start_ms, span_ms) = graph.hotspot(&id).map_or((0, 10_000), |(_, h)| {
+                        (h.start_ms as i64, (h.end_ms - h.start_ms) as i64)
+                    });
                     event.position = Some(
-                        place(&draft.position, start_ms, span_ms).unwrap_or(start_ms as f64 / 1000.0),
+                        place(&draft.position, start_ms, span_ms)
+                            .unwrap_or(start_ms as f64 / 1000.0),
                     );
-                    if let Some((_, Hotspot { behavior: Behavior::GoToUrl { url }, .. })) = graph.hotspot(&id) {
+                    if let Some((
+                        _,
+                        Hotspot {
+                            behavior: Behavior::GoToUrl { url },
+                            ..
+                        },
+                    )) = graph.hotspot(&id)
+                    {
                         event.target_url = Some(url.clone());
                     }
                     event.hotspot_id = Some(id.clone());
@@ -806,21 +915,46 @@ impl Builder<'_> {
                 Action::Switch { how, then_play } => {
                     let from = current.clone();
                     let leads: Vec<&Hotspot> = node_of(&from)
-                        .map(|n| n.hotspots.iter().filter(|h| h.behavior.target_node().is_some()).collect())
+                        .map(|n| {
+                            n.hotspots
+                                .iter()
+                                .filter(|h| h.behavior.target_node().is_some())
+                                .collect()
+                        })
                         .unwrap_or_default();
                     let (to, hotspot, at) = match how {
                         Switch::Hotspot(pick) if !leads.is_empty() => {
                             let h = pick.get(&leads);
                             let window = (h.start_ms as i64, (h.end_ms - h.start_ms) as i64);
-                            (h.behavior.target_node().unwrap().to_string(), Some(h.id.clone()), window)
+                            (
+                                h.behavior.target_node().unwrap().to_string(),
+                                Some(h.id.clone()),
+                                window,
+                            )
                         }
                         Switch::Hotspot(pick) | Switch::Auto(pick) => {
                             (pick.get(&node_ids).clone(), None, (0, duration(&from)))
                         }
+                        Switch::Foreign(pick) => {
+                            let spots: Vec<&Hotspot> = graph
+                                .nodes
+                                .iter()
+                                .flat_map(|n| &n.hotspots)
+                                .filter(|h| h.behavior.target_node().is_some())
+                                .collect();
+                            let h = pick.get(&spots);
+                            let to = h.behavior.target_node().unwrap().to_string();
+                            (to, Some(h.id.clone()), (0, duration(&from)))
+                        }
                         Switch::Stale { to, hotspot } => {
-                            // Usually the last click, else any id.
-                            let id = last_clicked.clone().unwrap_or_else(|| hotspot.get(&hotspot_ids).clone());
-                            let id = if hotspot.index(3) == 0 { hotspot.get(&hotspot_ids).clone() } else { id };
+                            // The session's last click, as real players
+                            // send it; a third of the time (or before any
+                            // click) any id, unknown ones included.
+                            let any = hotspot.get(&hotspot_ids).clone();
+                            let id = match &last_clicked {
+                                Some(last) if hotspot.index(3) != 0 => last.clone(),
+                                _ => any,
+                            };
                             (to.get(&node_ids).clone(), Some(id), (0, duration(&from)))
                         }
                     };
@@ -852,22 +986,34 @@ impl Builder<'_> {
                     ];
                     let mut event = make(kinds[*which], Some(&current));
                     if event.kind == EventKind::Quartile {
-                        event.quartile = Some([25, 50, 75, 90, 100][draft.position.round + 2 * (draft.position.percent.rem_euclid(2) as usize)]);
+                        event.quartile = Some(
+                            [25, 50, 75, 90, 100][draft.position.round
+                                + 2 * (draft.position.percent.rem_euclid(2) as usize)],
+                        );
                     }
                     event.position = place(&draft.position, 0, duration(&current));
                     events.push(event);
                 }
             }
-            for mut event in events {
-                index = if draft.reset_index { 1 } else { index + 1 };
+            for (number, mut event) in events.into_iter().enumerate() {
+                // The pair of a PlayWithView shares its index and instant.
+                let shares = paired && number > 0;
+                if !shares {
+                    index = if draft.reset_index { 1 } else { index + 1 };
+                }
                 event.event_index = index;
-                // One instant per event of a session keeps every order of
-                // the definitions unambiguous.
+                // Otherwise one instant per event of a session keeps every
+                // order of the definitions unambiguous.
                 let mut at = event.ts;
-                while used.contains(&at) {
-                    at += Duration::microseconds(1);
+                if shares {
+                    at = last_at.expect("the pair's first instant");
+                } else {
+                    while used.contains(&at) {
+                        at += Duration::microseconds(1);
+                    }
                 }
                 used.insert(at);
+                last_at = Some(at);
                 event.ts = at;
                 event.dedup_key = self.key();
                 self.store(event, draft.dup);
@@ -879,12 +1025,12 @@ impl Builder<'_> {
     /// partner with the same dedup key and one for another video.
     fn store(&mut self, event: Event, dup: u8) {
         let serial = self.next_key;
-        if serial % 5 == 0 {
+        if serial.is_multiple_of(5) {
             let mut foreign = event.clone();
             foreign.partner_id = OTHER_PARTNER;
             self.events.push(foreign);
         }
-        if serial % 7 == 0 {
+        if serial.is_multiple_of(7) {
             let mut elsewhere = event.clone();
             elsewhere.video_id = "other-video".into();
             elsewhere.dedup_key = self.key();
@@ -902,4 +1048,148 @@ impl Builder<'_> {
             _ => self.events.push(event),
         }
     }
+}
+
+/// Which situations of the definitions a built scenario holds, by name;
+/// `sent` is everything appended, `events` the stored events of the video.
+pub fn situations(world: &World, sent: &[Event], events: &[Event]) -> Vec<(&'static str, bool)> {
+    let tz = world.tz;
+    let date = |ts: DateTime<Utc>| ts.with_timezone(&tz).date_naive();
+    let in_period = |e: &&Event| world.period.from <= date(e.ts) && date(e.ts) <= world.period.to;
+    let period: Vec<&Event> = events.iter().filter(in_period).collect();
+    let start = local_midnight(world.period.from, tz);
+    let end_nodes = world.graph.end_nodes();
+    let of = |kind: EventKind| period.iter().filter(move |e| e.kind == kind);
+    let counted = |e: &Event| crate::reference::counted_click(&world.graph, e).is_some();
+    let reaches_end = |session: &str| {
+        period.iter().any(|e| {
+            e.session_id == session
+                && ((e.kind == EventKind::NodePlay
+                    && e.node_id.as_ref().is_some_and(|n| end_nodes.contains(n)))
+                    || (e.kind == EventKind::NodeSwitch
+                        && e.to_node_id.as_ref().is_some_and(|n| end_nodes.contains(n))))
+        })
+    };
+    let played: BTreeSet<&str> = of(EventKind::Play).map(|e| e.session_id.as_str()).collect();
+    let same_player = |a: &Event, b: &Event| {
+        a.session_id == b.session_id
+            && a.player_session == b.player_session
+            && (a.player_session.is_some() || a.entry_id == b.entry_id)
+    };
+    let views: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::View && e.play_time_sum.is_some())
+        .collect();
+    let previous_view = |view: &Event| {
+        views
+            .iter()
+            .filter(|v| same_player(v, view) && (v.event_index, v.ts) < (view.event_index, view.ts))
+            .max_by_key(|v| (v.event_index, v.ts))
+            .copied()
+    };
+    let near_midnight = period.iter().any(|e| {
+        let local = e.ts.with_timezone(&tz);
+        let minutes = chrono::Timelike::hour(&local) * 60 + chrono::Timelike::minute(&local);
+        !(60..23 * 60).contains(&minutes)
+    });
+    vec![
+        ("retried events", dedup_count(sent) < sent.len()),
+        (
+            "impressions and plays",
+            of(EventKind::Impression).count() > 0 && !played.is_empty(),
+        ),
+        (
+            "a counted switch",
+            of(EventKind::NodeSwitch).any(|e| counted(e)),
+        ),
+        (
+            "a switch with an uncounted hotspot id",
+            of(EventKind::NodeSwitch).any(|e| e.hotspot_id.is_some() && !counted(e)),
+        ),
+        ("a hotspot click", of(EventKind::HotspotClick).count() > 0),
+        (
+            "a played session reaching an end node",
+            played.iter().any(|s| reaches_end(s)),
+        ),
+        (
+            "a played session not reaching one",
+            played.iter().any(|s| !reaches_end(s)),
+        ),
+        (
+            "a node played twice in a session",
+            of(EventKind::NodePlay).any(|a| {
+                of(EventKind::NodePlay)
+                    .any(|b| a.session_id == b.session_id && a.node_id == b.node_id && a.ts != b.ts)
+            }),
+        ),
+        (
+            "a view whose previous view is in the 24 h before the period",
+            period
+                .iter()
+                .filter(|e| e.kind == EventKind::View && e.play_time_sum.is_some())
+                .any(|v| {
+                    previous_view(v)
+                        .is_some_and(|p| p.ts < start && p.ts >= start - Duration::hours(24))
+                }),
+        ),
+        (
+            "a play_time_sum reset",
+            period
+                .iter()
+                .filter(|e| e.kind == EventKind::View && e.play_time_sum.is_some())
+                .any(|v| previous_view(v).is_some_and(|p| p.play_time_sum > v.play_time_sum)),
+        ),
+        (
+            "a view without play_time_sum",
+            of(EventKind::View).any(|e| e.play_time_sum.is_none()),
+        ),
+        (
+            "a view with its own player session",
+            of(EventKind::View).any(|e| e.player_session.is_some()),
+        ),
+        ("events within an hour of local midnight", near_midnight),
+        (
+            "events in the compared period",
+            world.compare.is_some_and(|c| {
+                let other = c.other(world.period);
+                events
+                    .iter()
+                    .any(|e| other.from <= date(e.ts) && date(e.ts) <= other.to)
+            }),
+        ),
+        (
+            "a DST change in the period",
+            (0..=(world.period.to - world.period.from).num_days()).any(|d| {
+                let day = world.period.from + Duration::days(d);
+                local_midnight(day + Duration::days(1), tz) - local_midnight(day, tz)
+                    != Duration::hours(24)
+            }),
+        ),
+        (
+            "a session filter",
+            !world.filters.nodes.is_empty() || !world.filters.hotspots.is_empty(),
+        ),
+        (
+            "a filtered hotspot that a session carries only on uncounted switches",
+            world.filters.hotspots.iter().any(|h| {
+                period.iter().any(|e| {
+                    e.kind == EventKind::NodeSwitch
+                        && e.hotspot_id.as_ref() == Some(h)
+                        && !counted(e)
+                        && !period.iter().any(|c| {
+                            c.session_id == e.session_id
+                                && crate::reference::counted_click(&world.graph, c)
+                                    == Some(h.as_str())
+                        })
+                })
+            }),
+        ),
+    ]
+}
+
+fn dedup_count(sent: &[Event]) -> usize {
+    sent.iter()
+        .map(|e| (e.partner_id, e.dedup_key))
+        .collect::<BTreeSet<_>>()
+        .len()
 }

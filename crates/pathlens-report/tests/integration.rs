@@ -54,7 +54,9 @@ impl Case<'_> {
             params.push(("compare".into(), compare.param()));
         }
         match kind {
-            ReportKind::Timeseries => params.push(("interval".into(), self.options.interval.clone())),
+            ReportKind::Timeseries => {
+                params.push(("interval".into(), self.options.interval.clone()))
+            }
             ReportKind::Node | ReportKind::Curve => {
                 params.push(("node".into(), self.options.node.clone()));
             }
@@ -66,7 +68,12 @@ impl Case<'_> {
     }
 
     /// Runs the report of `kind` and checks it against the reference.
-    fn check(&self, store: &dyn Store, video: &StoredVideo, kind: ReportKind) -> Result<(), String> {
+    fn check(
+        &self,
+        store: &dyn Store,
+        video: &StoredVideo,
+        kind: ReportKind,
+    ) -> Result<(), String> {
         let params = self.params(kind);
         let context = || format!("{} report with {params:?}", kind.name());
         let request = ReportRequest::from_params(kind, &params)
@@ -79,13 +86,12 @@ impl Case<'_> {
     }
 
     fn check_json(&self, kind: ReportKind, json: &Value) -> Result<(), String> {
-        let period_json = |p: &Period| {
-            serde_json::json!({"from": p.from.to_string(), "to": p.to.to_string(), "days": (p.to - p.from).num_days() + 1})
-        };
+        let period_json = |p: &Period| serde_json::json!({"from": p.from.to_string(), "to": p.to.to_string(), "days": (p.to - p.from).num_days() + 1});
         if json["period"] != period_json(&self.period) {
             return Err(format!("period {}", json["period"]));
         }
-        let current = reference::prepare(self.graph, self.events, self.tz, self.period, self.filters);
+        let current =
+            reference::prepare(self.graph, self.events, self.tz, self.period, self.filters);
         let mut expected = current.report(kind, &self.options);
         match self.compare {
             Some(compare) => {
@@ -96,7 +102,8 @@ impl Case<'_> {
                         json["comparison"]
                     ));
                 }
-                let previous = reference::prepare(self.graph, self.events, self.tz, other, self.filters);
+                let previous =
+                    reference::prepare(self.graph, self.events, self.tz, other, self.filters);
                 let before = previous.report(kind, &self.options);
                 expected = reference::with_previous(kind, expected, &before);
             }
@@ -120,7 +127,10 @@ impl Case<'_> {
             let details = &json["details"]["node"];
             for (key, want) in current.node_details(&self.options.node) {
                 if !check::same_value(&details[&key], &want) {
-                    return Err(format!("details.node.{key}: got {}, expected {want}", details[&key]));
+                    return Err(format!(
+                        "details.node.{key}: got {}, expected {want}",
+                        details[&key]
+                    ));
                 }
             }
         }
@@ -130,7 +140,10 @@ impl Case<'_> {
                 .map(|r| r["clicks"].as_u64().unwrap_or(0))
                 .sum();
             if json["details"]["hotspot"]["clicks"] != serde_json::json!(total) {
-                return Err(format!("details.hotspot.clicks {}, expected {total}", json["details"]["hotspot"]["clicks"]));
+                return Err(format!(
+                    "details.hotspot.clicks {}, expected {total}",
+                    json["details"]["hotspot"]["clicks"]
+                ));
             }
         }
         Ok(())
@@ -167,22 +180,26 @@ proptest! {
         prop_assert_eq!(store.event_count().unwrap(), reference::dedup(&sent).len() as u64);
         let events = stored_events(&sent, &world.graph.id);
         let video = store.video(PARTNER, &world.graph.id).unwrap().unwrap();
-        let case = Case {
-            graph: &world.graph,
-            events: &events,
-            tz: world.tz,
-            period: world.period,
-            compare: world.compare,
-            filters: &world.filters,
-            options: Options {
-                interval: world.interval.clone(),
-                node: world.node.clone(),
-                hotspot: world.hotspot.clone(),
-            },
-        };
-        for kind in ReportKind::ALL {
-            if let Err(problem) = case.check(&store, &video, kind) {
-                prop_assert!(false, "{}", problem);
+        // With the drawn filters, and without any.
+        let unfiltered = Filters::default();
+        for filters in [&world.filters, &unfiltered] {
+            let case = Case {
+                graph: &world.graph,
+                events: &events,
+                tz: world.tz,
+                period: world.period,
+                compare: world.compare,
+                filters,
+                options: Options {
+                    interval: world.interval.clone(),
+                    node: world.node.clone(),
+                    hotspot: world.hotspot.clone(),
+                },
+            };
+            for kind in ReportKind::ALL {
+                if let Err(problem) = case.check(&store, &video, kind) {
+                    prop_assert!(false, "{}", problem);
+                }
             }
         }
     }
@@ -235,16 +252,85 @@ fn simulated_traffic_follows_the_definitions() {
         known: Some(false),
         ..Filters::default()
     };
-    // (graph, zone, from, to, interval, compare, filters)
-    let plans: Vec<(usize, &str, &str, &str, &str, Option<Compare>, &Filters)> = vec![
-        (0, "Europe/Paris", "2026-03-20", "2026-04-05", "day", Some(Compare::PreviousPeriod), &no_filter),
-        (0, "Europe/Paris", "2026-03-28", "2026-03-30", "hour", None, &some_filters),
-        (1, "America/New_York", "2026-03-07", "2026-03-09", "hour", Some(Compare::Custom(date("2026-03-02"))), &no_filter),
-        (1, "America/New_York", "2026-03-02", "2026-04-08", "week", None, &known),
-        (2, "Asia/Kolkata", "2026-03-01", "2026-04-09", "month", None, &no_filter),
-        (2, "UTC", "2026-03-10", "2026-03-16", "day", Some(Compare::PreviousPeriod), &anonymous),
+    /// One request over the simulated traffic.
+    struct Plan<'f> {
+        graph: usize,
+        zone: &'static str,
+        from: &'static str,
+        to: &'static str,
+        interval: &'static str,
+        compare: Option<Compare>,
+        filters: &'f Filters,
+    }
+    let plan = |graph, zone, (from, to), interval, compare, filters| Plan {
+        graph,
+        zone,
+        from,
+        to,
+        interval,
+        compare,
+        filters,
+    };
+    let plans = [
+        plan(
+            0,
+            "Europe/Paris",
+            ("2026-03-20", "2026-04-05"),
+            "day",
+            Some(Compare::PreviousPeriod),
+            &no_filter,
+        ),
+        plan(
+            0,
+            "Europe/Paris",
+            ("2026-03-28", "2026-03-30"),
+            "hour",
+            None,
+            &some_filters,
+        ),
+        plan(
+            1,
+            "America/New_York",
+            ("2026-03-07", "2026-03-09"),
+            "hour",
+            Some(Compare::Custom(date("2026-03-02"))),
+            &no_filter,
+        ),
+        plan(
+            1,
+            "America/New_York",
+            ("2026-03-02", "2026-04-08"),
+            "week",
+            None,
+            &known,
+        ),
+        plan(
+            2,
+            "Asia/Kolkata",
+            ("2026-03-01", "2026-04-09"),
+            "month",
+            None,
+            &no_filter,
+        ),
+        plan(
+            2,
+            "UTC",
+            ("2026-03-10", "2026-03-16"),
+            "day",
+            Some(Compare::PreviousPeriod),
+            &anonymous,
+        ),
     ];
-    for (graph_index, zone, from, to, interval, compare, filters) in plans {
+    for Plan {
+        graph: graph_index,
+        zone,
+        from,
+        to,
+        interval,
+        compare,
+        filters,
+    } in plans
+    {
         let graph = &graphs[graph_index];
         let video = store.video(PARTNER, &graph.id).unwrap().unwrap();
         let events = stored_events(&sent, &graph.id);
@@ -271,12 +357,14 @@ fn simulated_traffic_follows_the_definitions() {
             ReportKind::Transitions,
             ReportKind::Viewers,
         ] {
-            case.check(&store, &video, kind).unwrap_or_else(|e| panic!("{e}"));
+            case.check(&store, &video, kind)
+                .unwrap_or_else(|e| panic!("{e}"));
         }
         for node in &graph.nodes {
             case.options.node = node.id.clone();
             for kind in [ReportKind::Node, ReportKind::Curve] {
-                case.check(&store, &video, kind).unwrap_or_else(|e| panic!("{e}"));
+                case.check(&store, &video, kind)
+                    .unwrap_or_else(|e| panic!("{e}"));
             }
             for hotspot in &node.hotspots {
                 case.options.hotspot = hotspot.id.clone();
@@ -319,7 +407,39 @@ fn simulated_traffic_follows_the_definitions() {
             },
         };
         for kind in ReportKind::ALL {
-            case.check(&store, &video, kind).unwrap_or_else(|e| panic!("{e}"));
+            case.check(&store, &video, kind)
+                .unwrap_or_else(|e| panic!("{e}"));
         }
     }
+}
+
+/// The property test is only as strong as its data: 64 scenarios drawn
+/// the same way (with a fixed seed) must hold, in their periods, every
+/// situation the definitions single out.
+#[test]
+fn scenarios_reach_the_tricky_cases() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    use std::collections::BTreeMap;
+
+    let mut runner = TestRunner::deterministic();
+    let mut seen: BTreeMap<&str, u32> = BTreeMap::new();
+    for _ in 0..64 {
+        let world = generate::scenario()
+            .new_tree(&mut runner)
+            .unwrap()
+            .current()
+            .build();
+        let sent: Vec<Event> = world.batches.concat();
+        let events = stored_events(&sent, &world.graph.id);
+        for (name, found) in generate::situations(&world, &sent, &events) {
+            *seen.entry(name).or_default() += u32::from(found);
+        }
+    }
+    let thin: Vec<String> = seen
+        .iter()
+        .filter(|(_, count)| **count < 5)
+        .map(|(name, count)| format!("{name}: {count}"))
+        .collect();
+    assert!(thin.is_empty(), "rare situations: {thin:?} (all: {seen:?})");
 }

@@ -188,7 +188,10 @@ fn context_keeps(filters: &Filters, event: &Event) -> bool {
         && list_keeps(&filters.devices, context.device.as_deref())
         && list_keeps(&filters.os, context.os.as_deref())
         && list_keeps(&filters.browsers, context.browser.as_deref())
-        && list_keeps(&filters.referrer_domains, context.referrer_domain.as_deref())
+        && list_keeps(
+            &filters.referrer_domains,
+            context.referrer_domain.as_deref(),
+        )
         && list_keeps(&filters.applications, context.application.as_deref())
         && list_keeps(&playback, context.playback_type.map(|p| p.name()))
         && user_ok
@@ -260,9 +263,13 @@ pub fn prepare<'a>(
     };
     // [start − 24 h, end): a day later the event is on or after the first day.
     let in_window = |e: &Event| {
-        local_date(e.ts, tz) <= period.to && local_date(e.ts + Duration::hours(24), tz) >= period.from
+        local_date(e.ts, tz) <= period.to
+            && local_date(e.ts + Duration::hours(24), tz) >= period.from
     };
-    let passing: Vec<&Event> = events.iter().filter(|e| context_keeps(filters, e)).collect();
+    let passing: Vec<&Event> = events
+        .iter()
+        .filter(|e| context_keeps(filters, e))
+        .collect();
 
     // View contributions, per player session in (event index, time) order.
     // A player session is the event's own player session id when it has
@@ -283,7 +290,7 @@ pub fn prepare<'a>(
     // Keyed by the event's address: each stored event is one value here.
     let mut contribution: BTreeMap<*const Event, i64> = BTreeMap::new();
     for views in players.values_mut() {
-        views.sort_by(|a, b| (a.event_index, a.ts).cmp(&(b.event_index, b.ts)));
+        views.sort_by_key(|v| (v.event_index, v.ts));
         let mut previous: Option<i64> = None;
         for view in views.iter() {
             let now = (view.play_time_sum.unwrap() * 1000.0).round() as i64;
@@ -305,15 +312,22 @@ pub fn prepare<'a>(
     let period_events: Vec<&Event> = passing.into_iter().filter(|e| in_period(e)).collect();
 
     // Session filters, over the period's filtered events.
-    let mut keep_sessions: BTreeSet<&str> =
-        period_events.iter().map(|e| e.session_id.as_str()).collect();
+    let mut keep_sessions: BTreeSet<&str> = period_events
+        .iter()
+        .map(|e| e.session_id.as_str())
+        .collect();
     if !filters.nodes.is_empty() {
         keep_sessions.retain(|session| {
             period_events.iter().any(|e| {
                 e.session_id == *session
-                    && (e.node_id.as_ref().is_some_and(|n| filters.nodes.contains(n))
+                    && (e
+                        .node_id
+                        .as_ref()
+                        .is_some_and(|n| filters.nodes.contains(n))
                         || (e.kind == EventKind::NodeSwitch
-                            && e.to_node_id.as_ref().is_some_and(|n| filters.nodes.contains(n))))
+                            && e.to_node_id
+                                .as_ref()
+                                .is_some_and(|n| filters.nodes.contains(n))))
             })
         });
     }
@@ -321,7 +335,8 @@ pub fn prepare<'a>(
         keep_sessions.retain(|session| {
             period_events.iter().any(|e| {
                 e.session_id == *session
-                    && counted_click(graph, e).is_some_and(|h| filters.hotspots.iter().any(|f| f == h))
+                    && counted_click(graph, e)
+                        .is_some_and(|h| filters.hotspots.iter().any(|f| f == h))
             })
         });
     }
@@ -424,10 +439,7 @@ impl<'a> Prepared<'a> {
             ("unique_viewers", json!(viewers.len() as u64)),
             ("minutes_viewed", json!(minutes(ms))),
             ("avg_view_time", avg),
-            (
-                "path_completion_rate",
-                share(finished, played.len() as u64),
-            ),
+            ("path_completion_rate", share(finished, played.len() as u64)),
         ]
     }
 
@@ -450,7 +462,11 @@ impl<'a> Prepared<'a> {
                 (
                     r.event.ts,
                     r.event.event_index,
-                    if r.event.kind == EventKind::NodePlay { 0 } else { 1 },
+                    if r.event.kind == EventKind::NodePlay {
+                        0
+                    } else {
+                        1
+                    },
                 )
             });
             let mut latest: BTreeMap<String, usize> = BTreeMap::new();
@@ -463,8 +479,7 @@ impl<'a> Prepared<'a> {
                         watched: BTreeSet::new(),
                     });
                 } else if let Some(&play) = latest.get(&node) {
-                    let buckets =
-                        watched(item.event.position, item.ms, self.node_duration(&node));
+                    let buckets = watched(item.event.position, item.ms, self.node_duration(&node));
                     plays[play].watched.extend(buckets);
                 }
             }
@@ -581,12 +596,16 @@ impl<'a> Prepared<'a> {
             .map(|node| {
                 let mut pairs = vec![
                     ("node_id", json!(node.id)),
-                    ("level", levels.get(&node.id).map_or(Value::Null, |l| json!(l))),
+                    (
+                        "level",
+                        levels.get(&node.id).map_or(Value::Null, |l| json!(l)),
+                    ),
                     ("start_node", json!(node.id == self.graph.start_node)),
                     ("name", json!(node.name)),
                     (
                         "deleted_at",
-                        node.deleted_at.map_or(Value::Null, |d| json!(d.to_rfc3339())),
+                        node.deleted_at
+                            .map_or(Value::Null, |d| json!(d.to_rfc3339())),
                     ),
                 ];
                 pairs.extend(self.node_figures(&node.id));
@@ -601,7 +620,9 @@ impl<'a> Prepared<'a> {
         let plays = self
             .rows
             .iter()
-            .filter(|r| r.event.kind == EventKind::NodePlay && r.event.node_id.as_deref() == Some(id))
+            .filter(|r| {
+                r.event.kind == EventKind::NodePlay && r.event.node_id.as_deref() == Some(id)
+            })
             .count() as u64;
         node.hotspots
             .iter()
@@ -627,7 +648,8 @@ impl<'a> Prepared<'a> {
                     ("click_through_rate", share(clicks, plays)),
                     (
                         "deleted_at",
-                        spot.deleted_at.map_or(Value::Null, |d| json!(d.to_rfc3339())),
+                        spot.deleted_at
+                            .map_or(Value::Null, |d| json!(d.to_rfc3339())),
                     ),
                 ])
             })
@@ -643,7 +665,10 @@ impl<'a> Prepared<'a> {
             .collect();
         (0..100u64)
             .map(|percent| {
-                let viewers = plays.iter().filter(|p| p.watched.contains(&percent)).count() as u64;
+                let viewers = plays
+                    .iter()
+                    .filter(|p| p.watched.contains(&percent))
+                    .count() as u64;
                 row(vec![
                     ("percent", json!(percent)),
                     ("offset_ms", json!(duration * percent / 100)),
@@ -731,7 +756,11 @@ impl<'a> Prepared<'a> {
                     ("to_name", json!(name(&to))),
                     (
                         "cause",
-                        json!(if hotspot.is_some() { "hotspot" } else { "automatic" }),
+                        json!(if hotspot.is_some() {
+                            "hotspot"
+                        } else {
+                            "automatic"
+                        }),
                     ),
                     ("hotspot_id", json!(hotspot)),
                     ("hotspot_label", json!(label)),
@@ -742,8 +771,11 @@ impl<'a> Prepared<'a> {
     }
 
     fn viewers(&self) -> Vec<Map<String, Value>> {
-        let users: BTreeSet<Option<&str>> =
-            self.rows.iter().map(|r| r.event.user_id.as_deref()).collect();
+        let users: BTreeSet<Option<&str>> = self
+            .rows
+            .iter()
+            .map(|r| r.event.user_id.as_deref())
+            .collect();
         let mut rows = Vec::new();
         for user in users {
             let mine: Vec<&Row> = self

@@ -17,7 +17,13 @@ fn at(day: u32, hour: u32, minute: u32, second: u32) -> DateTime<Utc> {
 }
 
 /// An event of session `session` in the maze, numbered `index`.
-fn event(session: &str, index: u32, ts: DateTime<Utc>, kind: EventKind, node: Option<&str>) -> Event {
+fn event(
+    session: &str,
+    index: u32,
+    ts: DateTime<Utc>,
+    kind: EventKind,
+    node: Option<&str>,
+) -> Event {
     Event {
         partner_id: PARTNER,
         video_id: "maze".into(),
@@ -121,7 +127,11 @@ fn the_unknown_country_matches_events_without_one() {
             ("countries", countries),
         ];
         let totals = &rows(events.clone(), ReportKind::Totals, &params)[0];
-        assert_eq!(totals["impressions"], json!(expected), "countries={countries}");
+        assert_eq!(
+            totals["impressions"],
+            json!(expected),
+            "countries={countries}"
+        );
     }
 }
 
@@ -138,7 +148,11 @@ fn a_click_on_a_heatmap_boundary_falls_in_the_later_bucket() {
         event("s1", 1, at(3, 10, 0, 0), EventKind::NodePlay, Some("a")),
         switch,
     ];
-    let params = [("from", "2026-01-03"), ("to", "2026-01-03"), ("hotspot", "a-b")];
+    let params = [
+        ("from", "2026-01-03"),
+        ("to", "2026-01-03"),
+        ("hotspot", "a-b"),
+    ];
     let heatmap = rows(events, ReportKind::Heatmap, &params);
     let clicked: Vec<&Value> = heatmap.iter().filter(|r| r["clicks"] == json!(1)).collect();
     assert_eq!(clicked.len(), 1);
@@ -165,4 +179,39 @@ fn a_view_starting_on_a_bucket_boundary_marks_no_earlier_bucket() {
         .map(|r| &r["percent"])
         .collect();
     assert_eq!(watched, [&json!(28)]);
+}
+
+/// The hotspot session filter keeps sessions with a counted click: an
+/// automatic switch still carrying the id of a hotspot of another node
+/// (here a-b, which sits on a) does not select its session.
+#[test]
+fn a_stale_hotspot_id_does_not_select_a_session() {
+    let mut chosen = event("s1", 1, at(3, 10, 0, 0), EventKind::NodeSwitch, Some("a"));
+    chosen.from_node_id = Some("a".into());
+    chosen.to_node_id = Some("c".into());
+    chosen.hotspot_id = Some("a-c".into());
+    chosen.position = Some(6.0);
+    let mut stale = event("s1", 3, at(3, 10, 0, 20), EventKind::NodeSwitch, Some("c"));
+    stale.from_node_id = Some("c".into());
+    stale.to_node_id = Some("b".into());
+    stale.hotspot_id = Some("a-b".into());
+    stale.position = Some(12.3);
+    let events = vec![
+        chosen,
+        event("s1", 2, at(3, 10, 0, 1), EventKind::Impression, None),
+        stale,
+    ];
+    for (hotspot, impressions) in [("a-b", 0), ("a-c", 1)] {
+        let params = [
+            ("from", "2026-01-03"),
+            ("to", "2026-01-03"),
+            ("hotspots", hotspot),
+        ];
+        let totals = &rows(events.clone(), ReportKind::Totals, &params)[0];
+        assert_eq!(
+            totals["impressions"],
+            json!(impressions),
+            "hotspots={hotspot}"
+        );
+    }
 }
