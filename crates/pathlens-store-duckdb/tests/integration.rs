@@ -57,7 +57,13 @@ fn concurrent_appends_are_all_stored_once() {
                 let mut accepted = 0;
                 for batch in 0..20u32 {
                     // Every thread sends the same events: only one copy may land.
-                    let events = (0..50u32).map(|i| sample_event(1, "v", &format!("s{batch}"), i, EventKind::View)).collect();
+                    let events = (0..50u32)
+                        .map(|i| {
+                            let mut event = sample_event(1, "v", &format!("s{batch}"), i, EventKind::View);
+                            event.dedup_key = u64::from(batch * 1000 + i);
+                            event
+                        })
+                        .collect();
                     accepted += store.append(events).unwrap().accepted;
                 }
                 let _ = t;
@@ -79,7 +85,13 @@ fn a_full_queue_is_reported_as_overloaded() {
         .map(|t| {
             let store = store.clone();
             std::thread::spawn(move || {
-                let events = (0..2_000u32).map(|i| sample_event(1, "v", &format!("t{t}"), i, EventKind::View)).collect();
+                let events = (0..2_000u32)
+                    .map(|i| {
+                        let mut event = sample_event(1, "v", &format!("t{t}"), i, EventKind::View);
+                        event.dedup_key = u64::from(t * 100_000 + i);
+                        event
+                    })
+                    .collect();
                 store.append(events).map(|o| o.accepted).map_err(|e| e.kind())
             })
         })
