@@ -30,7 +30,7 @@ fn videos_keys_import_and_reports() {
     let csv = ok(&data, &["report", "totals", "--video", "onboarding", "--from", "2026-03-10", "--to", "2026-03-10", "--tz", "Asia/Kolkata", "--format", "csv"]);
     let mut rows = csv.lines();
     assert_eq!(rows.next().unwrap(), "impressions,plays,unique_viewers,minutes_viewed,avg_view_time,path_completion_rate");
-    assert!(rows.next().unwrap().starts_with("5,5,2,0,"), "{csv}");
+    assert!(rows.next().unwrap().starts_with("5,5,2,0.0,"), "{csv}");
     let table = ok(&data, &["report", "nodes", "--video", "onboarding", "--from", "2026-03-10", "--to", "2026-03-10"]);
     assert!(table.contains("Architecture deep dive") && table.contains("—"), "{table}");
     let bad = pathlens(&data, &["report", "totals", "--video", "onboarding", "--filter", "colour=red"]);
