@@ -10,7 +10,9 @@ fn main() {
     println!("cargo:rerun-if-changed=../../web/dist");
     if !dist.join("index.html").is_file() {
         eprintln!();
-        eprintln!("error: the dashboard is not built: run scripts/build-web (needs Node.js and npm)");
+        eprintln!(
+            "error: the dashboard is not built: run scripts/build-web (needs Node.js and npm)"
+        );
         eprintln!("       (expected {})", dist.join("index.html").display());
         eprintln!();
         std::process::exit(1);

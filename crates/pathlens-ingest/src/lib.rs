@@ -53,13 +53,16 @@ mod batch;
 mod country;
 mod error;
 mod field;
+pub mod kava;
 mod native;
 mod raw;
+pub mod recent;
 pub mod referrer;
 #[cfg(test)]
 mod test_support;
 pub mod user_agent;
 mod value;
+pub mod xapi;
 
 use chrono::{DateTime, Utc};
 

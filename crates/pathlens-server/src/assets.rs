@@ -37,10 +37,19 @@ fn content_type(path: &str) -> &'static str {
 }
 
 /// Serves the embedded file at `path` (relative, no leading slash).
-fn file(path: &str, cache: &'static str, request_headers: &HeaderMap, head: bool) -> Option<Response> {
+fn file(
+    path: &str,
+    cache: &'static str,
+    request_headers: &HeaderMap,
+    head: bool,
+) -> Option<Response> {
     let file = Dist::get(path)?;
     let etag = format!("\"{}\"", hex(&file.metadata.sha256_hash()[..16]));
-    let mut response = if request_headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag)) {
+    let mut response = if request_headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag))
+    {
         StatusCode::NOT_MODIFIED.into_response()
     } else if head {
         Response::new(Body::empty())
@@ -48,12 +57,18 @@ fn file(path: &str, cache: &'static str, request_headers: &HeaderMap, head: bool
         Response::new(Body::from(file.data.into_owned()))
     };
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(path)));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type(path)),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     if let Ok(value) = HeaderValue::from_str(&etag) {
         headers.insert(header::ETAG, value);
     }
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     Some(response)
 }
 
@@ -70,11 +85,18 @@ pub async fn serve(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     }
     let head = method == Method::HEAD;
     if method != Method::GET && !head {
-        return ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{method} is not allowed on {path}")).into_response();
+        return ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{method} is not allowed on {path}"),
+        )
+        .into_response();
     }
     let relative = path.trim_start_matches('/');
     if relative.starts_with("assets/") {
-        return file(relative, IMMUTABLE, &headers, head).unwrap_or_else(|| ApiError::not_found(format!("no dashboard file {path}")).into_response());
+        return file(relative, IMMUTABLE, &headers, head).unwrap_or_else(|| {
+            ApiError::not_found(format!("no dashboard file {path}")).into_response()
+        });
     }
     if !relative.is_empty()
         && relative != "index.html"
@@ -82,7 +104,9 @@ pub async fn serve(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     {
         return response;
     }
-    file("index.html", REVALIDATE, &headers, head).unwrap_or_else(|| ApiError::internal("the dashboard's index.html is not embedded").into_response())
+    file("index.html", REVALIDATE, &headers, head).unwrap_or_else(|| {
+        ApiError::internal("the dashboard's index.html is not embedded").into_response()
+    })
 }
 
 #[cfg(test)]
@@ -93,14 +117,75 @@ mod tests {
     fn the_built_dashboard_is_embedded() {
         let index = Dist::get("index.html").expect("index.html is embedded");
         let html = String::from_utf8_lossy(&index.data);
-        let script = html.split("src=\"/").nth(1).and_then(|rest| rest.split('"').next()).expect("index.html loads a script");
+        let script = html
+            .split("src=\"/")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("index.html loads a script");
         assert!(script.starts_with("assets/"), "{script}");
         assert!(Dist::get(script).is_some(), "{script} is embedded");
     }
 
+    async fn get(path: &str, headers: HeaderMap) -> (StatusCode, HeaderMap, String) {
+        let response = serve(Method::GET, path.parse().unwrap(), headers).await;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (
+            status,
+            headers,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_app_answers_its_own_urls_and_assets_are_cached() {
+        let (status, headers, index) = get("/", HeaderMap::new()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        assert_eq!(headers[header::CACHE_CONTROL], REVALIDATE);
+        let (status, _, page) = get("/videos/onboarding?range=last_7_days", HeaderMap::new()).await;
+        assert_eq!((status, page.as_str()), (StatusCode::OK, index.as_str()));
+
+        let script = index
+            .split("src=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap();
+        let (status, headers, _) = get(script, HeaderMap::new()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            headers[header::CONTENT_TYPE],
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(headers[header::CACHE_CONTROL], IMMUTABLE);
+        let mut again = HeaderMap::new();
+        again.insert(header::IF_NONE_MATCH, headers[header::ETAG].clone());
+        assert_eq!(get(script, again).await.0, StatusCode::NOT_MODIFIED);
+
+        let (status, _, body) = get("/assets/missing-0000.js", HeaderMap::new()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body.contains("not_found"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn unknown_api_paths_and_other_methods_answer_json_errors() {
+        let (status, _, body) = get("/api/v1/nothing", HeaderMap::new()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(error["code"], "not_found");
+        let response = serve(Method::POST, "/".parse().unwrap(), HeaderMap::new()).await;
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
+
     #[test]
     fn types_follow_extensions() {
-        assert_eq!(content_type("assets/app-X.js"), "text/javascript; charset=utf-8");
+        assert_eq!(
+            content_type("assets/app-X.js"),
+            "text/javascript; charset=utf-8"
+        );
         assert_eq!(content_type("index.html"), "text/html; charset=utf-8");
         assert_eq!(content_type("assets/app-X.css"), "text/css; charset=utf-8");
         assert_eq!(content_type("blob"), "application/octet-stream");

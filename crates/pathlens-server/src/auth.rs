@@ -34,7 +34,13 @@ fn random_hex(bytes: usize) -> String {
 ///
 /// # Errors
 /// As the store fails.
-pub fn issue_key(store: &dyn Store, partner_id: PartnerId, kind: KeyKind, name: &str, now: DateTime<Utc>) -> pathlens_store::Result<(ApiKey, String)> {
+pub fn issue_key(
+    store: &dyn Store,
+    partner_id: PartnerId,
+    kind: KeyKind,
+    name: &str,
+    now: DateTime<Utc>,
+) -> pathlens_store::Result<(ApiKey, String)> {
     let prefix = match kind {
         KeyKind::Admin => "pla",
         KeyKind::Write => "plw",
@@ -66,14 +72,31 @@ impl KeyRing {
     /// # Errors
     /// As the store fails.
     pub fn load(store: &dyn Store) -> pathlens_store::Result<KeyRing> {
-        let keys = store.keys()?.into_iter().map(|k| (k.token_hash.clone(), k)).collect();
-        Ok(KeyRing { keys: RwLock::new(keys) })
+        let keys = store
+            .keys()?
+            .into_iter()
+            .map(|k| (k.token_hash.clone(), k))
+            .collect();
+        Ok(KeyRing {
+            keys: RwLock::new(keys),
+        })
     }
 
     /// The live key behind `token`.
     pub fn check(&self, token: &str) -> Option<ApiKey> {
         let keys = self.keys.read().ok()?;
-        keys.get(&hash_token(token)).filter(|k| k.revoked_at.is_none()).cloned()
+        keys.get(&hash_token(token))
+            .filter(|k| k.revoked_at.is_none())
+            .cloned()
+    }
+
+    /// Whether `partner` exists: it has at least one live key. Beacons, which
+    /// carry no key, are refused for partners that do not.
+    pub fn has_partner(&self, partner: PartnerId) -> bool {
+        self.keys.read().is_ok_and(|keys| {
+            keys.values()
+                .any(|k| k.partner_id == partner && k.revoked_at.is_none())
+        })
     }
 
     pub fn remember(&self, key: ApiKey) {
@@ -110,27 +133,43 @@ impl Caller {
     pub fn require_admin(&self) -> Result<(), ApiError> {
         match self.key.kind {
             KeyKind::Admin => Ok(()),
-            KeyKind::Write => Err(ApiError::forbidden("this needs an admin token; write keys may only send events")),
+            KeyKind::Write => Err(ApiError::forbidden(
+                "this needs an admin token; write keys may only send events",
+            )),
         }
     }
 }
 
 fn token_from(parts: &Parts) -> Option<(String, bool)> {
-    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
     if let Some(value) = header("authorization") {
-        let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).unwrap_or(value);
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .unwrap_or(value);
         return Some((token.trim().to_string(), false));
     }
     if let Some(value) = header("x-pathlens-key") {
         return Some((value.to_string(), false));
     }
     let query = parts.uri.query()?;
-    url_query(query).into_iter().find(|(k, _)| k == "key").map(|(_, v)| (v, true))
+    url_query(query)
+        .into_iter()
+        .find(|(k, _)| k == "key")
+        .map(|(_, v)| (v, true))
 }
 
 /// Decodes an `application/x-www-form-urlencoded` query string.
 pub fn url_query(query: &str) -> Vec<(String, String)> {
-    form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+    form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -140,9 +179,14 @@ impl FromRequestParts<AppState> for Caller {
         let (token, from_query) = token_from(parts).ok_or_else(|| {
             ApiError::unauthorized("missing API key: send 'Authorization: Bearer <token>' (or ?key=<write key> for beacons)")
         })?;
-        let key = state.keys.check(&token).ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))?;
+        let key = state
+            .keys
+            .check(&token)
+            .ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))?;
         if from_query && key.kind == KeyKind::Admin {
-            return Err(ApiError::forbidden("admin tokens must be sent in the Authorization header, not the URL"));
+            return Err(ApiError::forbidden(
+                "admin tokens must be sent in the Authorization header, not the URL",
+            ));
         }
         Ok(Caller { key })
     }

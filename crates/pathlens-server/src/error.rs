@@ -19,7 +19,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
@@ -40,21 +44,37 @@ impl ApiError {
 
     pub fn internal(detail: impl std::fmt::Display) -> ApiError {
         tracing::error!(%detail, "internal error");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log",
+        )
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({"code": self.code, "message": self.message}))).into_response()
+        (
+            self.status,
+            Json(json!({"code": self.code, "message": self.message})),
+        )
+            .into_response()
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         match error.kind() {
-            StoreErrorKind::Overloaded => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", error.to_string()),
-            StoreErrorKind::Unavailable => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the store is unavailable; retry later"),
+            StoreErrorKind::Overloaded => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                error.to_string(),
+            ),
+            StoreErrorKind::Unavailable => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the store is unavailable; retry later",
+            ),
             StoreErrorKind::Incompatible | StoreErrorKind::Internal => ApiError::internal(error),
         }
     }
@@ -63,7 +83,9 @@ impl From<StoreError> for ApiError {
 impl From<ReportError> for ApiError {
     fn from(error: ReportError) -> ApiError {
         match error {
-            ReportError::InvalidParam { .. } => ApiError::bad_request("invalid_parameter", error.to_string()),
+            ReportError::InvalidParam { .. } => {
+                ApiError::bad_request("invalid_parameter", error.to_string())
+            }
             ReportError::NotFound(message) => ApiError::not_found(message),
             ReportError::Store(store) => store.into(),
         }
@@ -73,7 +95,11 @@ impl From<ReportError> for ApiError {
 impl From<pathlens_ingest::IngestError> for ApiError {
     fn from(error: pathlens_ingest::IngestError) -> ApiError {
         match error.kind() {
-            IngestErrorKind::TooLarge => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", error.to_string()),
+            IngestErrorKind::TooLarge => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                error.to_string(),
+            ),
             IngestErrorKind::BadRequest => ApiError::bad_request("bad_body", error.to_string()),
         }
     }

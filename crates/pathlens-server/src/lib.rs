@@ -3,7 +3,8 @@
 //! [`router`] builds the axum application over an [`AppState`] holding a
 //! `dyn Store`; nothing here names a concrete backend.
 //!
-//! - [`routes`]: the API handlers (events, videos, reports, keys);
+//! - [`routes`]: the API handlers (events, videos, reports, keys), the
+//!   player-facing routes behind CORS (KAVA beacons, xAPI, `/pathlens.js`);
 //! - [`auth`]: API keys and the [`auth::Caller`] extractor;
 //! - [`error`]: errors as `{"code", "message"}` with the right status;
 //! - [`metrics`]: Prometheus metrics and the latency middleware;
@@ -20,7 +21,7 @@ pub mod routes;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get};
 use chrono::{DateTime, Utc};
 use pathlens_store::Store;
 use tower_http::compression::CompressionLayer;
@@ -42,6 +43,9 @@ pub struct ServerConfig {
     /// A header set by a trusted reverse proxy with the viewer's ISO country
     /// code (e.g. `CF-IPCountry`); ignored when `None`.
     pub country_header: Option<String>,
+    /// Per partner, the origins (`https://site.example`) whose pages may send
+    /// KAVA beacons for it; a partner not listed accepts any origin.
+    pub beacon_origins: std::collections::HashMap<u32, Vec<String>>,
 }
 
 /// What every handler shares.
@@ -52,6 +56,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub clock: Clock,
     pub config: Arc<ServerConfig>,
+    /// What KAVA beacon decoding remembers between requests.
+    pub beacons: Arc<routes::kava::BeaconMemory>,
 }
 
 impl AppState {
@@ -59,9 +65,20 @@ impl AppState {
     ///
     /// # Errors
     /// As the store fails.
-    pub fn new(store: Arc<dyn Store>, config: ServerConfig, clock: Clock) -> pathlens_store::Result<AppState> {
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: ServerConfig,
+        clock: Clock,
+    ) -> pathlens_store::Result<AppState> {
         let keys = Arc::new(KeyRing::load(store.as_ref())?);
-        Ok(AppState { store, keys, metrics: Arc::new(Metrics::new()), clock, config: Arc::new(config) })
+        Ok(AppState {
+            store,
+            keys,
+            metrics: Arc::new(Metrics::new()),
+            clock,
+            config: Arc::new(config),
+            beacons: Arc::default(),
+        })
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -72,26 +89,50 @@ impl AppState {
 /// The whole application.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
-        .route("/api/v1/events", post(routes::events::ingest))
-        .route("/api/v1/videos", get(routes::videos::list).post(routes::videos::create))
-        .route("/api/v1/videos/{video}", get(routes::videos::show).put(routes::videos::replace))
-        .route("/api/v1/videos/{video}/reports/{kind}", get(routes::reports::report))
-        .route("/api/v1/keys", get(routes::keys::list).post(routes::keys::create))
+        .route(
+            "/api/v1/videos",
+            get(routes::videos::list).post(routes::videos::create),
+        )
+        .route(
+            "/api/v1/videos/{video}",
+            get(routes::videos::show).put(routes::videos::replace),
+        )
+        .route(
+            "/api/v1/videos/{video}/reports/{kind}",
+            get(routes::reports::report),
+        )
+        .route(
+            "/api/v1/keys",
+            get(routes::keys::list).post(routes::keys::create),
+        )
         .route("/api/v1/keys/{id}", delete(routes::keys::revoke))
-        .route("/api/v1/me", get(routes::keys::me))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/healthz", get(routes::health))
         .route("/metrics", get(metrics::render))
+        .merge(routes::cors::router())
         .fallback(assets::serve);
-    api.layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
-        .layer(CompressionLayer::new())
-        .with_state(state)
+    api.layer(axum::middleware::from_fn_with_state(
+        state.metrics.clone(),
+        metrics::track,
+    ))
+    .layer(CompressionLayer::new())
+    .with_state(state)
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves.
 ///
 /// # Errors
 /// When the listener fails.
-pub async fn serve(listener: tokio::net::TcpListener, app: Router, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // The client's address feeds the fingerprint that joins old players' beacons.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

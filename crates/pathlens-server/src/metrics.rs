@@ -1,5 +1,7 @@
 //! `/metrics` in Prometheus text format: events accepted, rejected and
-//! duplicate, request latency per route, and the store's write queue depth.
+//! duplicate (by source: `native`, `kava`, `xapi`), beacons ignored or from
+//! unknown partners, unmapped xAPI verbs, request latency per route, and the
+//! store's write queue depth and local spool (events, bytes, oldest age).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -36,7 +38,37 @@ pub struct Metrics {
     pub events_duplicate: Family<SourceLabels, Counter>,
     pub requests: Family<RouteLabels, Histogram>,
     pub write_queue_depth: Gauge,
+    /// Events acknowledged into the local spool and not yet in the remote
+    /// store (ClickHouse), their bytes, and the age of the oldest.
+    pub spool_events: Gauge,
+    pub spool_bytes: Gauge,
+    pub spool_oldest_age_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// Beacons answered but not stored (unknown or unmapped types).
+    pub beacons_ignored: Family<IgnoredLabels, Counter>,
+    /// Beacons refused because their partner has no live key.
+    pub beacons_unknown_partner: Family<SourceLabels, Counter>,
+    /// xAPI statements whose verb maps to no event.
+    pub xapi_statements_unmapped: Family<VerbLabels, Counter>,
+    /// Verb labels seen so far, so a flood of made-up verbs cannot grow the
+    /// metric without bound.
+    xapi_verbs: std::sync::Mutex<std::collections::HashSet<String>>,
 }
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct IgnoredLabels {
+    pub source: String,
+    pub event_type: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VerbLabels {
+    pub verb: String,
+}
+
+/// The most distinct verb labels `xapi_statements_unmapped` takes; later
+/// verbs are counted as `other`.
+const MAX_VERB_LABELS: usize = 64;
 
 impl Metrics {
     pub fn new() -> Metrics {
@@ -44,22 +76,137 @@ impl Metrics {
         let events_accepted = Family::<SourceLabels, Counter>::default();
         let events_rejected = Family::<SourceLabels, Counter>::default();
         let events_duplicate = Family::<SourceLabels, Counter>::default();
-        let requests = Family::<RouteLabels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.0005, 2.0, 16)));
+        let requests = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+        });
         let write_queue_depth = Gauge::default();
         registry.register("events_accepted", "Events stored", events_accepted.clone());
-        registry.register("events_rejected", "Events refused by validation", events_rejected.clone());
-        registry.register("events_duplicate", "Events recognised as repeats of stored ones", events_duplicate.clone());
-        registry.register("http_request_duration_seconds", "Request latency by route", requests.clone());
-        registry.register("write_queue_depth", "Write batches waiting for the store's writer", write_queue_depth.clone());
-        Metrics { registry, events_accepted, events_rejected, events_duplicate, requests, write_queue_depth }
+        registry.register(
+            "events_rejected",
+            "Events refused by validation",
+            events_rejected.clone(),
+        );
+        registry.register(
+            "events_duplicate",
+            "Events recognised as repeats of stored ones",
+            events_duplicate.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Request latency by route",
+            requests.clone(),
+        );
+        registry.register(
+            "write_queue_depth",
+            "Write batches waiting for the store's writer",
+            write_queue_depth.clone(),
+        );
+        let spool_events = Gauge::default();
+        let spool_bytes = Gauge::default();
+        let spool_oldest_age_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "spool_events",
+            "Events acknowledged into the local spool, not yet shipped to ClickHouse",
+            spool_events.clone(),
+        );
+        registry.register(
+            "spool_bytes",
+            "Bytes of the local spool's unshipped events",
+            spool_bytes.clone(),
+        );
+        registry.register(
+            "spool_oldest_age_seconds",
+            "Age of the oldest unshipped event in the local spool",
+            spool_oldest_age_seconds.clone(),
+        );
+        let beacons_ignored = Family::<IgnoredLabels, Counter>::default();
+        let beacons_unknown_partner = Family::<SourceLabels, Counter>::default();
+        let xapi_statements_unmapped = Family::<VerbLabels, Counter>::default();
+        registry.register(
+            "beacons_ignored",
+            "Beacons answered but not stored, by event type and reason",
+            beacons_ignored.clone(),
+        );
+        registry.register(
+            "beacons_unknown_partner",
+            "Beacons refused because their partner has no live API key",
+            beacons_unknown_partner.clone(),
+        );
+        registry.register(
+            "xapi_statements_unmapped",
+            "xAPI statements whose verb maps to no event, by verb",
+            xapi_statements_unmapped.clone(),
+        );
+        Metrics {
+            registry,
+            events_accepted,
+            events_rejected,
+            events_duplicate,
+            requests,
+            write_queue_depth,
+            spool_events,
+            spool_bytes,
+            spool_oldest_age_seconds,
+            beacons_ignored,
+            beacons_unknown_partner,
+            xapi_statements_unmapped,
+            xapi_verbs: std::sync::Mutex::default(),
+        }
     }
 
     /// Counts the outcome of one ingest request from `source`.
     pub fn count_events(&self, source: &str, accepted: usize, duplicates: usize, rejected: usize) {
-        let labels = SourceLabels { source: source.to_string() };
-        self.events_accepted.get_or_create(&labels).inc_by(accepted as u64);
-        self.events_duplicate.get_or_create(&labels).inc_by(duplicates as u64);
-        self.events_rejected.get_or_create(&labels).inc_by(rejected as u64);
+        let labels = SourceLabels {
+            source: source.to_string(),
+        };
+        self.events_accepted
+            .get_or_create(&labels)
+            .inc_by(accepted as u64);
+        self.events_duplicate
+            .get_or_create(&labels)
+            .inc_by(duplicates as u64);
+        self.events_rejected
+            .get_or_create(&labels)
+            .inc_by(rejected as u64);
+    }
+
+    /// Counts a beacon of `event_type` that was answered but not stored.
+    /// Types outside the ranges KAVA uses are labelled `other`, to bound the
+    /// number of series.
+    pub fn count_ignored(&self, source: &str, event_type: u32, reason: &str) {
+        let event_type = match event_type {
+            0..1000 | 10_000..10_100 => event_type.to_string(),
+            _ => "other".to_string(),
+        };
+        let labels = IgnoredLabels {
+            source: source.to_string(),
+            event_type,
+            reason: reason.to_string(),
+        };
+        self.beacons_ignored.get_or_create(&labels).inc();
+    }
+
+    /// Counts an xAPI statement with an unmapped `verb`; at most
+    /// `MAX_VERB_LABELS` distinct verbs get their own label.
+    pub fn count_xapi_unmapped(&self, verb: &str) {
+        let plain = !verb.is_empty()
+            && verb.len() <= 32
+            && verb
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        let known = plain
+            && self.xapi_verbs.lock().is_ok_and(|mut verbs| {
+                if verbs.len() < MAX_VERB_LABELS {
+                    verbs.insert(verb.to_string());
+                }
+                verbs.contains(verb)
+            });
+        let verb = if known { verb } else { "other" };
+        self.xapi_statements_unmapped
+            .get_or_create(&VerbLabels {
+                verb: verb.to_string(),
+            })
+            .inc();
     }
 
     pub fn render(&self) -> String {
@@ -80,17 +227,40 @@ impl Default for Metrics {
 pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().to_string();
-    let route = request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let response = next.run(request).await;
-    let labels = RouteLabels { method, route, status: response.status().as_u16() };
-    metrics.requests.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+    let labels = RouteLabels {
+        method,
+        route,
+        status: response.status().as_u16(),
+    };
+    metrics
+        .requests
+        .get_or_create(&labels)
+        .observe(started.elapsed().as_secs_f64());
     response
 }
 
 pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
-    state.metrics.write_queue_depth.set(state.store.write_queue_depth() as i64);
+    state
+        .metrics
+        .write_queue_depth
+        .set(state.store.write_queue_depth() as i64);
+    let spool = state.store.spool_status().unwrap_or_default();
+    state.metrics.spool_events.set(spool.events as i64);
+    state.metrics.spool_bytes.set(spool.bytes as i64);
+    state
+        .metrics
+        .spool_oldest_age_seconds
+        .set(spool.oldest_age_seconds);
     (
-        [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.render(),
     )
 }

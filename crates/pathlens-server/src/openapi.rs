@@ -23,6 +23,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/openapi.json"),
     ("get", "/healthz"),
     ("get", "/metrics"),
+    ("get", "/api_v3/index.php"),
+    ("post", "/api_v3/index.php"),
+    ("get", "/api_v3/service/analytics/action/trackEvent"),
+    ("post", "/api_v3/service/analytics/action/trackEvent"),
+    ("post", "/xapi/statements"),
+    ("put", "/xapi/statements"),
+    ("get", "/pathlens.js"),
 ];
 
 pub async fn document() -> Json<Value> {

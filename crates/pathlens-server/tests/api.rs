@@ -13,22 +13,46 @@ async fn openapi_documents_exactly_the_routes() {
     let paths = document["paths"].as_object().unwrap();
     let mut documented: Vec<(String, String)> = paths
         .iter()
-        .flat_map(|(path, item)| item.as_object().unwrap().keys().map(move |method| (method.clone(), path.clone())))
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |method| (method.clone(), path.clone()))
+        })
         .collect();
     documented.sort();
-    let mut routed: Vec<(String, String)> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    let mut routed: Vec<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
     routed.sort();
     assert_eq!(documented, routed);
     // Every listed route is really served: none answers 404 for an unknown path or 405.
     let app = app();
     for (method, path) in ROUTES {
-        let uri = path.replace("{video}", "tour").replace("{kind}", "totals").replace("{id}", "key_x");
-        let request = Request::builder().method(method.to_uppercase().as_str()).uri(&uri).header("authorization", format!("Bearer {}", app.admin)).body(Body::empty()).unwrap();
+        let uri = path
+            .replace("{video}", "tour")
+            .replace("{kind}", "totals")
+            .replace("{id}", "key_x");
+        let request = Request::builder()
+            .method(method.to_uppercase().as_str())
+            .uri(&uri)
+            .header("authorization", format!("Bearer {}", app.admin))
+            .body(Body::empty())
+            .unwrap();
         let answer = app.call(request).await;
-        assert_ne!(answer.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
+        assert_ne!(
+            answer.status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {uri}"
+        );
         if answer.status == StatusCode::NOT_FOUND {
             let code = answer.json()["code"].clone();
-            assert_eq!(code, "not_found", "{method} {uri} is not routed: {}", answer.text);
+            assert_eq!(
+                code, "not_found",
+                "{method} {uri} is not routed: {}",
+                answer.text
+            );
         }
     }
 }
@@ -36,17 +60,32 @@ async fn openapi_documents_exactly_the_routes() {
 #[tokio::test]
 async fn health_and_metrics_need_no_key() {
     let app = app();
-    let health = app.call(Request::get("/healthz").body(Body::empty()).unwrap()).await;
+    let health = app
+        .call(Request::get("/healthz").body(Body::empty()).unwrap())
+        .await;
     assert_eq!(health.status, StatusCode::OK);
-    let metrics = app.call(Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    let metrics = app
+        .call(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await;
     assert_eq!(metrics.status, StatusCode::OK);
-    assert!(metrics.text.contains("pathlens_write_queue_depth"), "{}", metrics.text);
+    assert!(
+        metrics.text.contains("pathlens_write_queue_depth"),
+        "{}",
+        metrics.text
+    );
+    assert!(
+        metrics.text.contains("pathlens_spool_oldest_age_seconds"),
+        "{}",
+        metrics.text
+    );
 }
 
 #[tokio::test]
 async fn keys_are_required_and_checked() {
     let app = app();
-    let none = app.call(Request::get("/api/v1/videos").body(Body::empty()).unwrap()).await;
+    let none = app
+        .call(Request::get("/api/v1/videos").body(Body::empty()).unwrap())
+        .await;
     assert_eq!(none.status, StatusCode::UNAUTHORIZED);
     assert_eq!(none.json()["code"], "unauthorized");
     let wrong = app.get("/api/v1/videos", "pla_nope").await;
@@ -54,7 +93,13 @@ async fn keys_are_required_and_checked() {
     let write = app.get("/api/v1/videos", &app.write).await;
     assert_eq!(write.status, StatusCode::FORBIDDEN);
     assert!(write.json()["message"].as_str().unwrap().contains("admin"));
-    let admin_in_url = app.call(Request::get(format!("/api/v1/videos?key={}", app.admin)).body(Body::empty()).unwrap()).await;
+    let admin_in_url = app
+        .call(
+            Request::get(format!("/api/v1/videos?key={}", app.admin))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
     assert_eq!(admin_in_url.status, StatusCode::FORBIDDEN);
 }
 
@@ -67,14 +112,30 @@ async fn videos_are_created_replaced_with_history_and_private() {
     assert_eq!(shown["end_nodes"], serde_json::json!(["b"]));
     // Replace without node b's link: the hotspot stays, flagged deleted.
     let smaller = GRAPH.replace(r#"{"id":"go-b","label":"To B","start_ms":10000,"end_ms":20000,"behavior":{"type":"go_to_node","node_id":"b"}},"#, "");
-    let replaced = app.send("PUT", "/api/v1/videos/tour", &app.admin, smaller).await;
+    let replaced = app
+        .send("PUT", "/api/v1/videos/tour", &app.admin, smaller)
+        .await;
     assert_eq!(replaced.status, StatusCode::OK, "{}", replaced.text);
     let hotspots = replaced.json()["graph"]["nodes"][0]["hotspots"].clone();
-    let go_b = hotspots.as_array().unwrap().iter().find(|h| h["id"] == "go-b").unwrap().clone();
+    let go_b = hotspots
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["id"] == "go-b")
+        .unwrap()
+        .clone();
     assert!(go_b["deleted_at"].is_string());
     // Another partner sees nothing.
-    assert_eq!(app.get("/api/v1/videos/tour", &app.other_admin).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(app.get("/api/v1/videos", &app.other_admin).await.json()["videos"], serde_json::json!([]));
+    assert_eq!(
+        app.get("/api/v1/videos/tour", &app.other_admin)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get("/api/v1/videos", &app.other_admin).await.json()["videos"],
+        serde_json::json!([])
+    );
 }
 
 #[tokio::test]
@@ -97,7 +158,14 @@ async fn kaltura_paths_import_with_an_id() {
     let path = include_str!("../../pathlens-model/tests/fixtures/kaltura-path.json");
     let without_id = app.send("POST", "/api/v1/videos", &app.admin, path).await;
     assert_eq!(without_id.status, StatusCode::BAD_REQUEST);
-    let answer = app.send("POST", "/api/v1/videos?id=onboarding&name=Onboarding", &app.admin, path).await;
+    let answer = app
+        .send(
+            "POST",
+            "/api/v1/videos?id=onboarding&name=Onboarding",
+            &app.admin,
+            path,
+        )
+        .await;
     assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
     let video = answer.json();
     assert_eq!(video["levels"]["n-deep"], 3);
@@ -107,16 +175,43 @@ async fn kaltura_paths_import_with_an_id() {
 #[tokio::test]
 async fn keys_can_be_created_used_and_revoked() {
     let app = app();
-    let created = app.send("POST", "/api/v1/keys", &app.admin, r#"{"kind":"write","name":"site"}"#).await;
+    let created = app
+        .send(
+            "POST",
+            "/api/v1/keys",
+            &app.admin,
+            r#"{"kind":"write","name":"site"}"#,
+        )
+        .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
     let body = created.json();
     let token = body["token"].as_str().unwrap().to_string();
     let id = body["id"].as_str().unwrap().to_string();
     assert_eq!(app.get("/api/v1/me", &token).await.json()["kind"], "write");
-    assert_eq!(app.send("DELETE", &format!("/api/v1/keys/{id}"), &app.other_admin, "").await.status, StatusCode::NOT_FOUND);
-    assert_eq!(app.send("DELETE", &format!("/api/v1/keys/{id}"), &app.admin, "").await.status, StatusCode::NO_CONTENT);
-    assert_eq!(app.get("/api/v1/me", &token).await.status, StatusCode::UNAUTHORIZED);
-    let bad = app.send("POST", "/api/v1/keys", &app.admin, r#"{"kind":"root"}"#).await;
+    assert_eq!(
+        app.send(
+            "DELETE",
+            &format!("/api/v1/keys/{id}"),
+            &app.other_admin,
+            ""
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.send("DELETE", &format!("/api/v1/keys/{id}"), &app.admin, "")
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get("/api/v1/me", &token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let bad = app
+        .send("POST", "/api/v1/keys", &app.admin, r#"{"kind":"root"}"#)
+        .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert!(bad.json()["message"].as_str().unwrap().starts_with("kind"));
 }
@@ -127,12 +222,19 @@ async fn a_real_socket_serves_the_api() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(pathlens_server::serve(listener, app.router.clone(), async {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(pathlens_server::serve(
+        listener,
+        app.router.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");

@@ -3,5 +3,8 @@
 
 mod api;
 mod ingest;
+mod kava;
 mod reports;
 mod support;
+mod tracker;
+mod xapi;

@@ -10,7 +10,9 @@ async fn loaded() -> crate::support::App {
     let mut lines = session("s1", Some("alice"));
     lines.extend(session("s2", None));
     lines.extend(session("s3", None));
-    let answer = app.send("POST", "/api/v1/events", &app.write, lines.join("\n")).await;
+    let answer = app
+        .send("POST", "/api/v1/events", &app.write, lines.join("\n"))
+        .await;
     assert_eq!(answer.json()["accepted"], 21, "{}", answer.text);
     app
 }
@@ -18,12 +20,20 @@ async fn loaded() -> crate::support::App {
 #[tokio::test]
 async fn totals_follow_the_definitions() {
     let app = loaded().await;
-    let answer = app.get("/api/v1/videos/tour/reports/totals?from=2026-03-15&to=2026-03-15", &app.admin).await;
+    let answer = app
+        .get(
+            "/api/v1/videos/tour/reports/totals?from=2026-03-15&to=2026-03-15",
+            &app.admin,
+        )
+        .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     let row = answer.json()["rows"][0].clone();
     assert_eq!(row["impressions"], 3);
     assert_eq!(row["plays"], 3);
-    assert_eq!(row["unique_viewers"], 2, "alice plus all anonymous viewers as one");
+    assert_eq!(
+        row["unique_viewers"], 2,
+        "alice plus all anonymous viewers as one"
+    );
     assert_eq!(row["minutes_viewed"], 1.0, "3 sessions × 20 s");
     assert_eq!(row["path_completion_rate"], 1.0);
 }
@@ -31,25 +41,62 @@ async fn totals_follow_the_definitions() {
 #[tokio::test]
 async fn csv_has_the_same_columns() {
     let app = loaded().await;
-    let answer = app.get("/api/v1/videos/tour/reports/nodes?from=2026-03-15&to=2026-03-15&format=csv", &app.admin).await;
+    let answer = app
+        .get(
+            "/api/v1/videos/tour/reports/nodes?from=2026-03-15&to=2026-03-15&format=csv",
+            &app.admin,
+        )
+        .await;
     assert_eq!(answer.status, StatusCode::OK);
-    assert!(answer.headers["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(
+        answer.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
     let mut lines = answer.text.lines();
-    assert_eq!(lines.next().unwrap(), "node_id,level,start_node,name,deleted_at,plays,unique_viewers,minutes_viewed,completion_rate,dropoffs");
+    assert_eq!(
+        lines.next().unwrap(),
+        "node_id,level,start_node,name,deleted_at,plays,unique_viewers,minutes_viewed,completion_rate,dropoffs"
+    );
     assert_eq!(answer.text.lines().count(), 3);
-    let json = app.get("/api/v1/videos/tour/reports/nodes?from=2026-03-15&to=2026-03-15", &app.admin).await.json();
+    let json = app
+        .get(
+            "/api/v1/videos/tour/reports/nodes?from=2026-03-15&to=2026-03-15",
+            &app.admin,
+        )
+        .await
+        .json();
     assert_eq!(json["rows"][0]["plays"], 3);
 }
 
 #[tokio::test]
 async fn hotspot_clicks_and_transitions() {
     let app = loaded().await;
-    let node = app.get("/api/v1/videos/tour/reports/node?node=a&from=2026-03-15&to=2026-03-15", &app.admin).await.json();
-    let go_b = node["rows"].as_array().unwrap().iter().find(|r| r["hotspot_id"] == "go-b").unwrap().clone();
+    let node = app
+        .get(
+            "/api/v1/videos/tour/reports/node?node=a&from=2026-03-15&to=2026-03-15",
+            &app.admin,
+        )
+        .await
+        .json();
+    let go_b = node["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["hotspot_id"] == "go-b")
+        .unwrap()
+        .clone();
     assert_eq!(go_b["clicks"], 3);
     assert_eq!(go_b["click_through_rate"], 1.0);
     assert_eq!(go_b["destination"], "End");
-    let transitions = app.get("/api/v1/videos/tour/reports/transitions?from=2026-03-15&to=2026-03-15", &app.admin).await.json();
+    let transitions = app
+        .get(
+            "/api/v1/videos/tour/reports/transitions?from=2026-03-15&to=2026-03-15",
+            &app.admin,
+        )
+        .await
+        .json();
     assert_eq!(transitions["rows"][0]["cause"], "hotspot");
     assert_eq!(transitions["rows"][0]["count"], 3);
 }
@@ -57,7 +104,13 @@ async fn hotspot_clicks_and_transitions() {
 #[tokio::test]
 async fn filters_and_comparisons_apply() {
     let app = loaded().await;
-    let known = app.get("/api/v1/videos/tour/reports/totals?from=2026-03-15&to=2026-03-15&viewer=known", &app.admin).await.json();
+    let known = app
+        .get(
+            "/api/v1/videos/tour/reports/totals?from=2026-03-15&to=2026-03-15&viewer=known",
+            &app.admin,
+        )
+        .await
+        .json();
     assert_eq!(known["rows"][0]["plays"], 1);
     let compared = app.get("/api/v1/videos/tour/reports/totals?from=2026-03-15&to=2026-03-15&compare=previous_period", &app.admin).await.json();
     assert_eq!(compared["comparison"]["from"], "2026-03-14");
@@ -68,13 +121,29 @@ async fn filters_and_comparisons_apply() {
 #[tokio::test]
 async fn bad_parameters_name_the_parameter() {
     let app = loaded().await;
-    let answer = app.get("/api/v1/videos/tour/reports/timeseries?tz=Moon/Base", &app.admin).await;
+    let answer = app
+        .get(
+            "/api/v1/videos/tour/reports/timeseries?tz=Moon/Base",
+            &app.admin,
+        )
+        .await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
-    assert!(answer.json()["message"].as_str().unwrap().starts_with("tz:"));
-    let unknown = app.get("/api/v1/videos/tour/reports/sideways", &app.admin).await;
+    assert!(
+        answer.json()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("tz:")
+    );
+    let unknown = app
+        .get("/api/v1/videos/tour/reports/sideways", &app.admin)
+        .await;
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
-    let missing = app.get("/api/v1/videos/nope/reports/totals", &app.admin).await;
+    let missing = app
+        .get("/api/v1/videos/nope/reports/totals", &app.admin)
+        .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
-    let no_node = app.get("/api/v1/videos/tour/reports/node?node=zz", &app.admin).await;
+    let no_node = app
+        .get("/api/v1/videos/tour/reports/node?node=zz", &app.admin)
+        .await;
     assert_eq!(no_node.status, StatusCode::NOT_FOUND);
 }

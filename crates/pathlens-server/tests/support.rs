@@ -32,9 +32,18 @@ pub fn app() -> App {
     let (_, write) = issue_key(store.as_ref(), 1, KeyKind::Write, "player", now()).unwrap();
     let (_, other_admin) = issue_key(store.as_ref(), 2, KeyKind::Admin, "other", now()).unwrap();
     let shared: Arc<dyn Store> = store.clone();
-    let config = ServerConfig { country_header: Some("x-country".into()) };
+    let config = ServerConfig {
+        country_header: Some("x-country".into()),
+        ..ServerConfig::default()
+    };
     let state = AppState::new(shared, config, Arc::new(now)).unwrap();
-    App { router: router(state), store, admin, write, other_admin }
+    App {
+        router: router(state),
+        store,
+        admin,
+        write,
+        other_admin,
+    }
 }
 
 pub struct Answer {
@@ -55,15 +64,36 @@ impl App {
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        Answer { status, headers, text: String::from_utf8_lossy(&bytes).into_owned() }
+        Answer {
+            status,
+            headers,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+        }
     }
 
     pub async fn get(&self, uri: &str, token: &str) -> Answer {
-        self.call(Request::get(uri).header("authorization", format!("Bearer {token}")).body(Body::empty()).unwrap()).await
+        self.call(
+            Request::get(uri)
+                .header("authorization", format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
     }
 
-    pub async fn send(&self, method: &str, uri: &str, token: &str, body: impl Into<Body>) -> Answer {
-        let request = Request::builder().method(method).uri(uri).header("authorization", format!("Bearer {token}")).body(body.into()).unwrap();
+    pub async fn send(
+        &self,
+        method: &str,
+        uri: &str,
+        token: &str,
+        body: impl Into<Body>,
+    ) -> Answer {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("authorization", format!("Bearer {token}"))
+            .body(body.into())
+            .unwrap();
         self.call(request).await
     }
 }
@@ -77,21 +107,59 @@ pub const GRAPH: &str = r#"{"id":"tour","name":"Tour","start_node":"a","nodes":[
 
 /// One native event as a JSON line.
 pub fn event(session: &str, index: u32, kind: &str, extra: &str) -> String {
-    let extra = if extra.is_empty() { String::new() } else { format!(",{extra}") };
-    format!(r#"{{"partner_id":1,"video_id":"tour","session_id":"{session}","event_index":{index},"kind":"{kind}"{extra}}}"#)
+    let extra = if extra.is_empty() {
+        String::new()
+    } else {
+        format!(",{extra}")
+    };
+    format!(
+        r#"{{"partner_id":1,"video_id":"tour","session_id":"{session}","event_index":{index},"kind":"{kind}"{extra}}}"#
+    )
 }
 
 /// A complete session: impression, play, node a, click to b, views.
 pub fn session(session: &str, user: Option<&str>) -> Vec<String> {
     let user = user.map_or(String::new(), |u| format!(r#","user_id":"{u}""#));
     vec![
-        event(session, 1, "impression", &format!(r#""entry_id":"tour"{user}"#)),
+        event(
+            session,
+            1,
+            "impression",
+            &format!(r#""entry_id":"tour"{user}"#),
+        ),
         event(session, 2, "play", &format!(r#""entry_id":"tour"{user}"#)),
-        event(session, 3, "node_play", &format!(r#""node_id":"a","entry_id":"ea","position":0{user}"#)),
-        event(session, 4, "view", &format!(r#""node_id":"a","entry_id":"ea","position":10,"play_time_sum":10{user}"#)),
-        event(session, 5, "node_switch", &format!(r#""node_id":"a","from_node_id":"a","to_node_id":"b","hotspot_id":"go-b","position":12{user}"#)),
-        event(session, 6, "node_play", &format!(r#""node_id":"b","entry_id":"eb","position":0{user}"#)),
-        event(session, 7, "view", &format!(r#""node_id":"b","entry_id":"eb","position":10,"play_time_sum":10{user}"#)),
+        event(
+            session,
+            3,
+            "node_play",
+            &format!(r#""node_id":"a","entry_id":"ea","position":0{user}"#),
+        ),
+        event(
+            session,
+            4,
+            "view",
+            &format!(r#""node_id":"a","entry_id":"ea","position":10,"play_time_sum":10{user}"#),
+        ),
+        event(
+            session,
+            5,
+            "node_switch",
+            &format!(
+                r#""node_id":"a","from_node_id":"a","to_node_id":"b","hotspot_id":"go-b","position":12{user}"#
+            ),
+        ),
+        event(
+            session,
+            6,
+            "node_play",
+            &format!(r#""node_id":"b","entry_id":"eb","position":0{user}"#),
+        ),
+        event(
+            session,
+            7,
+            "view",
+            &format!(r#""node_id":"b","entry_id":"eb","position":10,"play_time_sum":10{user}"#),
+        ),
     ]
 }
 

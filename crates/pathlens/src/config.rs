@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use pathlens_store_clickhouse::ClickHouseConfig;
 use serde::Deserialize;
 
 /// The settings as written in a file; every field optional.
@@ -22,6 +23,10 @@ struct RawConfig {
     token: Option<String>,
     memory_limit: Option<String>,
     write_queue: Option<usize>,
+    store: Option<String>,
+    clickhouse_cluster: Option<String>,
+    spool_dir: Option<PathBuf>,
+    beacon_origins: Option<HashMap<String, Vec<String>>>,
 }
 
 /// Validated settings.
@@ -43,6 +48,17 @@ pub struct Config {
     pub memory_limit: Option<String>,
     /// Write batches that may wait for the store before requests get 503.
     pub write_queue: usize,
+    /// Where events, videos and keys live: `None` for the embedded store in
+    /// `data_dir`, or `clickhouse://user:password@host:8123/database`.
+    pub store: Option<String>,
+    /// The ClickHouse cluster (from the servers' `remote_servers`) to read
+    /// and write through `Distributed` tables.
+    pub clickhouse_cluster: Option<String>,
+    /// The local spool of a server on ClickHouse [default: `<data_dir>/spool`].
+    pub spool_dir: Option<PathBuf>,
+    /// Per partner, the origins whose pages may send KAVA beacons for it
+    /// (file only: `[beacon_origins]` with `1 = ["https://a.example"]`).
+    pub beacon_origins: HashMap<u32, Vec<String>>,
 }
 
 impl Default for Config {
@@ -56,12 +72,16 @@ impl Default for Config {
             token: None,
             memory_limit: None,
             write_queue: 256,
+            store: None,
+            clickhouse_cluster: None,
+            spool_dir: None,
+            beacon_origins: HashMap::new(),
         }
     }
 }
 
 /// The environment variables read, and the setting each one sets.
-pub const ENV_VARS: [(&str, &str); 8] = [
+pub const ENV_VARS: [(&str, &str); 11] = [
     ("PATHLENS_DATA_DIR", "data_dir"),
     ("PATHLENS_LISTEN", "listen"),
     ("PATHLENS_COUNTRY_HEADER", "country_header"),
@@ -69,6 +89,9 @@ pub const ENV_VARS: [(&str, &str); 8] = [
     ("PATHLENS_SERVER", "server"),
     ("PATHLENS_TOKEN", "token"),
     ("PATHLENS_MEMORY_LIMIT", "memory_limit"),
+    ("PATHLENS_STORE", "store"),
+    ("PATHLENS_CLICKHOUSE_CLUSTER", "clickhouse_cluster"),
+    ("PATHLENS_SPOOL_DIR", "spool_dir"),
     ("PATHLENS_WRITE_QUEUE", "write_queue"),
 ];
 
@@ -78,7 +101,10 @@ impl Config {
     ///
     /// # Errors
     /// Every problem found, each naming its setting and source.
-    pub fn load(file: Option<(&str, &str)>, env: &HashMap<String, String>) -> Result<Config, Vec<String>> {
+    pub fn load(
+        file: Option<(&str, &str)>,
+        env: &HashMap<String, String>,
+    ) -> Result<Config, Vec<String>> {
         let mut problems = Vec::new();
         let mut raw = RawConfig::default();
         if let Some((name, text)) = file {
@@ -89,8 +115,14 @@ impl Config {
         }
         let mut config = Config::default();
         let mut listen = raw.listen.map(|l| ("config file", l));
-        let mut partner = raw.partner.map(|p| p.to_string()).map(|p| ("config file", p));
-        let mut write_queue = raw.write_queue.map(|q| q.to_string()).map(|q| ("config file", q));
+        let mut partner = raw
+            .partner
+            .map(|p| p.to_string())
+            .map(|p| ("config file", p));
+        let mut write_queue = raw
+            .write_queue
+            .map(|q| q.to_string())
+            .map(|q| ("config file", q));
         if let Some(dir) = raw.data_dir {
             config.data_dir = dir;
         }
@@ -98,8 +130,25 @@ impl Config {
         config.server = raw.server;
         config.token = raw.token;
         config.memory_limit = raw.memory_limit;
+        config.store = raw.store;
+        config.clickhouse_cluster = raw.clickhouse_cluster;
+        config.spool_dir = raw.spool_dir;
+        for (partner, origins) in raw.beacon_origins.unwrap_or_default() {
+            let Ok(id) = partner.parse::<u32>() else {
+                problems.push(format!(
+                    "beacon_origins (config file): {partner:?} is not a partner id (a whole number)"
+                ));
+                continue;
+            };
+            for origin in origins.iter().filter(|o| !is_origin(o)) {
+                problems.push(format!("beacon_origins.{partner} (config file): {origin:?} is not an origin like https://www.example.com (scheme and host, no path)"));
+            }
+            config.beacon_origins.insert(id, origins);
+        }
         for (var, _) in ENV_VARS {
-            let Some(value) = env.get(var).cloned() else { continue };
+            let Some(value) = env.get(var).cloned() else {
+                continue;
+            };
             match var {
                 "PATHLENS_DATA_DIR" => config.data_dir = PathBuf::from(value),
                 "PATHLENS_LISTEN" => listen = Some((var, value)),
@@ -108,28 +157,44 @@ impl Config {
                 "PATHLENS_SERVER" => config.server = Some(value),
                 "PATHLENS_TOKEN" => config.token = Some(value),
                 "PATHLENS_MEMORY_LIMIT" => config.memory_limit = Some(value),
+                "PATHLENS_STORE" => config.store = Some(value),
+                "PATHLENS_CLICKHOUSE_CLUSTER" => config.clickhouse_cluster = Some(value),
+                "PATHLENS_SPOOL_DIR" => config.spool_dir = Some(PathBuf::from(value)),
                 _ => write_queue = Some((var, value)),
             }
+        }
+        if let Err(problem) = config.clickhouse() {
+            problems.push(format!("store: {problem}"));
         }
         if let Some((source, value)) = listen {
             match value.parse() {
                 Ok(address) => config.listen = address,
-                Err(_) => problems.push(format!("listen ({source}): {value:?} is not an address like 127.0.0.1:8080")),
+                Err(_) => problems.push(format!(
+                    "listen ({source}): {value:?} is not an address like 127.0.0.1:8080"
+                )),
             }
         }
         if let Some((source, value)) = partner {
             match value.parse() {
                 Ok(id) => config.partner = id,
-                Err(_) => problems.push(format!("partner ({source}): {value:?} is not a partner id (a whole number)")),
+                Err(_) => problems.push(format!(
+                    "partner ({source}): {value:?} is not a partner id (a whole number)"
+                )),
             }
         }
         if let Some((source, value)) = write_queue {
             match value.parse::<usize>() {
                 Ok(n) if n > 0 => config.write_queue = n,
-                _ => problems.push(format!("write_queue ({source}): {value:?} is not a positive whole number")),
+                _ => problems.push(format!(
+                    "write_queue ({source}): {value:?} is not a positive whole number"
+                )),
             }
         }
-        if problems.is_empty() { Ok(config) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems)
+        }
     }
 
     /// A commented example configuration file.
@@ -154,8 +219,20 @@ impl Config {
              # token = \"pla_...\"\n\n\
              # DuckDB memory limit (env PATHLENS_MEMORY_LIMIT); DuckDB's default when unset.\n\
              # memory_limit = \"4GB\"\n\n\
+             # Keep events, videos and keys in ClickHouse instead of the data directory\n\
+             # (env PATHLENS_STORE, flag --store). A server then acknowledges events once they are\n\
+             # in its local spool (spool_dir, default <data_dir>/spool) and ships them in batches.\n\
+             # store = \"clickhouse://pathlens:secret@127.0.0.1:8123/pathlens\"\n\
+             # On a cluster named in the ClickHouse servers' remote_servers, read and write through\n\
+             # Distributed tables (env PATHLENS_CLICKHOUSE_CLUSTER, flag --clickhouse-cluster).\n\
+             # clickhouse_cluster = \"analytics\"\n\
+             # spool_dir = \"/var/lib/pathlens/spool\"\n\n\
              # Write batches that may wait for the store before ingest answers 503 (env PATHLENS_WRITE_QUEUE).\n\
-             write_queue = {}\n",
+             write_queue = {}\n\n\
+             # Origins whose pages may send Kaltura (KAVA) beacons, per partner id. A partner\n\
+             # not listed accepts beacons from any page (its partner id must still have a key).\n\
+             # [beacon_origins]\n\
+             # 1 = [\"https://www.example.com\", \"https://lms.example.edu\"]\n",
             defaults.data_dir.display().to_string(),
             defaults.listen,
             defaults.partner,
@@ -164,18 +241,65 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The ClickHouse store configured, if any.
+    ///
+    /// # Errors
+    /// What is wrong with the `store` URL or the cluster name.
+    pub fn clickhouse(&self) -> Result<Option<ClickHouseConfig>, String> {
+        let Some(url) = &self.store else {
+            return match &self.clickhouse_cluster {
+                Some(_) => {
+                    Err("clickhouse_cluster is set but store is not a clickhouse:// URL".into())
+                }
+                None => Ok(None),
+            };
+        };
+        let config = ClickHouseConfig::from_url(url)?;
+        let cluster = self.clickhouse_cluster.clone().or(config.cluster.clone());
+        config.with_cluster(cluster).map(Some)
+    }
+
+    /// The spool directory of a server on ClickHouse.
+    pub fn spool_dir(&self) -> PathBuf {
+        self.spool_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("spool"))
+    }
+}
+
+/// Whether `text` is an origin: `scheme://host[:port]`, nothing after.
+fn is_origin(text: &str) -> bool {
+    let Some((scheme, host)) = text.trim_end_matches('/').split_once("://") else {
+        return false;
+    };
+    !scheme.is_empty()
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        && !host.is_empty()
+        && !host.contains(['/', '?', '#', ' '])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn environment_overrides_the_file() {
         let file = "data_dir = \"/srv/a\"\nlisten = \"0.0.0.0:9000\"\npartner = 5\n";
-        let config = Config::load(Some(("f.toml", file)), &env(&[("PATHLENS_LISTEN", "127.0.0.1:7000")])).unwrap();
+        let config = Config::load(
+            Some(("f.toml", file)),
+            &env(&[("PATHLENS_LISTEN", "127.0.0.1:7000")]),
+        )
+        .unwrap();
         assert_eq!(config.data_dir, PathBuf::from("/srv/a"));
         assert_eq!(config.listen.to_string(), "127.0.0.1:7000");
         assert_eq!(config.partner, 5);
@@ -184,15 +308,54 @@ mod tests {
     #[test]
     fn every_problem_is_reported() {
         let file = "listen = \"nowhere\"\n";
-        let problems = Config::load(Some(("f.toml", file)), &env(&[("PATHLENS_PARTNER", "x"), ("PATHLENS_WRITE_QUEUE", "0")])).unwrap_err();
+        let problems = Config::load(
+            Some(("f.toml", file)),
+            &env(&[("PATHLENS_PARTNER", "x"), ("PATHLENS_WRITE_QUEUE", "0")]),
+        )
+        .unwrap_err();
         assert_eq!(problems.len(), 3, "{problems:?}");
         assert!(problems[0].starts_with("listen (config file)"));
         assert!(problems[1].starts_with("partner (PATHLENS_PARTNER)"));
     }
 
     #[test]
+    fn beacon_origins_are_read_per_partner() {
+        let file = "partner = 2\n[beacon_origins]\n1 = [\"https://a.example\", \"http://b.example:8080/\"]\n";
+        let config = Config::load(Some(("f.toml", file)), &HashMap::new()).unwrap();
+        assert_eq!(
+            config.beacon_origins[&1],
+            ["https://a.example", "http://b.example:8080/"]
+        );
+        let bad = "[beacon_origins]\nx = []\n3 = [\"https://a.example/page\"]\n";
+        let problems = Config::load(Some(("f.toml", bad)), &HashMap::new()).unwrap_err();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+    }
+
+    #[test]
+    fn a_clickhouse_store_is_checked_and_takes_the_cluster_option() {
+        let file = "store = \"clickhouse://u:p@ch:9000/analytics\"\n";
+        let config = Config::load(
+            Some(("f.toml", file)),
+            &env(&[("PATHLENS_CLICKHOUSE_CLUSTER", "main")]),
+        )
+        .unwrap();
+        let clickhouse = config.clickhouse().unwrap().unwrap();
+        assert_eq!(
+            (clickhouse.endpoint.port, clickhouse.database.as_str()),
+            (9000, "analytics")
+        );
+        assert_eq!(clickhouse.cluster.as_deref(), Some("main"));
+        assert_eq!(config.spool_dir(), PathBuf::from("./pathlens-data/spool"));
+        let problems =
+            Config::load(None, &env(&[("PATHLENS_STORE", "clickhouse://h/bad-name")])).unwrap_err();
+        assert!(problems[0].starts_with("store: "), "{problems:?}");
+        assert_eq!(Config::default().clickhouse(), Ok(None));
+    }
+
+    #[test]
     fn unknown_settings_are_refused() {
-        let problems = Config::load(Some(("f.toml", "data_dri = \"x\"\n")), &HashMap::new()).unwrap_err();
+        let problems =
+            Config::load(Some(("f.toml", "data_dri = \"x\"\n")), &HashMap::new()).unwrap_err();
         assert!(problems[0].contains("data_dri"), "{problems:?}");
     }
 

@@ -17,10 +17,19 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 
-pub async fn ingest(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: Body) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let bytes = to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("the body is larger than {MAX_BODY_BYTES} bytes")))?;
+pub async fn ingest(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let bytes = to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+        )
+    })?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let gzip = header("content-encoding").is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
     let country = state.config.country_header.as_deref().and_then(header);
@@ -36,11 +45,20 @@ pub async fn ingest(State(state): State<AppState>, caller: Caller, headers: Head
     let events = decoded.events;
     let store = state.store.clone();
     let outcome = crate::routes::blocking(move || Ok(store.append(events)?)).await?;
-    state.metrics.count_events("native", outcome.accepted, outcome.duplicates, rejected.len());
+    state.metrics.count_events(
+        "native",
+        outcome.accepted,
+        outcome.duplicates,
+        rejected.len(),
+    );
     // A batch in which nothing was valid is a bad request; otherwise the
     // good events are kept and the answer lists the bad ones.
     let all_bad = outcome.accepted + outcome.duplicates == 0 && !rejected.is_empty();
-    let status = if all_bad { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let status = if all_bad {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
     Ok((
         status,
         Json(json!({

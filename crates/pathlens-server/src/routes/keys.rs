@@ -31,7 +31,11 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
     caller.require_admin()?;
     let partner = caller.partner_id();
     let keys = blocking(move || Ok(state.store.keys()?)).await?;
-    let keys: Vec<Value> = keys.iter().filter(|k| k.partner_id == partner).map(key_json).collect();
+    let keys: Vec<Value> = keys
+        .iter()
+        .filter(|k| k.partner_id == partner)
+        .map(key_json)
+        .collect();
     Ok(Json(json!({"keys": keys})))
 }
 
@@ -43,13 +47,29 @@ pub struct NewKey {
     pub name: String,
 }
 
-pub async fn create(State(state): State<AppState>, caller: Caller, body: String) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: String,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require_admin()?;
-    let request: NewKey = serde_json::from_str(&body).map_err(|e| ApiError::bad_request("invalid_json", format!("body: {e}")))?;
-    let kind = KeyKind::from_name(&request.kind).ok_or_else(|| ApiError::bad_request("invalid_parameter", format!("kind: {:?} is not admin or write", request.kind)))?;
+    let request: NewKey = serde_json::from_str(&body)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("body: {e}")))?;
+    let kind = KeyKind::from_name(&request.kind).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_parameter",
+            format!("kind: {:?} is not admin or write", request.kind),
+        )
+    })?;
     let partner = caller.partner_id();
     let (key, token) = blocking(move || {
-        let (key, token) = issue_key(state.store.as_ref(), partner, kind, &request.name, state.now())?;
+        let (key, token) = issue_key(
+            state.store.as_ref(),
+            partner,
+            kind,
+            &request.name,
+            state.now(),
+        )?;
         state.keys.remember(key.clone());
         Ok((key, token))
     })
@@ -59,11 +79,19 @@ pub async fn create(State(state): State<AppState>, caller: Caller, body: String)
     Ok((StatusCode::CREATED, Json(body)))
 }
 
-pub async fn revoke(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     caller.require_admin()?;
     let partner = caller.partner_id();
     blocking(move || {
-        let owned = state.store.keys()?.into_iter().any(|k| k.id == id && k.partner_id == partner);
+        let owned = state
+            .store
+            .keys()?
+            .into_iter()
+            .any(|k| k.id == id && k.partner_id == partner);
         if !owned {
             return Err(ApiError::not_found(format!("no key {id:?}")));
         }

@@ -12,25 +12,57 @@ use crate::auth::{Caller, url_query};
 use crate::error::ApiError;
 use crate::routes::blocking;
 
-pub async fn report(State(state): State<AppState>, caller: Caller, Path((video, kind)): Path<(String, String)>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+pub async fn report(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((video, kind)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
     caller.require_admin()?;
     let kind = ReportKind::parse(&kind)?;
     let mut params = url_query(query.as_deref().unwrap_or_default());
-    let format = params.iter().rev().find(|(k, _)| k == "format").map(|(_, v)| v.clone()).unwrap_or_else(|| "json".into());
+    let format = params
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "format")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| "json".into());
     params.retain(|(k, _)| k != "format");
     if format != "json" && format != "csv" {
-        return Err(ApiError::bad_request("invalid_parameter", format!("format: {format:?} is not json or csv")));
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!("format: {format:?} is not json or csv"),
+        ));
     }
     let request = ReportRequest::from_params(kind, &params)?;
     let partner = caller.partner_id();
     let report = blocking(move || {
-        let stored = state.store.video(partner, &video)?.ok_or_else(|| ApiError::not_found(format!("no video {video:?}")))?;
-        Ok(pathlens_report::run(state.store.as_ref(), &stored, &request, state.now())?)
+        let stored = state
+            .store
+            .video(partner, &video)?
+            .ok_or_else(|| ApiError::not_found(format!("no video {video:?}")))?;
+        Ok(pathlens_report::run(
+            state.store.as_ref(),
+            &stored,
+            &request,
+            state.now(),
+        )?)
     })
     .await?;
     if format == "csv" {
-        let filename = format!("attachment; filename=\"{}-{}.csv\"", report.video_id.replace('"', ""), report.kind.name());
-        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, filename)], report.to_csv()).into_response());
+        let filename = format!(
+            "attachment; filename=\"{}-{}.csv\"",
+            report.video_id.replace('"', ""),
+            report.kind.name()
+        );
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (header::CONTENT_DISPOSITION, filename),
+            ],
+            report.to_csv(),
+        )
+            .into_response());
     }
     Ok(Json(report.to_json()).into_response())
 }

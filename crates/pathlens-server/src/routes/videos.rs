@@ -40,21 +40,39 @@ pub fn video_json(video: &StoredVideo) -> Value {
     })
 }
 
-fn parse_graph(body: &str, params: &ImportParams, path_id: Option<&str>) -> Result<Graph, ApiError> {
+fn parse_graph(
+    body: &str,
+    params: &ImportParams,
+    path_id: Option<&str>,
+) -> Result<Graph, ApiError> {
     let id = path_id.or(params.id.as_deref()).unwrap_or_default();
     let name = params.name.as_deref().unwrap_or(id);
     let mut graph = Graph::from_any_json(body, id, name).map_err(|error| match error {
-        GraphError::Invalid(problems) => ApiError::bad_request("invalid_video", format!("invalid interactive video: {}", problems.join("; "))),
-        GraphError::Unreadable(reason) => ApiError::bad_request("invalid_json", format!("the body is not a graph: {reason}")),
+        GraphError::Invalid(problems) => ApiError::bad_request(
+            "invalid_video",
+            format!("invalid interactive video: {}", problems.join("; ")),
+        ),
+        GraphError::Unreadable(reason) => {
+            ApiError::bad_request("invalid_json", format!("the body is not a graph: {reason}"))
+        }
     })?;
     if let Some(path_id) = path_id {
         if !graph.id.is_empty() && graph.id != path_id {
-            return Err(ApiError::bad_request("invalid_video", format!("id: the body names {:?} but the URL names {path_id:?}", graph.id)));
+            return Err(ApiError::bad_request(
+                "invalid_video",
+                format!(
+                    "id: the body names {:?} but the URL names {path_id:?}",
+                    graph.id
+                ),
+            ));
         }
         graph.id = path_id.to_string();
     }
     if graph.id.is_empty() {
-        return Err(ApiError::bad_request("invalid_video", "id: a Kaltura path needs ?id= to name the video"));
+        return Err(ApiError::bad_request(
+            "invalid_video",
+            "id: a Kaltura path needs ?id= to name the video",
+        ));
     }
     Ok(graph)
 }
@@ -70,30 +88,62 @@ pub fn save(state: &AppState, partner: u32, graph: Graph) -> Result<(StoredVideo
         None => graph,
     };
     state.store.put_video(partner, &merged, now)?;
-    let stored = state.store.video(partner, &merged.id)?.ok_or_else(|| ApiError::internal("video vanished after storing"))?;
+    let stored = state
+        .store
+        .video(partner, &merged.id)?
+        .ok_or_else(|| ApiError::internal("video vanished after storing"))?;
     Ok((stored, created))
 }
 
-pub async fn create(State(state): State<AppState>, caller: Caller, Query(params): Query<ImportParams>, body: String) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<ImportParams>,
+    body: String,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require_admin()?;
     let graph = parse_graph(&body, &params, None)?;
     let (stored, created) = blocking(move || save(&state, caller.partner_id(), graph)).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(video_json(&stored))))
 }
 
-pub async fn replace(State(state): State<AppState>, caller: Caller, Path(video): Path<String>, Query(params): Query<ImportParams>, body: String) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn replace(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(video): Path<String>,
+    Query(params): Query<ImportParams>,
+    body: String,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require_admin()?;
     let graph = parse_graph(&body, &params, Some(&video))?;
     let (stored, created) = blocking(move || save(&state, caller.partner_id(), graph)).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(video_json(&stored))))
 }
 
-pub async fn show(State(state): State<AppState>, caller: Caller, Path(video): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(video): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     caller.require_admin()?;
     let partner = caller.partner_id();
-    let stored = blocking(move || Ok(state.store.video(partner, &video)?.ok_or_else(|| ApiError::not_found(format!("no video {video:?}")))?)).await?;
+    let stored = blocking(move || {
+        state
+            .store
+            .video(partner, &video)?
+            .ok_or_else(|| ApiError::not_found(format!("no video {video:?}")))
+    })
+    .await?;
     Ok(Json(video_json(&stored)))
 }
 

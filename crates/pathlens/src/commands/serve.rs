@@ -30,22 +30,41 @@ pub fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
     }
     let store: Arc<dyn Store> = open_store(&config)?;
     serve_store(&config, store, |address| {
-        eprintln!("pathlens listening on http://{address} (data in {})", config.data_dir.display());
+        let data = match config.clickhouse() {
+            Ok(Some(clickhouse)) => format!(
+                "{}, spool in {}",
+                clickhouse.redacted(),
+                config.spool_dir().display()
+            ),
+            _ => config.data_dir.display().to_string(),
+        };
+        eprintln!("pathlens listening on http://{address} (data in {data})");
     })
 }
 
 /// Serves `store` until Ctrl-C; `ready` is told the bound address.
-pub fn serve_store(config: &Config, store: Arc<dyn Store>, ready: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
-    let server_config = ServerConfig { country_header: config.country_header.clone() };
+pub fn serve_store(
+    config: &Config,
+    store: Arc<dyn Store>,
+    ready: impl FnOnce(SocketAddr),
+) -> anyhow::Result<()> {
+    let server_config = ServerConfig {
+        country_header: config.country_header.clone(),
+        beacon_origins: config.beacon_origins.clone(),
+    };
     let state = AppState::new(store, server_config, system_clock())?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
         ready(listener.local_addr()?);
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
             tracing::info!("shutting down");
         };
-        pathlens_server::serve(listener, router(state), shutdown).await.context("serving")
+        pathlens_server::serve(listener, router(state), shutdown)
+            .await
+            .context("serving")
     })
 }

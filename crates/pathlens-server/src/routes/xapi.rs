@@ -1,0 +1,162 @@
+//! `POST /xapi/statements` (and `PUT` with `?statementId=`, as xAPI clients
+//! send a statement that has an id): xAPI statements as H5P emits them,
+//! mapped onto events as `pathlens_ingest::xapi` documents.
+//!
+//! The key is a write key (or an admin token, whose statements keep their
+//! `timestamp`), sent as `Authorization: Bearer <key>`, as `?key=<write
+//! key>`, or as HTTP Basic credentials whose password (or, with an empty
+//! password, user name) is the key — the form LRS settings in e-learning
+//! platforms take.
+
+use axum::body::to_bytes;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use pathlens_ingest::RequestContext;
+use pathlens_ingest::xapi::{self, MAX_XAPI_BYTES, XapiContext};
+use pathlens_store::{ApiKey, KeyKind};
+use serde_json::Value;
+
+use crate::AppState;
+use crate::auth::{Caller, url_query};
+use crate::error::ApiError;
+use crate::routes::blocking;
+
+const SOURCE: &str = "xapi";
+
+/// The xAPI version pathlens answers as.
+const XAPI_VERSION: &str = "1.0.3";
+
+/// `POST /xapi/statements`: answers the statements' ids.
+pub async fn post(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    let ids = store_statements(&state, request, false).await?;
+    Ok(with_version(
+        (StatusCode::OK, axum::Json(ids)).into_response(),
+    ))
+}
+
+/// `PUT /xapi/statements?statementId=…`: one statement; answers 204.
+pub async fn put(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    store_statements(&state, request, true).await?;
+    Ok(with_version(StatusCode::NO_CONTENT.into_response()))
+}
+
+fn with_version(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        "x-experience-api-version",
+        HeaderValue::from_static(XAPI_VERSION),
+    );
+    response
+}
+
+async fn store_statements(
+    state: &AppState,
+    request: Request,
+    put: bool,
+) -> Result<Vec<String>, ApiError> {
+    let (mut parts, body) = request.into_parts();
+    let key = caller_key(&mut parts, state).await?;
+    let body = to_bytes(body, MAX_XAPI_BYTES).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the body is larger than {MAX_XAPI_BYTES} bytes"),
+        )
+    })?;
+    let query = url_query(parts.uri.query().unwrap_or_default());
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    };
+    let body = if put {
+        with_statement_id(&body, param("statementId"))?
+    } else {
+        body.to_vec()
+    };
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let ctx = XapiContext {
+        request: RequestContext {
+            partner_id: key.partner_id,
+            now: state.now(),
+            trusted_timestamps: key.kind == KeyKind::Admin,
+            user_agent: header("user-agent"),
+            country: state.config.country_header.as_deref().and_then(header),
+        },
+        video: param("video"),
+    };
+    let decoded = xapi::decode_statements(&body, &ctx).map_err(|error| {
+        state.metrics.count_events(SOURCE, 0, 0, 1);
+        ApiError::bad_request("invalid_statement", error.to_string())
+    })?;
+    for verb in &decoded.unmapped {
+        state.metrics.count_xapi_unmapped(verb);
+    }
+    let events = decoded.events;
+    let store = state.store.clone();
+    let outcome = blocking(move || Ok(store.append(events)?)).await?;
+    state
+        .metrics
+        .count_events(SOURCE, outcome.accepted, outcome.duplicates, 0);
+    Ok(decoded.ids)
+}
+
+/// A PUT's single statement with the `statementId` of the query as its id
+/// (an id in the body must agree).
+fn with_statement_id(body: &[u8], statement_id: Option<&str>) -> Result<Vec<u8>, ApiError> {
+    let statement_id = statement_id.ok_or_else(|| {
+        ApiError::bad_request("invalid_parameter", "statementId: required for PUT")
+    })?;
+    let mut statement: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_statement",
+            format!("statement 0: (body): not valid JSON: {e}"),
+        )
+    })?;
+    let Value::Object(fields) = &mut statement else {
+        return Err(ApiError::bad_request(
+            "invalid_statement",
+            "statement 0: (body): a PUT carries one statement (a JSON object)",
+        ));
+    };
+    match fields.get("id").and_then(Value::as_str) {
+        Some(id) if id != statement_id => {
+            return Err(ApiError::bad_request(
+                "invalid_statement",
+                format!("statement 0: id: {id:?} differs from statementId {statement_id:?}"),
+            ));
+        }
+        _ => {
+            fields.insert("id".to_string(), Value::String(statement_id.to_string()));
+        }
+    }
+    Ok(statement.to_string().into_bytes())
+}
+
+/// The key of the request: HTTP Basic credentials, else what [`Caller`]
+/// accepts.
+async fn caller_key(parts: &mut Parts, state: &AppState) -> Result<ApiKey, ApiError> {
+    let basic = parts
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        });
+    if let Some(encoded) = basic {
+        let decoded = STANDARD
+            .decode(encoded.trim())
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .unwrap_or_default();
+        let (user, password) = decoded.split_once(':').unwrap_or((decoded.as_str(), ""));
+        let token = if password.is_empty() { user } else { password };
+        return state.keys.check(token).ok_or_else(|| ApiError::unauthorized("unknown or revoked API key in the Basic credentials (put the write key in the password)"));
+    }
+    Ok(Caller::from_request_parts(parts, state).await?.key)
+}
