@@ -14,14 +14,21 @@ type Option = echarts.EChartsCoreOption;
 type Click = (id: string) => void;
 
 const observed = new WeakSet<HTMLElement>();
+/** Charts laid out in pixels draw again when their size changes. */
+const relayout = new WeakMap<HTMLElement, () => void>();
 
 function chartFor(element: HTMLElement): echarts.ECharts {
   const chart = echarts.getInstanceByDom(element) ?? echarts.init(element, undefined, { renderer: 'canvas' });
   if (!observed.has(element)) {
     observed.add(element);
+    let width = element.clientWidth;
     new ResizeObserver(() => {
-      if (element.isConnected) chart.resize();
-      else chart.dispose();
+      if (!element.isConnected) return;
+      chart.resize();
+      if (element.clientWidth !== width) {
+        width = element.clientWidth;
+        relayout.get(element)?.();
+      }
     }).observe(element);
   }
   return chart;
@@ -162,7 +169,7 @@ export function heatmapChart(element: HTMLElement, rows: HeatRow[]): void {
       axisLabel: { color: colors.muted, interval: 9 },
       splitArea: { show: false },
     },
-    yAxis: { type: 'category', data: rows.map((r) => r.label), ...axisStyle(), splitLine: { show: false } },
+    yAxis: { type: 'category', data: rows.map((r) => r.label), inverse: true, ...axisStyle(), splitLine: { show: false } },
     visualMap: {
       min: 0,
       max,
@@ -191,7 +198,7 @@ export interface FlowLink {
   source: string;
   target: string;
   value: number;
-  cause: 'hotspot' | 'automatic' | 'mixed';
+  cause: 'hotspot' | 'automatic';
   tooltip: string;
 }
 
@@ -199,7 +206,7 @@ export interface FlowLink {
 export function sankeyChart(element: HTMLElement, nodes: FlowNode[], links: FlowLink[], nodeTooltip: (key: string) => string, onClick: Click): void {
   const colors = palette();
   const byKey = new Map(nodes.map((n) => [n.key, n]));
-  const color = (cause: FlowLink['cause']) => (cause === 'hotspot' ? colors.hotspot : cause === 'automatic' ? colors.automatic : colors.accent);
+  const color = (cause: FlowLink['cause']) => (cause === 'hotspot' ? colors.hotspot : colors.automatic);
   element.style.height = `${Math.max(320, Math.min(720, nodes.length * 34))}px`;
   draw(
     element,
@@ -266,25 +273,34 @@ export interface MapEdge {
   tooltip: string;
 }
 
-/** The branching graph, laid out by level, with plays and transition counts. */
-export function graphChart(element: HTMLElement, nodes: MapNode[], edges: MapEdge[], height: number, onClick: Click): void {
+/** The branching graph, laid out by level, with plays and transition counts.
+ * Node positions are columns (x) and rows (y, centred on 0); they become
+ * pixels here so that the drawing is not stretched. */
+export function graphChart(element: HTMLElement, nodes: MapNode[], edges: MapEdge[], onClick: Click): void {
+  relayout.set(element, () => graphChart(element, nodes, edges, onClick));
   const colors = palette();
   const maxPlays = Math.max(1, ...nodes.map((n) => n.plays));
   const maxCount = Math.max(1, ...edges.map((e) => e.count));
+  const last = Math.max(...nodes.map((n) => n.x));
+  const first = Math.min(...nodes.map((n) => n.x));
+  const half = Math.max(0, ...nodes.map((n) => Math.abs(n.y)));
+  const height = Math.max(260, half * 2 * 104 + 140);
   element.style.height = `${height}px`;
+  const hidden = { show: false, splitLine: { show: false } };
   draw(
     element,
     {
       aria: { enabled: true, label: { description: `Graph of ${nodes.length} nodes by level, with plays on nodes and transition counts on edges` } },
       tooltip: { ...tooltipBase(), trigger: 'item', formatter: (params: any) => params.data.tooltip },
+      // Positions on hidden value axes: columns are levels, rows centred on 0.
+      grid: { left: 90, right: 90, top: 36, bottom: 64 },
+      xAxis: { type: 'value', min: last > first ? first : first - 1, max: last > first ? last : last + 1, ...hidden },
+      yAxis: { type: 'value', min: half > 0 ? -half : -1, max: half > 0 ? half : 1, inverse: true, ...hidden },
       series: [
         {
           type: 'graph',
           layout: 'none',
-          left: 70,
-          right: 70,
-          top: 40,
-          bottom: 40,
+          coordinateSystem: 'cartesian2d',
           roam: false,
           edgeSymbol: ['none', 'arrow'],
           edgeSymbolSize: 9,
@@ -292,11 +308,10 @@ export function graphChart(element: HTMLElement, nodes: MapNode[], edges: MapEdg
           data: nodes.map((n) => ({
             id: n.id,
             name: n.id,
-            x: n.x,
-            y: n.y,
+            value: [n.x, n.y],
             tooltip: n.tooltip,
             symbol: n.start ? 'diamond' : n.end ? 'roundRect' : 'circle',
-            symbolSize: 22 + 30 * Math.sqrt(n.plays / maxPlays),
+            symbolSize: Math.round(20 + 26 * Math.sqrt(n.plays / maxPlays)),
             itemStyle: {
               color: n.deleted ? colors.deleted : n.plays === 0 ? colors.surface : colors.accent,
               borderColor: n.deleted ? colors.deleted : colors.accent,
@@ -320,7 +335,7 @@ export function graphChart(element: HTMLElement, nodes: MapNode[], edges: MapEdg
               color: e.designed ? colors.muted : colors.automatic,
               type: e.designed ? 'solid' : 'dashed',
               width: 1 + 5 * (e.count / maxCount),
-              curveness: e.back ? 0.35 : 0.08,
+              curveness: e.back ? 0.3 : 0.06,
               opacity: e.count === 0 ? 0.35 : 0.85,
             },
             label: {

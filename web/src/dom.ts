@@ -71,4 +71,5 @@ export const ICONS = {
   search: 'M11 4a7 7 0 1 0 0 14 7 7 0 0 0 0-14Zm9 16-4-4',
   plus: 'M12 5v14M5 12h14',
   table: 'M4 5h16v14H4zM4 10h16M4 15h16M10 5v14',
+  info: 'M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18Zm0-10v6m0-9.5v.5',
 };

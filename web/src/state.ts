@@ -220,7 +220,8 @@ export function panelParams(state: ViewState) {
     totals: common,
     timeseries: withParams(common, { interval: state.interval }),
     nodes: withParams(common, { sort: state.sort, order: state.order, page_size: 10000 }),
-    transitions: withParams(common, { page_size: 10000 }),
+    // The Sankey and the graph show this period only: no comparison to compute.
+    transitions: withParams(commonParams({ ...state, compare: 'none' }), { page_size: 10000 }),
     viewers: withParams(common, { sort: state.vsort, order: state.vorder, page: state.vpage, page_size: 50 }),
     node: (node: string) => withParams(common, { node }),
     curve: (node: string) => withParams(common, { node }),

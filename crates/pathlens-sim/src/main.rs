@@ -45,8 +45,19 @@ fn main() -> anyhow::Result<()> {
         }
         return out.flush().context("writing videos");
     }
-    let start: DateTime<Utc> = args.start.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
-    let config = SimConfig { seed: args.seed, partner_id: args.partner, start, days: args.days, sessions_per_day: args.sessions_per_day, ..SimConfig::default() };
+    let start: DateTime<Utc> = args
+        .start
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default()
+        .and_utc();
+    let config = SimConfig {
+        seed: args.seed,
+        partner_id: args.partner,
+        start,
+        days: args.days,
+        sessions_per_day: args.sessions_per_day,
+        ..SimConfig::default()
+    };
     let mut written = 0u64;
     for event in Simulator::new(config, sample_graphs()) {
         serde_json::to_writer(&mut out, &event.to_native())?;

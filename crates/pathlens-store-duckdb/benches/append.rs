@@ -12,8 +12,15 @@ use pathlens_store_duckdb::{DuckDbConfig, DuckDbStore};
 const EVENTS: usize = 100_000;
 
 fn events() -> Vec<pathlens_model::Event> {
-    let config = SimConfig { seed: 7, days: 10, sessions_per_day: 200.0, ..SimConfig::default() };
-    Simulator::new(config, sample_graphs()).take(EVENTS).collect()
+    let config = SimConfig {
+        seed: 7,
+        days: 10,
+        sessions_per_day: 200.0,
+        ..SimConfig::default()
+    };
+    Simulator::new(config, sample_graphs())
+        .take(EVENTS)
+        .collect()
 }
 
 fn append(c: &mut Criterion) {

@@ -16,7 +16,10 @@ use pathlens_store::Store;
 use pathlens_store_duckdb::{DuckDbConfig, DuckDbStore};
 
 fn target_events() -> usize {
-    std::env::var("PATHLENS_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000)
+    std::env::var("PATHLENS_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
 }
 
 fn load(store: &DuckDbStore) -> usize {
@@ -27,7 +30,12 @@ fn load(store: &DuckDbStore) -> usize {
     let wanted = target_events();
     // 30 days of three videos; about 97 events per session.
     let per_day = wanted as f64 / 30.0 / 3.0 / 95.0;
-    let config = SimConfig { seed: 11, days: 30, sessions_per_day: per_day, ..SimConfig::default() };
+    let config = SimConfig {
+        seed: 11,
+        days: 30,
+        sessions_per_day: per_day,
+        ..SimConfig::default()
+    };
     let mut batch = Vec::with_capacity(10_000);
     let mut stored = 0;
     for event in Simulator::new(config, sample_graphs()).take(wanted) {
@@ -40,7 +48,10 @@ fn load(store: &DuckDbStore) -> usize {
 }
 
 fn requests(compare: bool) -> Vec<ReportRequest> {
-    let mut params = vec![("from".to_string(), "2026-01-01".to_string()), ("to".to_string(), "2026-01-30".to_string())];
+    let mut params = vec![
+        ("from".to_string(), "2026-01-01".to_string()),
+        ("to".to_string(), "2026-01-30".to_string()),
+    ];
     if compare {
         params.push(("compare".into(), "previous_period".into()));
     }
@@ -51,7 +62,10 @@ fn requests(compare: bool) -> Vec<ReportRequest> {
     };
     let kinds: [(ReportKind, Vec<(String, String)>); 8] = [
         (ReportKind::Totals, with(&[])),
-        (ReportKind::Timeseries, with(&[("interval", "day"), ("tz", "Europe/Paris")])),
+        (
+            ReportKind::Timeseries,
+            with(&[("interval", "day"), ("tz", "Europe/Paris")]),
+        ),
         (ReportKind::Nodes, with(&[])),
         (ReportKind::Node, with(&[("node", "n-intro")])),
         (ReportKind::Curve, with(&[("node", "n-intro")])),
@@ -59,7 +73,10 @@ fn requests(compare: bool) -> Vec<ReportRequest> {
         (ReportKind::Transitions, with(&[])),
         (ReportKind::Viewers, with(&[])),
     ];
-    kinds.into_iter().map(|(kind, params)| ReportRequest::from_params(kind, &params).unwrap()).collect()
+    kinds
+        .into_iter()
+        .map(|(kind, params)| ReportRequest::from_params(kind, &params).unwrap())
+        .collect()
 }
 
 fn reports(c: &mut Criterion) {
@@ -67,12 +84,23 @@ fn reports(c: &mut Criterion) {
     let store = DuckDbStore::open(dir.path(), &DuckDbConfig::default()).unwrap();
     let started = Instant::now();
     let stored = load(&store);
-    eprintln!("loaded {stored} events in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "loaded {stored} events in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let video = store.video(1, "onboarding").unwrap().unwrap();
-    let now = Utc.from_utc_datetime(&NaiveDate::from_ymd_opt(2026, 2, 1).unwrap().and_hms_opt(0, 0, 0).unwrap());
+    let now = Utc.from_utc_datetime(
+        &NaiveDate::from_ymd_opt(2026, 2, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap(),
+    );
     let mut group = c.benchmark_group("reports");
     group.sample_size(10);
-    for (name, compare) in [("full set, 30 days, one video", false), ("full set with comparison", true)] {
+    for (name, compare) in [
+        ("full set, 30 days, one video", false),
+        ("full set with comparison", true),
+    ] {
         let set = requests(compare);
         group.bench_function(name, |b| {
             b.iter(|| {

@@ -49,7 +49,13 @@ pub fn append_event(appender: &mut Appender<'_>, seq: i64, event: &Event) -> Res
 }
 
 fn kind(code: u8) -> duckdb::Result<EventKind> {
-    EventKind::from_code(code).ok_or_else(|| duckdb::Error::FromSqlConversionFailure(1, duckdb::types::Type::UTinyInt, format!("unknown event kind code {code}").into()))
+    EventKind::from_code(code).ok_or_else(|| {
+        duckdb::Error::FromSqlConversionFailure(
+            1,
+            duckdb::types::Type::UTinyInt,
+            format!("unknown event kind code {code}").into(),
+        )
+    })
 }
 
 /// Reads a row selected with [`ROW_COLUMNS`].

@@ -23,7 +23,10 @@ use std::thread::JoinHandle;
 use chrono::{DateTime, Utc};
 use duckdb::Connection;
 use pathlens_model::{Event, Graph};
-use pathlens_store::{ApiKey, AppendOutcome, EventRow, PartnerId, Result, ScanRequest, Store, StoreError, StoreErrorKind, StoredVideo};
+use pathlens_store::{
+    ApiKey, AppendOutcome, EventRow, PartnerId, Result, ScanRequest, Store, StoreError,
+    StoreErrorKind, StoredVideo,
+};
 
 use crate::writer::{Job, Write};
 
@@ -42,7 +45,10 @@ pub struct DuckDbConfig {
 
 impl Default for DuckDbConfig {
     fn default() -> DuckDbConfig {
-        DuckDbConfig { queue_capacity: 256, memory_limit: None }
+        DuckDbConfig {
+            queue_capacity: 256,
+            memory_limit: None,
+        }
     }
 }
 
@@ -68,16 +74,20 @@ impl DuckDbStore {
     /// [`StoreErrorKind::Incompatible`] when the database comes from a newer
     /// version; [`StoreErrorKind::Internal`] on I/O or database faults.
     pub fn open(data_dir: &Path, config: &DuckDbConfig) -> Result<DuckDbStore> {
-        std::fs::create_dir_all(data_dir).map_err(|e| internal(&format!("creating {}", data_dir.display()), e))?;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| internal(&format!("creating {}", data_dir.display()), e))?;
         let path = data_dir.join(DATABASE_FILE);
-        let connection = Connection::open(&path).map_err(|e| internal(&format!("opening {}", path.display()), e))?;
+        let connection = Connection::open(&path)
+            .map_err(|e| internal(&format!("opening {}", path.display()), e))?;
         if let Some(limit) = &config.memory_limit {
             connection
                 .execute_batch(&format!("SET memory_limit = '{}'", limit.replace('\'', "")))
                 .map_err(|e| internal("setting memory_limit", e))?;
         }
         schema::migrate(&connection)?;
-        let reader_source = connection.try_clone().map_err(|e| internal("opening a reader", e))?;
+        let reader_source = connection
+            .try_clone()
+            .map_err(|e| internal("opening a reader", e))?;
         let depth = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (jobs, receiver) = sync_channel(config.queue_capacity.max(1));
         let state = writer::WriterState::load(connection, depth.clone())?;
@@ -85,7 +95,13 @@ impl DuckDbStore {
             .name("pathlens-duckdb-writer".into())
             .spawn(move || state.run(receiver))
             .map_err(|e| internal("starting the writer thread", e))?;
-        Ok(DuckDbStore { path, reader_source: Mutex::new(reader_source), jobs: Some(jobs), writer: Some(writer), depth })
+        Ok(DuckDbStore {
+            path,
+            reader_source: Mutex::new(reader_source),
+            jobs: Some(jobs),
+            writer: Some(writer),
+            depth,
+        })
     }
 
     /// The database file.
@@ -94,26 +110,51 @@ impl DuckDbStore {
     }
 
     fn reader(&self) -> Result<Connection> {
-        let source = self.reader_source.lock().map_err(|_| StoreError::internal("reader lock poisoned"))?;
-        source.try_clone().map_err(|e| internal("opening a reader", e))
+        let source = self
+            .reader_source
+            .lock()
+            .map_err(|_| StoreError::internal("reader lock poisoned"))?;
+        source
+            .try_clone()
+            .map_err(|e| internal("opening a reader", e))
     }
 
-    fn submit<T>(&self, make: impl FnOnce(std::sync::mpsc::SyncSender<Result<T>>) -> Write) -> Result<T> {
+    fn submit<T>(
+        &self,
+        make: impl FnOnce(std::sync::mpsc::SyncSender<Result<T>>) -> Write,
+    ) -> Result<T> {
         let (reply, answer) = sync_channel(1);
-        let jobs = self.jobs.as_ref().ok_or_else(|| StoreError::new(StoreErrorKind::Unavailable, "the store is closed"))?;
-        self.depth.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let jobs = self
+            .jobs
+            .as_ref()
+            .ok_or_else(|| StoreError::new(StoreErrorKind::Unavailable, "the store is closed"))?;
+        self.depth
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match jobs.try_send(Job { write: make(reply) }) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                self.depth.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-                return Err(StoreError::new(StoreErrorKind::Overloaded, "the write queue is full; retry shortly"));
+                self.depth
+                    .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                return Err(StoreError::new(
+                    StoreErrorKind::Overloaded,
+                    "the write queue is full; retry shortly",
+                ));
             }
             Err(TrySendError::Disconnected(_)) => {
-                self.depth.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-                return Err(StoreError::new(StoreErrorKind::Unavailable, "the writer has stopped"));
+                self.depth
+                    .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                return Err(StoreError::new(
+                    StoreErrorKind::Unavailable,
+                    "the writer has stopped",
+                ));
             }
         }
-        answer.recv().map_err(|_| StoreError::new(StoreErrorKind::Unavailable, "the writer stopped before answering"))?
+        answer.recv().map_err(|_| {
+            StoreError::new(
+                StoreErrorKind::Unavailable,
+                "the writer stopped before answering",
+            )
+        })?
     }
 }
 
@@ -130,7 +171,12 @@ impl Drop for DuckDbStore {
 impl Store for DuckDbStore {
     fn put_video(&self, partner: PartnerId, graph: &Graph, now: DateTime<Utc>) -> Result<()> {
         let graph = graph.clone();
-        self.submit(|reply| Write::Video { partner, graph, now, reply })
+        self.submit(|reply| Write::Video {
+            partner,
+            graph,
+            now,
+            reply,
+        })
     }
 
     fn video(&self, partner: PartnerId, id: &str) -> Result<Option<StoredVideo>> {

@@ -4,14 +4,26 @@ use chrono::DateTime;
 use duckdb::types::ToSql;
 use duckdb::{Connection, params, params_from_iter};
 use pathlens_model::{Event, Graph, PlaybackType};
-use pathlens_store::{ApiKey, ContextFilter, EventRow, KeyKind, PartnerId, Result, ScanRequest, StoreError, StoreErrorKind, StoredVideo, ViewerKind};
+use pathlens_store::{
+    ApiKey, ContextFilter, EventRow, KeyKind, PartnerId, Result, ScanRequest, StoreError,
+    StoreErrorKind, StoredVideo, ViewerKind,
+};
 
 use crate::codec;
 use crate::internal;
 
-fn stored_video(partner_id: PartnerId, json: &str, created_us: i64, updated_us: i64) -> Result<StoredVideo> {
-    let graph: Graph = serde_json::from_str(json)
-        .map_err(|e| StoreError::new(StoreErrorKind::Incompatible, format!("stored graph cannot be read: {e}")))?;
+fn stored_video(
+    partner_id: PartnerId,
+    json: &str,
+    created_us: i64,
+    updated_us: i64,
+) -> Result<StoredVideo> {
+    let graph: Graph = serde_json::from_str(json).map_err(|e| {
+        StoreError::new(
+            StoreErrorKind::Incompatible,
+            format!("stored graph cannot be read: {e}"),
+        )
+    })?;
     Ok(StoredVideo {
         partner_id,
         graph,
@@ -22,19 +34,31 @@ fn stored_video(partner_id: PartnerId, json: &str, created_us: i64, updated_us: 
 
 type VideoRow = (PartnerId, String, i64, i64);
 
-fn video_rows(connection: &Connection, sql: &str, params: &[&dyn ToSql]) -> Result<Vec<StoredVideo>> {
-    let mut statement = connection.prepare(sql).map_err(|e| internal("reading videos", e))?;
+fn video_rows(
+    connection: &Connection,
+    sql: &str,
+    params: &[&dyn ToSql],
+) -> Result<Vec<StoredVideo>> {
+    let mut statement = connection
+        .prepare(sql)
+        .map_err(|e| internal("reading videos", e))?;
     let rows: Vec<VideoRow> = statement
-        .query_map(params, |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
+        .query_map(params, |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
         .map_err(|e| internal("reading videos", e))?
         .collect::<duckdb::Result<_>>()
         .map_err(|e| internal("reading videos", e))?;
-    rows.into_iter().map(|(partner, json, created, updated)| stored_video(partner, &json, created, updated)).collect()
+    rows.into_iter()
+        .map(|(partner, json, created, updated)| stored_video(partner, &json, created, updated))
+        .collect()
 }
 
 pub fn video(connection: &Connection, partner: PartnerId, id: &str) -> Result<Option<StoredVideo>> {
     let sql = "SELECT partner_id, graph, created_us, updated_us FROM videos WHERE partner_id = ? AND video_id = ?";
-    Ok(video_rows(connection, sql, &[&partner, &id])?.into_iter().next())
+    Ok(video_rows(connection, sql, &[&partner, &id])?
+        .into_iter()
+        .next())
 }
 
 pub fn videos(connection: &Connection, partner: PartnerId) -> Result<Vec<StoredVideo>> {
@@ -62,7 +86,8 @@ pub fn keys(connection: &Connection) -> Result<Vec<ApiKey>> {
             })
         })
         .map_err(|e| internal("reading keys", e))?;
-    rows.collect::<duckdb::Result<_>>().map_err(|e| internal("reading keys", e))
+    rows.collect::<duckdb::Result<_>>()
+        .map_err(|e| internal("reading keys", e))
 }
 
 /// A WHERE clause under construction, with its parameters.
@@ -84,8 +109,18 @@ impl Conditions {
             return;
         }
         let placeholders = vec!["?"; values.len()].join(", ");
-        let unknown = if values.iter().any(|v| v == "unknown") { format!(" OR {column} IS NULL") } else { String::new() };
-        self.push(&format!("({column} IN ({placeholders}){unknown})"), values.iter().map(|v| Box::new(v.clone()) as Box<dyn ToSql>).collect());
+        let unknown = if values.iter().any(|v| v == "unknown") {
+            format!(" OR {column} IS NULL")
+        } else {
+            String::new()
+        };
+        self.push(
+            &format!("({column} IN ({placeholders}){unknown})"),
+            values
+                .iter()
+                .map(|v| Box::new(v.clone()) as Box<dyn ToSql>)
+                .collect(),
+        );
     }
 
     fn context(&mut self, filter: &ContextFilter) {
@@ -95,11 +130,22 @@ impl Conditions {
         self.any_of("browser", &filter.browsers);
         self.any_of("referrer_domain", &filter.referrer_domains);
         self.any_of("application", &filter.applications);
-        let playback: Vec<String> = filter.playback_types.iter().map(|p| PlaybackType::name(*p).to_string()).collect();
+        let playback: Vec<String> = filter
+            .playback_types
+            .iter()
+            .map(|p| PlaybackType::name(*p).to_string())
+            .collect();
         self.any_of("playback_type", &playback);
         if !filter.user_ids.is_empty() {
             let placeholders = vec!["?"; filter.user_ids.len()].join(", ");
-            self.push(&format!("user_id IN ({placeholders})"), filter.user_ids.iter().map(|v| Box::new(v.clone()) as Box<dyn ToSql>).collect());
+            self.push(
+                &format!("user_id IN ({placeholders})"),
+                filter
+                    .user_ids
+                    .iter()
+                    .map(|v| Box::new(v.clone()) as Box<dyn ToSql>)
+                    .collect(),
+            );
         }
         match filter.viewer {
             Some(ViewerKind::Known) => self.push("user_id IS NOT NULL", Vec::new()),
@@ -125,27 +171,51 @@ pub fn scan(connection: &Connection, request: &ScanRequest) -> Result<Vec<EventR
         conditions.push(&format!("kind IN ({})", codes.join(", ")), Vec::new());
     }
     conditions.context(&request.filter);
-    let sql = format!("SELECT {} FROM events WHERE {}", codec::ROW_COLUMNS, conditions.sql.join(" AND "));
-    let mut statement = connection.prepare(&sql).map_err(|e| internal("preparing a scan", e))?;
+    let sql = format!(
+        "SELECT {} FROM events WHERE {}",
+        codec::ROW_COLUMNS,
+        conditions.sql.join(" AND ")
+    );
+    let mut statement = connection
+        .prepare(&sql)
+        .map_err(|e| internal("preparing a scan", e))?;
     let rows = statement
         .query_map(params_from_iter(conditions.params.iter()), codec::event_row)
         .map_err(|e| internal("scanning events", e))?;
-    rows.collect::<duckdb::Result<_>>().map_err(|e| internal("scanning events", e))
+    rows.collect::<duckdb::Result<_>>()
+        .map_err(|e| internal("scanning events", e))
 }
 
-pub fn export(connection: &Connection, partner: Option<PartnerId>, offset: u64, limit: usize) -> Result<Vec<Event>> {
-    let filter = if partner.is_some() { "WHERE partner_id = ?" } else { "WHERE ? IS NULL" };
-    let sql = format!("SELECT {} FROM events {filter} ORDER BY seq LIMIT ? OFFSET ?", codec::EVENT_COLUMNS);
-    let mut statement = connection.prepare(&sql).map_err(|e| internal("preparing an export", e))?;
+pub fn export(
+    connection: &Connection,
+    partner: Option<PartnerId>,
+    offset: u64,
+    limit: usize,
+) -> Result<Vec<Event>> {
+    let filter = if partner.is_some() {
+        "WHERE partner_id = ?"
+    } else {
+        "WHERE ? IS NULL"
+    };
+    let sql = format!(
+        "SELECT {} FROM events {filter} ORDER BY seq LIMIT ? OFFSET ?",
+        codec::EVENT_COLUMNS
+    );
+    let mut statement = connection
+        .prepare(&sql)
+        .map_err(|e| internal("preparing an export", e))?;
     let rows = statement
         .query_map(params![partner, limit as i64, offset as i64], codec::event)
         .map_err(|e| internal("exporting events", e))?;
-    rows.collect::<duckdb::Result<_>>().map_err(|e| internal("exporting events", e))
+    rows.collect::<duckdb::Result<_>>()
+        .map_err(|e| internal("exporting events", e))
 }
 
 pub fn event_count(connection: &Connection) -> Result<u64> {
     connection
-        .query_row("SELECT count(*) FROM events", [], |row| row.get::<_, i64>(0))
+        .query_row("SELECT count(*) FROM events", [], |row| {
+            row.get::<_, i64>(0)
+        })
         .map(|n| n as u64)
         .map_err(|e| internal("counting events", e))
 }

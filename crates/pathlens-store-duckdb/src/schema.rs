@@ -74,7 +74,11 @@ pub fn current_version(connection: &Connection) -> Result<i64> {
         .execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TIMESTAMP DEFAULT current_timestamp)")
         .map_err(|e| internal("creating schema_migrations", e))?;
     connection
-        .query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |row| row.get(0))
+        .query_row(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            [],
+            |row| row.get(0),
+        )
         .map_err(|e| internal("reading the schema version", e))
 }
 
@@ -88,13 +92,18 @@ pub fn migrate(connection: &Connection) -> Result<()> {
     if current > latest_version() {
         return Err(StoreError::new(
             StoreErrorKind::Incompatible,
-            format!("the database has schema version {current}, newer than this pathlens knows ({}); upgrade pathlens", latest_version()),
+            format!(
+                "the database has schema version {current}, newer than this pathlens knows ({}); upgrade pathlens",
+                latest_version()
+            ),
         ));
     }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let version = index as i64 + 1;
         let sql = sql.trim().trim_end_matches(';');
-        let script = format!("BEGIN TRANSACTION; {sql}; INSERT INTO schema_migrations (version) VALUES ({version}); COMMIT;");
+        let script = format!(
+            "BEGIN TRANSACTION; {sql}; INSERT INTO schema_migrations (version) VALUES ({version}); COMMIT;"
+        );
         if let Err(error) = connection.execute_batch(&script) {
             let _ = connection.execute_batch("ROLLBACK");
             return Err(internal(&format!("applying migration {version}"), error));

@@ -24,10 +24,25 @@ const MAX_JOBS_PER_COMMIT: usize = 64;
 
 /// A change and the channel its answer goes to.
 pub(crate) enum Write {
-    Append { events: Vec<Event>, reply: SyncSender<Result<AppendOutcome>> },
-    Video { partner: PartnerId, graph: Graph, now: DateTime<Utc>, reply: SyncSender<Result<()>> },
-    Key { key: ApiKey, reply: SyncSender<Result<()>> },
-    Revoke { id: String, now: DateTime<Utc>, reply: SyncSender<Result<bool>> },
+    Append {
+        events: Vec<Event>,
+        reply: SyncSender<Result<AppendOutcome>>,
+    },
+    Video {
+        partner: PartnerId,
+        graph: Graph,
+        now: DateTime<Utc>,
+        reply: SyncSender<Result<()>>,
+    },
+    Key {
+        key: ApiKey,
+        reply: SyncSender<Result<()>>,
+    },
+    Revoke {
+        id: String,
+        now: DateTime<Utc>,
+        reply: SyncSender<Result<bool>>,
+    },
 }
 
 pub(crate) struct Job {
@@ -57,9 +72,16 @@ impl WriterState {
             }
         }
         let next_seq = connection
-            .query_row("SELECT coalesce(max(seq) + 1, 0) FROM events", [], |row| row.get(0))
+            .query_row("SELECT coalesce(max(seq) + 1, 0) FROM events", [], |row| {
+                row.get(0)
+            })
             .map_err(|e| internal("reading the last sequence number", e))?;
-        Ok(WriterState { connection, seen, next_seq, depth })
+        Ok(WriterState {
+            connection,
+            seen,
+            next_seq,
+            depth,
+        })
     }
 
     /// Serves jobs until every sender is gone.
@@ -87,7 +109,12 @@ impl WriterState {
     fn apply(&mut self, write: Write) {
         match write {
             Write::Append { events, reply } => self.commit_appends(vec![(events, reply)]),
-            Write::Video { partner, graph, now, reply } => {
+            Write::Video {
+                partner,
+                graph,
+                now,
+                reply,
+            } => {
                 let _ = reply.send(self.put_video(partner, &graph, now));
             }
             Write::Key { key, reply } => {
@@ -96,7 +123,10 @@ impl WriterState {
             Write::Revoke { id, now, reply } => {
                 let result = self
                     .connection
-                    .execute("UPDATE api_keys SET revoked_us = coalesce(revoked_us, ?) WHERE id = ?", params![now.timestamp_micros(), id])
+                    .execute(
+                        "UPDATE api_keys SET revoked_us = coalesce(revoked_us, ?) WHERE id = ?",
+                        params![now.timestamp_micros(), id],
+                    )
                     .map(|changed| changed > 0)
                     .map_err(|e| internal("revoking a key", e));
                 let _ = reply.send(result);
@@ -164,7 +194,10 @@ impl WriterState {
         for ((_, reply), outcome) in jobs.into_iter().zip(outcomes) {
             let answer = match &result {
                 Ok(()) => Ok(outcome),
-                Err(error) => Err(pathlens_store::StoreError::new(error.kind(), error.to_string())),
+                Err(error) => Err(pathlens_store::StoreError::new(
+                    error.kind(),
+                    error.to_string(),
+                )),
             };
             let _ = reply.send(answer);
         }
@@ -174,15 +207,26 @@ impl WriterState {
         if events.is_empty() {
             return Ok(());
         }
-        self.connection.execute_batch("BEGIN TRANSACTION").map_err(|e| internal("starting a transaction", e))?;
+        self.connection
+            .execute_batch("BEGIN TRANSACTION")
+            .map_err(|e| internal("starting a transaction", e))?;
         let appended = (|| {
-            let mut appender = self.connection.appender("events").map_err(|e| internal("opening the appender", e))?;
+            let mut appender = self
+                .connection
+                .appender("events")
+                .map_err(|e| internal("opening the appender", e))?;
             for (offset, event) in events.iter().enumerate() {
                 codec::append_event(&mut appender, self.next_seq + offset as i64, event)?;
             }
-            appender.flush().map_err(|e| internal("flushing the appender", e))
+            appender
+                .flush()
+                .map_err(|e| internal("flushing the appender", e))
         })();
-        match appended.and_then(|()| self.connection.execute_batch("COMMIT").map_err(|e| internal("committing events", e))) {
+        match appended.and_then(|()| {
+            self.connection
+                .execute_batch("COMMIT")
+                .map_err(|e| internal("committing events", e))
+        }) {
             Ok(()) => Ok(()),
             Err(error) => {
                 let _ = self.connection.execute_batch("ROLLBACK");

@@ -20,7 +20,9 @@ impl Harness for TempLocation {
 }
 
 fn location() -> TempLocation {
-    TempLocation { dir: tempfile::tempdir().expect("temp dir") }
+    TempLocation {
+        dir: tempfile::tempdir().expect("temp dir"),
+    }
 }
 
 #[test]
@@ -36,12 +38,25 @@ fn migrations_apply_once_and_refuse_newer_databases() {
     drop(place.open());
     {
         let connection = duckdb::Connection::open(&path).unwrap();
-        assert_eq!(schema::current_version(&connection).unwrap(), schema::latest_version());
-        let applied: i64 = connection.query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0)).unwrap();
-        assert_eq!(applied, schema::latest_version(), "each migration recorded once");
-        connection.execute_batch("INSERT INTO schema_migrations (version) VALUES (999)").unwrap();
+        assert_eq!(
+            schema::current_version(&connection).unwrap(),
+            schema::latest_version()
+        );
+        let applied: i64 = connection
+            .query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            applied,
+            schema::latest_version(),
+            "each migration recorded once"
+        );
+        connection
+            .execute_batch("INSERT INTO schema_migrations (version) VALUES (999)")
+            .unwrap();
     }
-    let error = DuckDbStore::open(place.dir.path(), &DuckDbConfig::default()).err().expect("newer schema refused");
+    let error = DuckDbStore::open(place.dir.path(), &DuckDbConfig::default())
+        .err()
+        .expect("newer schema refused");
     assert_eq!(error.kind(), StoreErrorKind::Incompatible);
     assert!(error.to_string().contains("999"));
 }
@@ -49,7 +64,8 @@ fn migrations_apply_once_and_refuse_newer_databases() {
 #[test]
 fn concurrent_appends_are_all_stored_once() {
     let place = location();
-    let store: Arc<DuckDbStore> = Arc::new(DuckDbStore::open(place.dir.path(), &DuckDbConfig::default()).unwrap());
+    let store: Arc<DuckDbStore> =
+        Arc::new(DuckDbStore::open(place.dir.path(), &DuckDbConfig::default()).unwrap());
     let threads: Vec<_> = (0..4)
         .map(|t| {
             let store = store.clone();
@@ -59,7 +75,8 @@ fn concurrent_appends_are_all_stored_once() {
                     // Every thread sends the same events: only one copy may land.
                     let events = (0..50u32)
                         .map(|i| {
-                            let mut event = sample_event(1, "v", &format!("s{batch}"), i, EventKind::View);
+                            let mut event =
+                                sample_event(1, "v", &format!("s{batch}"), i, EventKind::View);
                             event.dedup_key = u64::from(batch * 1000 + i);
                             event
                         })
@@ -79,7 +96,10 @@ fn concurrent_appends_are_all_stored_once() {
 #[test]
 fn a_full_queue_is_reported_as_overloaded() {
     let place = location();
-    let config = DuckDbConfig { queue_capacity: 1, memory_limit: None };
+    let config = DuckDbConfig {
+        queue_capacity: 1,
+        memory_limit: None,
+    };
     let store = Arc::new(DuckDbStore::open(place.dir.path(), &config).unwrap());
     let threads: Vec<_> = (0..8u32)
         .map(|t| {
@@ -92,7 +112,10 @@ fn a_full_queue_is_reported_as_overloaded() {
                         event
                     })
                     .collect();
-                store.append(events).map(|o| o.accepted).map_err(|e| e.kind())
+                store
+                    .append(events)
+                    .map(|o| o.accepted)
+                    .map_err(|e| e.kind())
             })
         })
         .collect();
@@ -103,7 +126,11 @@ fn a_full_queue_is_reported_as_overloaded() {
             assert_eq!(*kind, StoreErrorKind::Overloaded);
         }
     }
-    assert_eq!(store.event_count().unwrap() as usize, stored, "a refused append stores nothing");
+    assert_eq!(
+        store.event_count().unwrap() as usize,
+        stored,
+        "a refused append stores nothing"
+    );
 }
 
 #[test]
@@ -133,5 +160,9 @@ fn a_version_1_database_is_upgraded_in_place() {
         e.dedup_key = 42;
         e
     }]);
-    assert_eq!(again.unwrap().duplicates, 1, "the dedup index covers version-1 rows");
+    assert_eq!(
+        again.unwrap().duplicates,
+        1,
+        "the dedup index covers version-1 rows"
+    );
 }

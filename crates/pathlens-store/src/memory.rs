@@ -8,7 +8,10 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use pathlens_model::{Event, Graph};
 
-use crate::{ApiKey, AppendOutcome, ContextFilter, EventRow, PartnerId, Result, ScanRequest, Store, StoreError, StoredVideo, ViewerKind};
+use crate::{
+    ApiKey, AppendOutcome, ContextFilter, EventRow, PartnerId, Result, ScanRequest, Store,
+    StoreError, StoredVideo, ViewerKind,
+};
 
 #[derive(Default)]
 struct State {
@@ -31,18 +34,27 @@ impl MemoryStore {
     }
 
     fn state(&self) -> Result<std::sync::MutexGuard<'_, State>> {
-        self.state.lock().map_err(|_| StoreError::internal("memory store lock poisoned"))
+        self.state
+            .lock()
+            .map_err(|_| StoreError::internal("memory store lock poisoned"))
     }
 }
 
 fn matches(values: &[String], value: Option<&str>) -> bool {
-    values.is_empty() || values.iter().any(|v| Some(v.as_str()) == value || (v == "unknown" && value.is_none()))
+    values.is_empty()
+        || values
+            .iter()
+            .any(|v| Some(v.as_str()) == value || (v == "unknown" && value.is_none()))
 }
 
 /// Whether `event` passes the row filters of a scan.
 pub fn passes(filter: &ContextFilter, event: &Event) -> bool {
     let context = &event.context;
-    let playback: Vec<String> = filter.playback_types.iter().map(|p| p.name().to_string()).collect();
+    let playback: Vec<String> = filter
+        .playback_types
+        .iter()
+        .map(|p| p.name().to_string())
+        .collect();
     matches(&filter.countries, context.country.as_deref())
         && matches(&filter.devices, context.device.as_deref())
         && matches(&filter.os, context.os.as_deref())
@@ -50,7 +62,11 @@ pub fn passes(filter: &ContextFilter, event: &Event) -> bool {
         && matches(&filter.referrer_domains, context.referrer_domain.as_deref())
         && matches(&filter.applications, context.application.as_deref())
         && matches(&playback, context.playback_type.map(|p| p.name()))
-        && (filter.user_ids.is_empty() || event.user_id.as_ref().is_some_and(|u| filter.user_ids.contains(u)))
+        && (filter.user_ids.is_empty()
+            || event
+                .user_id
+                .as_ref()
+                .is_some_and(|u| filter.user_ids.contains(u)))
         && match filter.viewer {
             Some(ViewerKind::Known) => event.user_id.is_some(),
             Some(ViewerKind::Anonymous) => event.user_id.is_none(),
@@ -83,16 +99,34 @@ impl Store for MemoryStore {
         let mut state = self.state()?;
         let key = (partner, graph.id.clone());
         let created_at = state.videos.get(&key).map_or(now, |v| v.created_at);
-        state.videos.insert(key, StoredVideo { partner_id: partner, graph: graph.clone(), created_at, updated_at: now });
+        state.videos.insert(
+            key,
+            StoredVideo {
+                partner_id: partner,
+                graph: graph.clone(),
+                created_at,
+                updated_at: now,
+            },
+        );
         Ok(())
     }
 
     fn video(&self, partner: PartnerId, id: &str) -> Result<Option<StoredVideo>> {
-        Ok(self.state()?.videos.get(&(partner, id.to_string())).cloned())
+        Ok(self
+            .state()?
+            .videos
+            .get(&(partner, id.to_string()))
+            .cloned())
     }
 
     fn videos(&self, partner: PartnerId) -> Result<Vec<StoredVideo>> {
-        Ok(self.state()?.videos.values().filter(|v| v.partner_id == partner).cloned().collect())
+        Ok(self
+            .state()?
+            .videos
+            .values()
+            .filter(|v| v.partner_id == partner)
+            .cloned()
+            .collect())
     }
 
     fn put_key(&self, key: &ApiKey) -> Result<()> {
@@ -129,7 +163,10 @@ impl Store for MemoryStore {
     }
 
     fn scan(&self, request: &ScanRequest) -> Result<Vec<EventRow>> {
-        let (start, end) = (request.start.timestamp_micros(), request.end.timestamp_micros());
+        let (start, end) = (
+            request.start.timestamp_micros(),
+            request.end.timestamp_micros(),
+        );
         Ok(self
             .state()?
             .events

@@ -1,7 +1,9 @@
-//! Where CLI commands act: the data directory (the embedded store, opened in
-//! this process) or a running server over HTTP (`--server`, `--token`).
-//! DuckDB lets one process write a database, so while `pathlens serve` runs,
-//! commands go through the server.
+//! Where CLI commands act: the configured store (the embedded store in the
+//! data directory, or ClickHouse with `--store clickhouse://…`), opened in
+//! this process, or a running server over HTTP (`--server`, `--token`).
+//! DuckDB lets one process write a database, so while `pathlens serve` runs
+//! on a data directory, commands go through the server; ClickHouse takes
+//! commands from any number of processes.
 
 use std::sync::Arc;
 
@@ -10,19 +12,69 @@ use pathlens_report::{ReportKind, ReportRequest};
 use pathlens_server::routes::videos::{save, video_json};
 use pathlens_server::{AppState, ServerConfig, system_clock};
 use pathlens_store::{KeyKind, Store};
+use pathlens_store_clickhouse::{ClickHouseConfig, ClickHouseStore, SpoolConfig, SpooledStore};
 use pathlens_store_duckdb::{DuckDbConfig, DuckDbStore};
 use serde_json::{Value, json};
 
 use crate::config::Config;
 
 pub enum Backend {
-    Local { state: AppState, partner: u32 },
-    Remote { base: String, token: String, agent: ureq::Agent },
+    Local {
+        state: AppState,
+        partner: u32,
+    },
+    Remote {
+        base: String,
+        token: String,
+        agent: ureq::Agent,
+    },
 }
 
-/// Opens the embedded store of `config`.
-pub fn open_store(config: &Config) -> anyhow::Result<Arc<DuckDbStore>> {
-    let settings = DuckDbConfig { queue_capacity: config.write_queue, memory_limit: config.memory_limit.clone() };
+/// Opens the store `config` chooses, for a server: the embedded store in
+/// the data directory, or ClickHouse behind the node's local durable spool.
+pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    match config
+        .clickhouse()
+        .map_err(|e| anyhow::anyhow!("store: {e}"))?
+    {
+        Some(clickhouse) => {
+            let store = Arc::new(open_clickhouse(clickhouse)?);
+            let spool = SpoolConfig::new(config.spool_dir());
+            let dir = spool.dir.display().to_string();
+            let spooled = SpooledStore::open(store, spool)
+                .map_err(|e| anyhow::anyhow!("opening the spool in {dir}: {e}"))?;
+            Ok(Arc::new(spooled))
+        }
+        None => Ok(open_embedded(config)?),
+    }
+}
+
+/// Opens the store `config` chooses, for a command-line tool: ClickHouse
+/// directly (each append acknowledged by ClickHouse, no spool, so a tool can
+/// run beside a server), or the embedded store.
+pub fn open_tool_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    match config
+        .clickhouse()
+        .map_err(|e| anyhow::anyhow!("store: {e}"))?
+    {
+        Some(clickhouse) => Ok(Arc::new(open_clickhouse(clickhouse)?)),
+        None => Ok(open_embedded(config)?),
+    }
+}
+
+/// Connects to ClickHouse and applies pending migrations.
+pub fn open_clickhouse(config: ClickHouseConfig) -> anyhow::Result<ClickHouseStore> {
+    let name = config.redacted();
+    ClickHouseStore::open(config)
+        .map_err(|e| anyhow::anyhow!("opening the ClickHouse store {name}: {e}"))
+}
+
+/// Opens the embedded store of `config`'s data directory.
+pub fn open_embedded(config: &Config) -> anyhow::Result<Arc<DuckDbStore>> {
+    let settings = DuckDbConfig {
+        queue_capacity: config.write_queue,
+        memory_limit: config.memory_limit.clone(),
+    };
     let store = DuckDbStore::open(&config.data_dir, &settings).map_err(|error| {
         let text = error.to_string();
         if text.contains("lock") {
@@ -37,12 +89,21 @@ pub fn open_store(config: &Config) -> anyhow::Result<Arc<DuckDbStore>> {
     Ok(Arc::new(store))
 }
 
-fn answer(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>, what: &str) -> anyhow::Result<String> {
+fn answer(
+    result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    what: &str,
+) -> anyhow::Result<String> {
     let mut response = result.with_context(|| format!("{what}: the server did not answer"))?;
     let status = response.status();
-    let body = response.body_mut().read_to_string().with_context(|| format!("{what}: reading the answer"))?;
+    let body = response
+        .body_mut()
+        .read_to_string()
+        .with_context(|| format!("{what}: reading the answer"))?;
     if !status.is_success() {
-        let message = serde_json::from_str::<Value>(&body).ok().and_then(|v| v["message"].as_str().map(str::to_string)).unwrap_or(body);
+        let message = serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_string))
+            .unwrap_or(body);
         bail!("{what}: {status}: {message}");
     }
     Ok(body)
@@ -51,38 +112,79 @@ fn answer(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>, what: &
 impl Backend {
     pub fn open(config: &Config) -> anyhow::Result<Backend> {
         if let Some(server) = &config.server {
-            let token = config.token.clone().context("--server needs --token (an admin token) or PATHLENS_TOKEN")?;
-            let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
-            return Ok(Backend::Remote { base: server.trim_end_matches('/').to_string(), token, agent });
+            let token = config
+                .token
+                .clone()
+                .context("--server needs --token (an admin token) or PATHLENS_TOKEN")?;
+            let agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .new_agent();
+            return Ok(Backend::Remote {
+                base: server.trim_end_matches('/').to_string(),
+                token,
+                agent,
+            });
         }
-        let store: Arc<dyn Store> = open_store(config)?;
+        let store = open_tool_store(config)?;
         let state = AppState::new(store, ServerConfig::default(), system_clock())?;
-        Ok(Backend::Local { state, partner: config.partner })
+        Ok(Backend::Local {
+            state,
+            partner: config.partner,
+        })
     }
 
     fn get(&self, path: &str, what: &str) -> anyhow::Result<String> {
-        let Backend::Remote { base, token, agent } = self else { bail!("not a remote backend") };
-        answer(agent.get(format!("{base}{path}")).header("Authorization", format!("Bearer {token}")).call(), what)
+        let Backend::Remote { base, token, agent } = self else {
+            bail!("not a remote backend")
+        };
+        answer(
+            agent
+                .get(format!("{base}{path}"))
+                .header("Authorization", format!("Bearer {token}"))
+                .call(),
+            what,
+        )
     }
 
     fn send(&self, method: &str, path: &str, body: &str, what: &str) -> anyhow::Result<String> {
-        let Backend::Remote { base, token, agent } = self else { bail!("not a remote backend") };
+        let Backend::Remote { base, token, agent } = self else {
+            bail!("not a remote backend")
+        };
         let url = format!("{base}{path}");
         let auth = format!("Bearer {token}");
         let result = match method {
-            "PUT" => agent.put(url).header("Authorization", auth).header("Content-Type", "application/json").send(body),
+            "PUT" => agent
+                .put(url)
+                .header("Authorization", auth)
+                .header("Content-Type", "application/json")
+                .send(body),
             "DELETE" => agent.delete(url).header("Authorization", auth).call(),
-            _ => agent.post(url).header("Authorization", auth).header("Content-Type", "application/json").send(body),
+            _ => agent
+                .post(url)
+                .header("Authorization", auth)
+                .header("Content-Type", "application/json")
+                .send(body),
         };
         answer(result, what)
     }
 
     /// Creates or replaces a video from our JSON or Kaltura's.
-    pub fn add_video(&self, body: &str, id: Option<&str>, name: Option<&str>) -> anyhow::Result<Value> {
+    pub fn add_video(
+        &self,
+        body: &str,
+        id: Option<&str>,
+        name: Option<&str>,
+    ) -> anyhow::Result<Value> {
         match self {
             Backend::Local { state, partner } => {
-                let graph = pathlens_model::Graph::from_any_json(body, id.unwrap_or_default(), name.or(id).unwrap_or_default())?;
-                let (stored, _) = save(state, *partner, graph).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+                let graph = pathlens_model::Graph::from_any_json(
+                    body,
+                    id.unwrap_or_default(),
+                    name.or(id).unwrap_or_default(),
+                )?;
+                let (stored, _) =
+                    save(state, *partner, graph).map_err(|e| anyhow::anyhow!("{}", e.message))?;
                 Ok(video_json(&stored))
             }
             Backend::Remote { .. } => {
@@ -90,16 +192,27 @@ impl Backend {
                 query.extend(id.map(|i| ("id", i)));
                 query.extend(name.map(|n| ("name", n)));
                 let encoded: String = form_query(&query);
-                Ok(serde_json::from_str(&self.send("POST", &format!("/api/v1/videos?{encoded}"), body, "adding the video")?)?)
+                Ok(serde_json::from_str(&self.send(
+                    "POST",
+                    &format!("/api/v1/videos?{encoded}"),
+                    body,
+                    "adding the video",
+                )?)?)
             }
         }
     }
 
     pub fn videos(&self) -> anyhow::Result<Vec<Value>> {
         match self {
-            Backend::Local { state, partner } => Ok(state.store.videos(*partner)?.iter().map(video_json).collect()),
+            Backend::Local { state, partner } => Ok(state
+                .store
+                .videos(*partner)?
+                .iter()
+                .map(video_json)
+                .collect()),
             Backend::Remote { .. } => {
-                let body: Value = serde_json::from_str(&self.get("/api/v1/videos", "listing videos")?)?;
+                let body: Value =
+                    serde_json::from_str(&self.get("/api/v1/videos", "listing videos")?)?;
                 Ok(body["videos"].as_array().cloned().unwrap_or_default())
             }
         }
@@ -108,44 +221,93 @@ impl Backend {
     pub fn video(&self, id: &str) -> anyhow::Result<Value> {
         match self {
             Backend::Local { state, partner } => {
-                let stored = state.store.video(*partner, id)?.with_context(|| format!("no video {id:?} for partner {partner}"))?;
+                let stored = state
+                    .store
+                    .video(*partner, id)?
+                    .with_context(|| format!("no video {id:?} for partner {partner}"))?;
                 Ok(video_json(&stored))
             }
-            Backend::Remote { .. } => Ok(serde_json::from_str(&self.get(&format!("/api/v1/videos/{}", encode(id)), "reading the video")?)?),
+            Backend::Remote { .. } => Ok(serde_json::from_str(&self.get(
+                &format!("/api/v1/videos/{}", encode(id)),
+                "reading the video",
+            )?)?),
         }
     }
 
     /// A report as JSON text, or CSV when `csv`.
-    pub fn report(&self, video: &str, kind: ReportKind, params: &[(String, String)], csv: bool) -> anyhow::Result<String> {
+    pub fn report(
+        &self,
+        video: &str,
+        kind: ReportKind,
+        params: &[(String, String)],
+        csv: bool,
+    ) -> anyhow::Result<String> {
         match self {
             Backend::Local { state, partner } => {
                 let request = ReportRequest::from_params(kind, params)?;
-                let stored = state.store.video(*partner, video)?.with_context(|| format!("no video {video:?} for partner {partner}"))?;
-                let report = pathlens_report::run(state.store.as_ref(), &stored, &request, state.now())?;
-                Ok(if csv { report.to_csv() } else { report.to_json().to_string() })
+                let stored = state
+                    .store
+                    .video(*partner, video)?
+                    .with_context(|| format!("no video {video:?} for partner {partner}"))?;
+                let report =
+                    pathlens_report::run(state.store.as_ref(), &stored, &request, state.now())?;
+                Ok(if csv {
+                    report.to_csv()
+                } else {
+                    report.to_json().to_string()
+                })
             }
             Backend::Remote { .. } => {
-                let mut query: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let mut query: Vec<(&str, &str)> = params
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
                 query.push(("format", if csv { "csv" } else { "json" }));
-                self.get(&format!("/api/v1/videos/{}/reports/{}?{}", encode(video), kind.name(), form_query(&query)), "running the report")
+                self.get(
+                    &format!(
+                        "/api/v1/videos/{}/reports/{}?{}",
+                        encode(video),
+                        kind.name(),
+                        form_query(&query)
+                    ),
+                    "running the report",
+                )
             }
         }
     }
 
     /// Sends raw NDJSON to the server (remote only); returns its answer.
     pub fn post_events(&self, ndjson: &str) -> anyhow::Result<Value> {
-        Ok(serde_json::from_str(&self.send("POST", "/api/v1/events", ndjson, "sending events")?)?)
+        Ok(serde_json::from_str(&self.send(
+            "POST",
+            "/api/v1/events",
+            ndjson,
+            "sending events",
+        )?)?)
     }
 
     pub fn create_key(&self, kind: KeyKind, name: &str) -> anyhow::Result<Value> {
         match self {
             Backend::Local { state, partner } => {
-                let (key, token) = pathlens_server::auth::issue_key(state.store.as_ref(), *partner, kind, name, state.now())?;
-                Ok(json!({"id": key.id, "partner_id": key.partner_id, "kind": kind.name(), "name": key.name, "token": token}))
+                let (key, token) = pathlens_server::auth::issue_key(
+                    state.store.as_ref(),
+                    *partner,
+                    kind,
+                    name,
+                    state.now(),
+                )?;
+                Ok(
+                    json!({"id": key.id, "partner_id": key.partner_id, "kind": kind.name(), "name": key.name, "token": token}),
+                )
             }
             Backend::Remote { .. } => {
                 let body = json!({"kind": kind.name(), "name": name}).to_string();
-                Ok(serde_json::from_str(&self.send("POST", "/api/v1/keys", &body, "creating the key")?)?)
+                Ok(serde_json::from_str(&self.send(
+                    "POST",
+                    "/api/v1/keys",
+                    &body,
+                    "creating the key",
+                )?)?)
             }
         }
     }
@@ -169,19 +331,32 @@ impl Backend {
     pub fn revoke_key(&self, id: &str) -> anyhow::Result<()> {
         match self {
             Backend::Local { state, partner } => {
-                let owned = state.store.keys()?.into_iter().any(|k| k.id == id && k.partner_id == *partner);
+                let owned = state
+                    .store
+                    .keys()?
+                    .into_iter()
+                    .any(|k| k.id == id && k.partner_id == *partner);
                 if !owned || !state.store.revoke_key(id, state.now())? {
                     bail!("no key {id:?} for partner {partner}");
                 }
                 Ok(())
             }
-            Backend::Remote { .. } => self.send("DELETE", &format!("/api/v1/keys/{}", encode(id)), "", "revoking the key").map(|_| ()),
+            Backend::Remote { .. } => self
+                .send(
+                    "DELETE",
+                    &format!("/api/v1/keys/{}", encode(id)),
+                    "",
+                    "revoking the key",
+                )
+                .map(|_| ()),
         }
     }
 }
 
 fn encode(segment: &str) -> String {
-    form_urlencoded::byte_serialize(segment.as_bytes()).collect::<String>().replace('+', "%20")
+    form_urlencoded::byte_serialize(segment.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
 }
 
 fn form_query(pairs: &[(&str, &str)]) -> String {

@@ -1,8 +1,8 @@
 //! `pathlens`: the server and command-line tool.
 //!
 //! Thin wiring: it reads the configuration, opens the embedded DuckDB store
-//! (the only place a concrete backend is named) or talks to a running server,
-//! and hands over to the library crates.
+//! or the ClickHouse store (the only place a concrete backend is named) or
+//! talks to a running server, and hands over to the library crates.
 
 mod backend;
 mod commands;
@@ -36,6 +36,15 @@ pub struct Cli {
     /// Admin token for --server.
     #[arg(long, global = true)]
     token: Option<String>,
+    /// Keep the data in ClickHouse: clickhouse://user:password@host:8123/database [default: the data directory].
+    #[arg(long, global = true)]
+    store: Option<String>,
+    /// ClickHouse cluster (from the servers' remote_servers) to read and write through.
+    #[arg(long, global = true)]
+    clickhouse_cluster: Option<String>,
+    /// Local spool of a server on ClickHouse [default: <data-dir>/spool].
+    #[arg(long, global = true)]
+    spool_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -49,13 +58,15 @@ enum Command {
     /// Import native events from an NDJSON file (or - for standard input).
     Import(commands::import::ImportArgs),
     /// Print a report of one interactive video.
-    Report(commands::report::ReportArgs),
+    Report(Box<commands::report::ReportArgs>),
     /// Manage interactive videos.
     #[command(subcommand)]
     Videos(commands::videos::VideosCommand),
     /// Manage API keys.
     #[command(subcommand)]
     Keys(commands::keys::KeysCommand),
+    /// Move a data directory's events, videos and keys into ClickHouse.
+    Migrate(commands::migrate::MigrateArgs),
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -71,13 +82,21 @@ impl Cli {
     /// Defaults < file < environment < flags.
     fn settings(&self) -> anyhow::Result<Config> {
         let env: HashMap<String, String> = std::env::vars().collect();
-        let text = match &self.config {
-            Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("reading the configuration file {}", path.display()))?),
-            None => None,
-        };
-        let name = self.config.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
-        let mut config = Config::load(text.as_deref().map(|t| (name.as_str(), t)), &env)
-            .map_err(|problems| anyhow::anyhow!("invalid configuration:\n  {}", problems.join("\n  ")))?;
+        let text =
+            match &self.config {
+                Some(path) => Some(std::fs::read_to_string(path).with_context(|| {
+                    format!("reading the configuration file {}", path.display())
+                })?),
+                None => None,
+            };
+        let name = self
+            .config
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let mut config = Config::load(text.as_deref().map(|t| (name.as_str(), t)), &env).map_err(
+            |problems| anyhow::anyhow!("invalid configuration:\n  {}", problems.join("\n  ")),
+        )?;
         if let Some(dir) = &self.data_dir {
             config.data_dir = dir.clone();
         }
@@ -90,13 +109,29 @@ impl Cli {
         if let Some(token) = &self.token {
             config.token = Some(token.clone());
         }
+        if let Some(store) = &self.store {
+            config.store = Some(store.clone());
+        }
+        if let Some(cluster) = &self.clickhouse_cluster {
+            config.clickhouse_cluster = Some(cluster.clone());
+        }
+        if let Some(dir) = &self.spool_dir {
+            config.spool_dir = Some(dir.clone());
+        }
+        config
+            .clickhouse()
+            .map_err(|e| anyhow::anyhow!("--store: {e}"))?;
         Ok(config)
     }
 }
 
 fn main() -> std::process::ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PATHLENS_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PATHLENS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -117,9 +152,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => commands::serve::run(&config, args),
         Command::Demo(args) => commands::demo::run(&config, cli.data_dir.is_some(), args),
         Command::Import(args) => commands::import::run(&config, args),
-        Command::Report(args) => commands::report::run(&config, args),
+        Command::Report(args) => commands::report::run(&config, *args),
         Command::Videos(command) => commands::videos::run(&config, command),
         Command::Keys(command) => commands::keys::run(&config, command),
+        Command::Migrate(args) => commands::migrate::run(&config, args),
         Command::Config(ConfigCommand::Generate) => Ok(()),
     }
 }

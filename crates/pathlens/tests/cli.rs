@@ -6,17 +6,38 @@ use crate::support::{ok, pathlens, token};
 fn videos_keys_import_and_reports() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../pathlens-model/tests/fixtures/kaltura-path.json");
-    let added = ok(&data, &["videos", "add", fixture, "--id", "onboarding", "--name", "Onboarding"]);
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../pathlens-model/tests/fixtures/kaltura-path.json"
+    );
+    let added = ok(
+        &data,
+        &[
+            "videos",
+            "add",
+            fixture,
+            "--id",
+            "onboarding",
+            "--name",
+            "Onboarding",
+        ],
+    );
     assert!(added.contains("stored video onboarding"), "{added}");
     let shown = ok(&data, &["videos", "show", "onboarding"]);
-    assert!(shown.contains("n-deep") && shown.contains("Old pricing"), "{shown}");
+    assert!(
+        shown.contains("n-deep") && shown.contains("Old pricing"),
+        "{shown}"
+    );
     assert!(ok(&data, &["videos", "list"]).contains("Onboarding"));
 
     let events = dir.path().join("events.ndjson");
     let mut lines = Vec::new();
     for session in 0..5 {
-        let user = if session % 2 == 0 { r#","user_id":"u1""# } else { "" };
+        let user = if session % 2 == 0 {
+            r#","user_id":"u1""#
+        } else {
+            ""
+        };
         lines.push(format!(r#"{{"partner_id":1,"video_id":"onboarding","session_id":"s{session}","event_index":1,"kind":"impression","ts":"2026-03-10T10:00:00Z"{user}}}"#));
         lines.push(format!(r#"{{"partner_id":1,"video_id":"onboarding","session_id":"s{session}","event_index":2,"kind":"play","ts":"2026-03-10T10:00:01Z"{user}}}"#));
     }
@@ -24,23 +45,77 @@ fn videos_keys_import_and_reports() {
     lines.push(r#"{"partner_id":1,"video_id":"onboarding","session_id":"x","event_index":1,"kind":"jump"}"#.to_string());
     std::fs::write(&events, lines.join("\n")).unwrap();
     let summary = ok(&data, &["import", events.to_str().unwrap()]);
-    assert!(summary.contains("10 accepted, 1 duplicates, 1 rejected"), "{summary}");
+    assert!(
+        summary.contains("10 accepted, 1 duplicates, 1 rejected"),
+        "{summary}"
+    );
     assert!(summary.contains("line 12: kind"), "{summary}");
 
-    let csv = ok(&data, &["report", "totals", "--video", "onboarding", "--from", "2026-03-10", "--to", "2026-03-10", "--tz", "Asia/Kolkata", "--format", "csv"]);
+    let csv = ok(
+        &data,
+        &[
+            "report",
+            "totals",
+            "--video",
+            "onboarding",
+            "--from",
+            "2026-03-10",
+            "--to",
+            "2026-03-10",
+            "--tz",
+            "Asia/Kolkata",
+            "--format",
+            "csv",
+        ],
+    );
     let mut rows = csv.lines();
-    assert_eq!(rows.next().unwrap(), "impressions,plays,unique_viewers,minutes_viewed,avg_view_time,path_completion_rate");
+    assert_eq!(
+        rows.next().unwrap(),
+        "impressions,plays,unique_viewers,minutes_viewed,avg_view_time,path_completion_rate"
+    );
     assert!(rows.next().unwrap().starts_with("5,5,2,0.0,"), "{csv}");
-    let table = ok(&data, &["report", "nodes", "--video", "onboarding", "--from", "2026-03-10", "--to", "2026-03-10"]);
-    assert!(table.contains("Architecture deep dive") && table.contains("—"), "{table}");
-    let bad = pathlens(&data, &["report", "totals", "--video", "onboarding", "--filter", "colour=red"]);
+    let table = ok(
+        &data,
+        &[
+            "report",
+            "nodes",
+            "--video",
+            "onboarding",
+            "--from",
+            "2026-03-10",
+            "--to",
+            "2026-03-10",
+        ],
+    );
+    assert!(
+        table.contains("Architecture deep dive") && table.contains("—"),
+        "{table}"
+    );
+    let bad = pathlens(
+        &data,
+        &[
+            "report",
+            "totals",
+            "--video",
+            "onboarding",
+            "--filter",
+            "colour=red",
+        ],
+    );
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("colour"));
 
     let admin = token(&data, "admin");
     assert!(admin.starts_with("pla_"));
     let listed = ok(&data, &["keys", "list"]);
-    let id = listed.lines().find(|l| l.contains("admin")).unwrap().split_whitespace().next().unwrap().to_string();
+    let id = listed
+        .lines()
+        .find(|l| l.contains("admin"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
     assert!(ok(&data, &["keys", "revoke", &id]).contains("revoked"));
 }
 
@@ -48,14 +123,49 @@ fn videos_keys_import_and_reports() {
 fn demo_prepares_data_without_serving() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
-    let out = ok(&data, &["demo", "--days", "3", "--sessions-per-day", "5", "--no-serve"]);
+    let out = ok(
+        &data,
+        &[
+            "demo",
+            "--days",
+            "3",
+            "--sessions-per-day",
+            "5",
+            "--no-serve",
+        ],
+    );
     assert!(out.contains("demo data: 3 videos"), "{out}");
     assert!(out.contains("admin token: pla_"), "{out}");
     // A second run replaces the demo directory it made.
-    ok(&data, &["demo", "--days", "2", "--sessions-per-day", "5", "--no-serve"]);
-    let report = ok(&data, &["report", "totals", "--video", "onboarding", "--range", "last_7_days", "--format", "json"]);
+    ok(
+        &data,
+        &[
+            "demo",
+            "--days",
+            "2",
+            "--sessions-per-day",
+            "5",
+            "--no-serve",
+        ],
+    );
+    let report = ok(
+        &data,
+        &[
+            "report",
+            "totals",
+            "--video",
+            "onboarding",
+            "--range",
+            "last_7_days",
+            "--format",
+            "json",
+        ],
+    );
     let json: serde_json::Value = serde_json::from_str(&report).unwrap();
-    assert!(json["rows"][0]["impressions"].as_u64().unwrap() > 0, "{report}");
+    assert!(
+        json["rows"][0]["impressions"].as_u64().unwrap() > 0,
+        "{report}"
+    );
 }
 
 #[test]
@@ -64,11 +174,20 @@ fn config_generate_prints_a_valid_example() {
     let out = ok(dir.path(), &["config", "generate"]);
     let path = dir.path().join("pathlens.toml");
     std::fs::write(&path, &out).unwrap();
-    let listed = ok(&dir.path().join("d"), &["--config", path.to_str().unwrap(), "videos", "list"]);
+    let listed = ok(
+        &dir.path().join("d"),
+        &["--config", path.to_str().unwrap(), "videos", "list"],
+    );
     assert!(listed.contains("Id"));
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "listen = \"nowhere\"\nwrite_queue = 0\n").unwrap();
-    let output = pathlens(dir.path(), &["--config", bad.to_str().unwrap(), "videos", "list"]);
+    let output = pathlens(
+        dir.path(),
+        &["--config", bad.to_str().unwrap(), "videos", "list"],
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("listen") && stderr.contains("write_queue"), "{stderr}");
+    assert!(
+        stderr.contains("listen") && stderr.contains("write_queue"),
+        "{stderr}"
+    );
 }

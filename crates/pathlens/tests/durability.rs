@@ -25,11 +25,19 @@ fn acknowledged_batches_survive_kill_9() {
         let acknowledged = acknowledged.clone();
         let base = server.base.clone();
         std::thread::spawn(move || {
-            let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+            let agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .new_agent();
             for number in 0..10_000 {
-                let answer = agent.post(format!("{base}/api/v1/events")).header("Authorization", format!("Bearer {write}")).send(batch(number));
+                let answer = agent
+                    .post(format!("{base}/api/v1/events"))
+                    .header("Authorization", format!("Bearer {write}"))
+                    .send(batch(number));
                 match answer {
-                    Ok(response) if response.status() == 200 => acknowledged.lock().unwrap().push(number),
+                    Ok(response) if response.status() == 200 => {
+                        acknowledged.lock().unwrap().push(number)
+                    }
                     _ => break,
                 }
             }
@@ -44,12 +52,23 @@ fn acknowledged_batches_survive_kill_9() {
     sender.join().unwrap();
     let acknowledged = acknowledged.lock().unwrap().clone();
     assert!(acknowledged.len() >= 40);
-    let store = DuckDbStore::open(dir.path(), &DuckDbConfig::default()).expect("reopen after kill -9");
+    let store =
+        DuckDbStore::open(dir.path(), &DuckDbConfig::default()).expect("reopen after kill -9");
     let stored = store.export(Some(1), 0, usize::MAX >> 1).unwrap();
-    let sessions: std::collections::HashSet<String> = stored.iter().map(|e| e.session_id.clone()).collect();
+    let sessions: std::collections::HashSet<String> =
+        stored.iter().map(|e| e.session_id.clone()).collect();
     for number in &acknowledged {
-        assert!(sessions.contains(&format!("b{number}")), "acknowledged batch {number} lost");
+        assert!(
+            sessions.contains(&format!("b{number}")),
+            "acknowledged batch {number} lost"
+        );
     }
-    let complete = acknowledged.iter().all(|n| stored.iter().filter(|e| e.session_id == format!("b{n}")).count() == 200);
+    let complete = acknowledged.iter().all(|n| {
+        stored
+            .iter()
+            .filter(|e| e.session_id == format!("b{n}"))
+            .count()
+            == 200
+    });
     assert!(complete, "every acknowledged batch is whole");
 }

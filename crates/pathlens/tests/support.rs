@@ -18,14 +18,25 @@ pub fn pathlens(data_dir: &Path, args: &[&str]) -> Output {
 /// Runs and expects success; returns standard output.
 pub fn ok(data_dir: &Path, args: &[&str]) -> String {
     let output = pathlens(data_dir, args);
-    assert!(output.status.success(), "pathlens {args:?} failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "pathlens {args:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout).unwrap()
 }
 
 /// Creates a key and returns its token.
 pub fn token(data_dir: &Path, kind: &str) -> String {
-    let out = ok(data_dir, &["keys", "create", "--kind", kind, "--name", "test"]);
-    out.lines().find_map(|l| l.strip_prefix("token (shown once): ")).expect("token line").trim().to_string()
+    let out = ok(
+        data_dir,
+        &["keys", "create", "--kind", kind, "--name", "test"],
+    );
+    out.lines()
+        .find_map(|l| l.strip_prefix("token (shown once): "))
+        .expect("token line")
+        .trim()
+        .to_string()
 }
 
 /// A server on a free loopback port; killed when dropped.
@@ -47,7 +58,10 @@ impl Server {
         let stderr = child.stderr.take().unwrap();
         let mut lines = BufReader::new(stderr).lines();
         let base = loop {
-            let line = lines.next().expect("server exited before listening").unwrap();
+            let line = lines
+                .next()
+                .expect("server exited before listening")
+                .unwrap();
             if let Some(rest) = line.split("listening on ").nth(1) {
                 break rest.split_whitespace().next().unwrap().to_string();
             }

@@ -55,6 +55,9 @@ export class VideoPage {
   private video: Video | null = null;
   private videoLoader = new Loader<Video>();
   private period: Report['period'] | null = null;
+  /** The first load asks for the top metrics alone, so they paint first on
+   * a busy server; the other panels start when they have arrived. */
+  private primed = false;
   private comparison: Report['comparison'] = null;
 
   private readonly name = h('h1', { id: 'video-name' }, '');
@@ -144,7 +147,10 @@ export class VideoPage {
       'Export ZIP',
     );
 
-    this.metrics = new MetricsPanel((report) => this.onTotals(report));
+    this.metrics = new MetricsPanel(
+      (report) => this.onTotals(report),
+      () => this.prime(),
+    );
     this.nodePanel = new NodePanel();
     this.panels = [this.filters, this.metrics, new PerformancePanel(), new NodesPanel(), this.nodePanel, new PathsPanel()];
 
@@ -261,7 +267,15 @@ export class VideoPage {
 
   private updatePanels(): void {
     const context = this.context();
-    for (const panel of this.panels) panel.update(context);
+    for (const panel of this.panels) {
+      if (this.primed || panel === this.metrics || panel === this.filters) panel.update(context);
+    }
+  }
+
+  private prime(): void {
+    if (this.primed) return;
+    this.primed = true;
+    this.updatePanels();
   }
 
   private set(patch: Partial<ViewState>, options: { replace?: boolean; focus?: string } = {}): void {
@@ -289,7 +303,8 @@ export class VideoPage {
     text.push(report.tz.replaceAll('_', ' '));
     this.periodLine.textContent = text.join(' · ');
     // Panels that show the comparison's dates learn them now.
-    this.updatePanels();
+    if (this.primed) this.updatePanels();
+    else this.prime();
   }
 
   private async exportAll(): Promise<void> {

@@ -32,7 +32,8 @@ export class FilterBar implements PanelView {
   private readonly dimension = h('select', { id: 'filter-dimension', 'aria-label': 'Filter by' });
   private readonly valueSlot = h('span', { class: 'filter-value' });
   private readonly clear: HTMLButtonElement;
-  private readonly note = h('p', { class: 'note', id: 'playback-note' });
+  private readonly noteText = h('span');
+  private readonly note = h('p', { class: 'note', id: 'playback-note' }, icon(ICONS.info), this.noteText);
   private users: string[] | null = null;
 
   constructor() {
@@ -68,7 +69,7 @@ export class FilterBar implements PanelView {
       h('button', { type: 'button', class: 'btn btn-small btn-ghost', onclick: () => this.open(false) }, 'Cancel'),
     );
     this.clear = h('button', { type: 'button', class: 'btn btn-small btn-ghost', id: 'clear-filters', onclick: () => this.context?.set({ filters: {}, viewer: '' }) }, 'Clear all');
-    this.note.textContent = 'pathlens counts every playback type (vod, live, dvr) unless the playback-type filter narrows it; Kaltura counts only vod.';
+    this.noteText.textContent = 'pathlens counts every playback type (vod, live, dvr) unless the playback-type filter narrows it; Kaltura counts only vod.';
     this.element = h(
       'section',
       { class: 'filterbar', 'aria-label': 'Filters' },
@@ -99,7 +100,7 @@ export class FilterBar implements PanelView {
 
   /** The API's note, when a report has carried it. */
   setNote(text: string): void {
-    this.note.textContent = text;
+    this.noteText.textContent = text;
   }
 
   private chip(label: string, value: string, remove: () => void): HTMLElement {

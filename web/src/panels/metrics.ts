@@ -26,7 +26,10 @@ export class MetricsPanel implements PanelView {
   private readonly message = h('div', { class: 'metric-message' });
   private context: Context | null = null;
 
-  constructor(private readonly onTotals: (report: Report) => void) {
+  constructor(
+    private readonly onTotals: (report: Report) => void,
+    private readonly onFailure: () => void,
+  ) {
     this.element = this.panel.element;
     this.panel.actions.append(
       csvButton('the top metrics', () => {
@@ -56,6 +59,7 @@ export class MetricsPanel implements PanelView {
       fail: (error) => {
         this.panel.loading(false);
         fill(this.message);
+        this.onFailure();
         this.panel.error(error, () => {
           fill(this.panel.body, this.cards, this.message);
           this.loader.forget();
@@ -92,6 +96,8 @@ export class MetricsPanel implements PanelView {
       const card = this.cards.querySelector<HTMLElement>(`[data-metric="${key}"]`)!;
       const type = types.get(key) ?? 'number';
       card.querySelector('.metric-value')!.textContent = formatValue(row[key], type);
+      const unit = card.querySelector<HTMLElement>('.metric-unit');
+      if (unit) unit.hidden = typeof row[key] !== 'number';
       const change = card.querySelector<HTMLElement>('.metric-change')!;
       if (totals.comparison) {
         const previous = row[`${key}_previous`];

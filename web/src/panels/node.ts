@@ -47,6 +47,7 @@ export class NodePanel implements PanelView {
     if (!state.node) {
       this.element.hidden = true;
       this.loader.forget();
+      this.panel.loading(false);
       return;
     }
     this.element.hidden = false;
@@ -123,7 +124,7 @@ export class NodePanel implements PanelView {
           if (row.behavior === 'go_to_url' && row.destination) return h('a', { href: String(row.destination), target: '_blank', rel: 'noopener noreferrer', class: 'url' }, String(row.destination));
           if (hotspot?.behavior.type === 'go_to_node') {
             const target = hotspot.behavior.node_id;
-            return h('button', { type: 'button', class: 'link-btn', title: `Open node ${row.destination}`, onclick: () => context.set({ node: target }, { focus: 'node' }) }, String(row.destination));
+            return h('button', { type: 'button', class: 'link-btn as-link', title: `Open node ${row.destination}`, onclick: () => context.set({ node: target }, { focus: 'node' }) }, String(row.destination));
           }
           return row.destination ? String(row.destination) : h('span', { class: 'muted' }, '—');
         },

@@ -24,6 +24,7 @@ export class NodesPanel implements PanelView {
 
   constructor() {
     this.element = this.panel.element;
+    fill(this.panel.body, h('p', { class: 'loading-line' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Loading the nodes…'));
     this.panel.actions.append(
       csvButton('the videos overview', () => {
         const state = this.context!.state;

@@ -85,7 +85,7 @@ function acyclic(list: Pair[], order: string[]): { pair: Pair; target: string }[
 }
 
 /** Columns by level, rows ordered to follow their parents. */
-function layout(video: Video, plays: Map<string, number>, edges: Pair[]): { nodes: { id: string; x: number; y: number }[]; height: number } {
+function layout(video: Video, plays: Map<string, number>, edges: Pair[]): { id: string; x: number; y: number }[] {
   const levels = video.levels;
   const maxLevel = Math.max(1, ...Object.values(levels));
   const columns = new Map<number, string[]>();
@@ -109,7 +109,6 @@ function layout(video: Video, plays: Map<string, number>, edges: Pair[]): { node
   }
   const y = new Map<string, number>();
   const result: { id: string; x: number; y: number }[] = [];
-  let tallest = 1;
   for (const level of [...columns.keys()].sort((a, b) => a - b)) {
     const ids = columns.get(level)!;
     const weight = (id: string) => {
@@ -117,14 +116,13 @@ function layout(video: Video, plays: Map<string, number>, edges: Pair[]): { node
       return placed.length ? placed.reduce((a, b) => a + b, 0) / placed.length : Number.POSITIVE_INFINITY;
     };
     ids.sort((a, b) => weight(a) - weight(b) || (plays.get(b) ?? 0) - (plays.get(a) ?? 0));
-    tallest = Math.max(tallest, ids.length);
     ids.forEach((id, index) => {
       const position = index - (ids.length - 1) / 2;
       y.set(id, position);
       result.push({ id, x: level, y: position });
     });
   }
-  return { nodes: result, height: Math.max(300, tallest * 96 + 90) };
+  return result;
 }
 
 export class PathsPanel implements PanelView {
@@ -134,7 +132,7 @@ export class PathsPanel implements PanelView {
   private readonly flows = h('div', { class: 'segmented', role: 'group', 'aria-label': 'Transitions shown' });
   private readonly sankey = h('div', { class: 'chart', id: 'sankey-chart' });
   private readonly graph = h('div', { class: 'chart', id: 'graph-chart' });
-  private readonly sankeySlot = h('div');
+  private readonly sankeySlot = h('div', null, h('p', { class: 'loading-line' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Loading the transitions…'));
   private context: Context | null = null;
 
   constructor() {
@@ -151,7 +149,7 @@ export class PathsPanel implements PanelView {
     );
     fill(
       this.panel.body,
-      h('div', { class: 'sub-head' }, h('h3', null, 'Transitions'), h('p', { class: 'muted' }, h('span', { class: 'swatch swatch-hotspot' }), 'by a hotspot click  ', h('span', { class: 'swatch swatch-automatic' }), 'automatic (no click: the node ended)  ', h('span', { class: 'swatch swatch-mixed' }), 'both. “↩” marks a return to a node seen earlier on the way.')),
+      h('div', { class: 'sub-head' }, h('h3', null, 'Transitions'), h('p', { class: 'muted' }, h('span', { class: 'swatch swatch-hotspot' }), 'by a hotspot click  ', h('span', { class: 'swatch swatch-automatic' }), 'automatic (no click: the node ended). “↩” marks a return to a node seen earlier on the way.')),
       this.sankeySlot,
       h('div', { class: 'sub-head' }, h('h3', null, 'Branching graph'), h('p', { class: 'muted' }, 'Nodes by level (◆ start, ■ end), sized by plays; edges are hotspots that lead on (dashed: taken only automatically), labelled with transitions. Select a node to open it.')),
       this.graph,
@@ -222,17 +220,19 @@ export class PathsPanel implements PanelView {
         const [id, mark] = key.split('\u0000');
         flowNodes.set(key, { key, nodeId: id, label: mark ? `↩ ${name(id)}` : name(id), deleted: deleted.has(id) });
       };
-      const flowLinks: FlowLink[] = links.map(({ pair, target }) => {
+      // One link per cause, so hotspot clicks and automatic moves show apart.
+      const flowLinks: FlowLink[] = links.flatMap(({ pair, target }) => {
         addNode(pair.from);
         addNode(target);
-        const causes = new Set(pair.parts.map((p) => p.cause));
-        return {
+        const byCause = new Map<string, number>();
+        for (const part of pair.parts) byCause.set(part.cause, (byCause.get(part.cause) ?? 0) + part.count);
+        return [...byCause.entries()].map(([cause, value]) => ({
           source: pair.from,
           target,
-          value: pair.count,
-          cause: causes.size > 1 ? 'mixed' : (pair.parts[0].cause as 'hotspot' | 'automatic'),
-          tooltip: pairTooltip(pair, name),
-        };
+          value,
+          cause: cause as 'hotspot' | 'automatic',
+          tooltip: pairTooltip({ ...pair, count: value, parts: pair.parts.filter((p) => p.cause === cause) }, name),
+        }));
       });
       const inflow = new Map<string, number>();
       const outflow = new Map<string, number>();
@@ -261,7 +261,7 @@ export class PathsPanel implements PanelView {
         designed.add(`${node.id}\u0000${hotspot.behavior.node_id}`);
       }
     }
-    const { nodes: placed, height } = layout(video, plays, list);
+    const placed = layout(video, plays, list);
     const levels = video.levels;
     const ends = new Set(video.end_nodes);
     const mapNodes: MapNode[] = placed.map(({ id, x, y }) => {
@@ -271,8 +271,8 @@ export class PathsPanel implements PanelView {
       return {
         id,
         label: node.name,
-        x: x * 240,
-        y: y * 96,
+        x,
+        y,
         plays: p,
         start: id === video.start_node,
         end: ends.has(id),
@@ -291,6 +291,6 @@ export class PathsPanel implements PanelView {
         return { source: from, target: to, count: pair.count, designed: designed.has(key), back, tooltip: pairTooltip(pair, name) };
       })
       .filter((e) => known.has(e.source) && known.has(e.target));
-    graphChart(this.graph, mapNodes, mapEdges, height, open);
+    graphChart(this.graph, mapNodes, mapEdges, open);
   }
 }

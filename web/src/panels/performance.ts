@@ -218,7 +218,10 @@ export class PerformancePanel implements PanelView {
       const comparing = data.comparison !== null;
       const columns: TableColumn[] = [
         { key: 'bucket', label: 'Date', type: 'text', render: (row) => readable(String(row.bucket), (data.details?.interval as Interval) ?? state.interval, true) },
-        ...METRICS.map(([key, label]): TableColumn => ({ key, label, type: data.columns.find((c) => c.key === key)?.type ?? 'number', compared: true })),
+        ...METRICS.map(([key, label]): TableColumn => {
+          const column = data.columns.find((c) => c.key === key);
+          return { key, label: column?.label ?? label, type: column?.type ?? 'number', compared: true };
+        }),
       ];
       fill(this.details, dataTable({ caption: 'Performance by date', columns, rows: data.rows, comparing }));
       return;

@@ -39,15 +39,25 @@ pub struct DemoArgs {
 
 fn fresh_directory(dir: &Path) -> anyhow::Result<()> {
     if dir.exists() {
-        let empty = std::fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(false);
+        let empty = std::fs::read_dir(dir)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
         if dir.join(MARKER).exists() {
-            std::fs::remove_dir_all(dir).with_context(|| format!("clearing the previous demo in {}", dir.display()))?;
+            std::fs::remove_dir_all(dir)
+                .with_context(|| format!("clearing the previous demo in {}", dir.display()))?;
         } else if !empty {
-            bail!("{} exists and was not made by `pathlens demo`; choose another --data-dir", dir.display());
+            bail!(
+                "{} exists and was not made by `pathlens demo`; choose another --data-dir",
+                dir.display()
+            );
         }
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::write(dir.join(MARKER), "made by pathlens demo; removed when the demo runs again\n").context("marking the demo directory")?;
+    std::fs::write(
+        dir.join(MARKER),
+        "made by pathlens demo; removed when the demo runs again\n",
+    )
+    .context("marking the demo directory")?;
     Ok(())
 }
 
@@ -66,7 +76,11 @@ pub fn run(config: &Config, data_dir_given: bool, args: DemoArgs) -> anyhow::Res
     for graph in &graphs {
         store.put_video(config.partner, graph, now)?;
     }
-    let start = (now - Duration::days(i64::from(args.days) - 1)).date_naive().and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+    let start = (now - Duration::days(i64::from(args.days) - 1))
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default()
+        .and_utc();
     let sim = SimConfig {
         seed: args.seed,
         partner_id: config.partner,
@@ -75,10 +89,32 @@ pub fn run(config: &Config, data_dir_given: bool, args: DemoArgs) -> anyhow::Res
         sessions_per_day: args.sessions_per_day,
         ..SimConfig::default()
     };
-    let stored = simulate(store.as_ref(), Simulator::new(sim, graphs.clone()), start, args.days)?;
-    let (_, admin) = pathlens_server::auth::issue_key(store.as_ref(), config.partner, KeyKind::Admin, "demo admin", now)?;
-    let (_, write) = pathlens_server::auth::issue_key(store.as_ref(), config.partner, KeyKind::Write, "demo player", now)?;
-    println!("demo data: {} videos, {stored} events over {} days in {}", graphs.len(), args.days, config.data_dir.display());
+    let stored = simulate(
+        store.as_ref(),
+        Simulator::new(sim, graphs.clone()),
+        start,
+        args.days,
+    )?;
+    let (_, admin) = pathlens_server::auth::issue_key(
+        store.as_ref(),
+        config.partner,
+        KeyKind::Admin,
+        "demo admin",
+        now,
+    )?;
+    let (_, write) = pathlens_server::auth::issue_key(
+        store.as_ref(),
+        config.partner,
+        KeyKind::Write,
+        "demo player",
+        now,
+    )?;
+    println!(
+        "demo data: {} videos, {stored} events over {} days in {}",
+        graphs.len(),
+        args.days,
+        config.data_dir.display()
+    );
     if args.no_serve {
         println!("admin token: {admin}\nwrite key:   {write}");
         return Ok(());
@@ -90,16 +126,27 @@ pub fn run(config: &Config, data_dir_given: bool, args: DemoArgs) -> anyhow::Res
         println!("  dashboard:   http://{address}/");
         println!("  admin token: {admin}");
         println!("  write key:   {write}");
-        println!("  try:         curl -H 'Authorization: Bearer {admin}' 'http://{address}/api/v1/videos/{}/reports/totals'", graphs[0].id);
+        println!(
+            "  try:         curl -H 'Authorization: Bearer {admin}' 'http://{address}/api/v1/videos/{}/reports/totals'",
+            graphs[0].id
+        );
         println!("  stop with Ctrl-C");
         println!();
     })
 }
 
 /// Appends the simulated events in batches, showing the simulated day.
-fn simulate(store: &dyn Store, simulator: Simulator, start: chrono::DateTime<Utc>, days: u32) -> anyhow::Result<usize> {
+fn simulate(
+    store: &dyn Store,
+    simulator: Simulator,
+    start: chrono::DateTime<Utc>,
+    days: u32,
+) -> anyhow::Result<usize> {
     let bar = ProgressBar::new(u64::from(days));
-    bar.set_style(ProgressStyle::with_template("simulating {bar:40} day {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar.set_style(
+        ProgressStyle::with_template("simulating {bar:40} day {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     let mut stored = 0;
     let mut batch = Vec::with_capacity(10_000);
     for event in simulator {

@@ -37,7 +37,12 @@ impl Summary {
     fn reject(&mut self, line: usize, rejection: &Rejection) {
         self.rejected += 1;
         if self.shown.len() < 20 {
-            self.shown.push(format!("line {}: {}: {}", line + 1, rejection.field, rejection.reason));
+            self.shown.push(format!(
+                "line {}: {}: {}",
+                line + 1,
+                rejection.field,
+                rejection.reason
+            ));
         }
     }
 }
@@ -48,7 +53,11 @@ fn input(path: &PathBuf) -> anyhow::Result<(Box<dyn BufRead>, Option<u64>)> {
     }
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let size = file.metadata().ok().map(|m| m.len());
-    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") { Box::new(flate2::read::GzDecoder::new(file)) } else { Box::new(file) };
+    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::read::GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
     Ok((Box::new(BufReader::with_capacity(1 << 20, reader)), size))
 }
 
@@ -57,8 +66,14 @@ fn progress(size: Option<u64>) -> ProgressBar {
         Some(bytes) => ProgressBar::new(bytes),
         None => ProgressBar::new_spinner(),
     };
-    let template = if size.is_some() { "{bar:40} {bytes}/{total_bytes} {msg} ({eta})" } else { "{spinner} {bytes} {msg}" };
-    bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+    let template = if size.is_some() {
+        "{bar:40} {bytes}/{total_bytes} {msg} ({eta})"
+    } else {
+        "{spinner} {bytes} {msg}"
+    };
+    bar.set_style(
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     bar
 }
 
@@ -67,10 +82,21 @@ pub fn run(config: &Config, args: ImportArgs) -> anyhow::Result<()> {
     let bar = progress(size);
     let started = Instant::now();
     let summary = if config.server.is_some() {
-        import_remote(&Backend::open(config)?, reader, &bar, args.batch.unwrap_or(10_000).min(10_000))?
+        import_remote(
+            &Backend::open(config)?,
+            reader,
+            &bar,
+            args.batch.unwrap_or(10_000).min(10_000),
+        )?
     } else {
         let store = open_tool_store(config)?;
-        import_local(store.as_ref(), config.partner, reader, &bar, args.batch.unwrap_or(50_000).max(1))?
+        import_local(
+            store.as_ref(),
+            config.partner,
+            reader,
+            &bar,
+            args.batch.unwrap_or(50_000).max(1),
+        )?
     };
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
@@ -87,16 +113,31 @@ pub fn run(config: &Config, args: ImportArgs) -> anyhow::Result<()> {
         println!("  {line}");
     }
     if summary.rejected > summary.shown.len() {
-        println!("  … and {} more rejected lines", summary.rejected - summary.shown.len());
+        println!(
+            "  … and {} more rejected lines",
+            summary.rejected - summary.shown.len()
+        );
     }
     Ok(())
 }
 
 /// Decodes on this thread while a second one appends the previous batch, so
 /// parsing and the store's commits overlap.
-fn import_local(store: &dyn Store, partner: u32, mut reader: Box<dyn BufRead>, bar: &ProgressBar, batch_size: usize) -> anyhow::Result<Summary> {
+fn import_local(
+    store: &dyn Store,
+    partner: u32,
+    mut reader: Box<dyn BufRead>,
+    bar: &ProgressBar,
+    batch_size: usize,
+) -> anyhow::Result<Summary> {
     let mut summary = Summary::default();
-    let context = RequestContext { partner_id: partner, now: Utc::now(), trusted_timestamps: true, user_agent: None, country: None };
+    let context = RequestContext {
+        partner_id: partner,
+        now: Utc::now(),
+        trusted_timestamps: true,
+        user_agent: None,
+        country: None,
+    };
     let (batches, incoming) = std::sync::mpsc::sync_channel::<Vec<pathlens_model::Event>>(2);
     std::thread::scope(|scope| -> anyhow::Result<Summary> {
         let appender = scope.spawn(move || -> anyhow::Result<(usize, usize)> {
@@ -125,20 +166,34 @@ fn import_local(store: &dyn Store, partner: u32, mut reader: Box<dyn BufRead>, b
                 }
             }
             number += 1;
-            if batch.len() >= batch_size && batches.send(std::mem::replace(&mut batch, Vec::with_capacity(batch_size))).is_err() {
+            if batch.len() >= batch_size
+                && batches
+                    .send(std::mem::replace(
+                        &mut batch,
+                        Vec::with_capacity(batch_size),
+                    ))
+                    .is_err()
+            {
                 break;
             }
         }
         let _ = batches.send(batch);
         drop(batches);
-        let (accepted, duplicates) = appender.join().map_err(|_| anyhow::anyhow!("the append thread panicked"))??;
+        let (accepted, duplicates) = appender
+            .join()
+            .map_err(|_| anyhow::anyhow!("the append thread panicked"))??;
         summary.accepted = accepted;
         summary.duplicates = duplicates;
         Ok(summary)
     })
 }
 
-fn import_remote(backend: &Backend, mut reader: Box<dyn BufRead>, bar: &ProgressBar, batch_size: usize) -> anyhow::Result<Summary> {
+fn import_remote(
+    backend: &Backend,
+    mut reader: Box<dyn BufRead>,
+    bar: &ProgressBar,
+    batch_size: usize,
+) -> anyhow::Result<Summary> {
     let mut summary = Summary::default();
     let mut chunk = String::new();
     let mut lines = 0usize;

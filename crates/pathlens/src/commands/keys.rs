@@ -31,14 +31,30 @@ pub fn run(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
     let backend = Backend::open(config)?;
     match command {
         KeysCommand::Create { kind, name } => {
-            let kind = KeyKind::from_name(&kind).with_context(|| format!("--kind {kind:?}: expected admin or write"))?;
+            let kind = KeyKind::from_name(&kind)
+                .with_context(|| format!("--kind {kind:?}: expected admin or write"))?;
             let key = backend.create_key(kind, &name)?;
-            println!("created {} key {} for partner {}", kind.name(), key["id"].as_str().unwrap_or_default(), key["partner_id"]);
-            println!("token (shown once): {}", key["token"].as_str().unwrap_or_default());
+            println!(
+                "created {} key {} for partner {}",
+                kind.name(),
+                key["id"].as_str().unwrap_or_default(),
+                key["partner_id"]
+            );
+            println!(
+                "token (shown once): {}",
+                key["token"].as_str().unwrap_or_default()
+            );
         }
         KeysCommand::List => {
             let keys = backend.keys()?;
-            let columns = [("id", "Id"), ("kind", "Kind"), ("name", "Name"), ("created_at", "Created"), ("revoked_at", "Revoked")].map(|(k, h)| (k.to_string(), h.to_string()));
+            let columns = [
+                ("id", "Id"),
+                ("kind", "Kind"),
+                ("name", "Name"),
+                ("created_at", "Created"),
+                ("revoked_at", "Revoked"),
+            ]
+            .map(|(k, h)| (k.to_string(), h.to_string()));
             print!("{}", crate::table::render(&columns, &keys));
         }
         KeysCommand::Revoke { id } => {

@@ -78,7 +78,10 @@ impl ReportArgs {
             }
         }
         params.extend(self.page.map(|p| ("page".to_string(), p.to_string())));
-        params.extend(self.page_size.map(|p| ("page_size".to_string(), p.to_string())));
+        params.extend(
+            self.page_size
+                .map(|p| ("page_size".to_string(), p.to_string())),
+        );
         for filter in &self.filters {
             let Some((name, values)) = filter.split_once('=') else {
                 bail!("--filter {filter:?}: expected NAME=VALUES, e.g. countries=FR,DE");
@@ -96,11 +99,13 @@ pub fn run(config: &Config, args: ReportArgs) -> anyhow::Result<()> {
     match args.format.as_str() {
         "csv" => print!("{}", backend.report(&args.video, kind, &params, true)?),
         "json" => {
-            let report: Value = serde_json::from_str(&backend.report(&args.video, kind, &params, false)?)?;
+            let report: Value =
+                serde_json::from_str(&backend.report(&args.video, kind, &params, false)?)?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         "table" => {
-            let report: Value = serde_json::from_str(&backend.report(&args.video, kind, &params, false)?)?;
+            let report: Value =
+                serde_json::from_str(&backend.report(&args.video, kind, &params, false)?)?;
             print!("{}", describe(&report));
         }
         other => bail!("--format {other:?}: expected table, csv or json"),
@@ -119,20 +124,35 @@ fn describe(report: &Value) -> String {
         report["tz"].as_str().unwrap_or_default()
     );
     if let Some(other) = report["comparison"].as_object() {
-        out += &format!("compared with {} to {}\n", other["from"].as_str().unwrap_or_default(), other["to"].as_str().unwrap_or_default());
+        out += &format!(
+            "compared with {} to {}\n",
+            other["from"].as_str().unwrap_or_default(),
+            other["to"].as_str().unwrap_or_default()
+        );
     }
     let columns: Vec<(String, String)> = report["columns"]
         .as_array()
         .into_iter()
         .flatten()
-        .map(|c| (c["key"].as_str().unwrap_or_default().to_string(), c["label"].as_str().unwrap_or_default().to_string()))
+        .map(|c| {
+            (
+                c["key"].as_str().unwrap_or_default().to_string(),
+                c["label"].as_str().unwrap_or_default().to_string(),
+            )
+        })
         .collect();
     let rows = report["rows"].as_array().cloned().unwrap_or_default();
     out += "\n";
     out += &crate::table::render(&columns, &rows);
     let total = report["total_rows"].as_u64().unwrap_or(0);
     if total as usize > rows.len() {
-        out += &format!("\nrows {}–{} of {total} (--page, --page-size)\n", 1 + (report["page"].as_u64().unwrap_or(1) - 1) * report["page_size"].as_u64().unwrap_or(0), (report["page"].as_u64().unwrap_or(1) - 1) * report["page_size"].as_u64().unwrap_or(0) + rows.len() as u64);
+        out += &format!(
+            "\nrows {}–{} of {total} (--page, --page-size)\n",
+            1 + (report["page"].as_u64().unwrap_or(1) - 1)
+                * report["page_size"].as_u64().unwrap_or(0),
+            (report["page"].as_u64().unwrap_or(1) - 1) * report["page_size"].as_u64().unwrap_or(0)
+                + rows.len() as u64
+        );
     }
     out
 }

@@ -34,18 +34,29 @@ pub fn run(config: &Config, command: VideosCommand) -> anyhow::Result<()> {
     let backend = Backend::open(config)?;
     match command {
         VideosCommand::Add { file, id, name } => {
-            let body = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let body = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
             let video = backend.add_video(&body, id.as_deref(), name.as_deref())?;
-            println!("stored video {} ({} nodes)", video["id"].as_str().unwrap_or_default(), video["graph"]["nodes"].as_array().map_or(0, Vec::len));
+            println!(
+                "stored video {} ({} nodes)",
+                video["id"].as_str().unwrap_or_default(),
+                video["graph"]["nodes"].as_array().map_or(0, Vec::len)
+            );
         }
         VideosCommand::List => {
             let videos = backend.videos()?;
-            let columns = [("id", "Id"), ("name", "Name"), ("updated_at", "Updated")].map(|(k, h)| (k.to_string(), h.to_string()));
+            let columns = [("id", "Id"), ("name", "Name"), ("updated_at", "Updated")]
+                .map(|(k, h)| (k.to_string(), h.to_string()));
             print!("{}", crate::table::render(&columns, &videos));
         }
         VideosCommand::Show { id } => {
             let video = backend.video(&id)?;
-            println!("{} — {} (start: {})", video["id"].as_str().unwrap_or_default(), video["name"].as_str().unwrap_or_default(), video["start_node"].as_str().unwrap_or_default());
+            println!(
+                "{} — {} (start: {})",
+                video["id"].as_str().unwrap_or_default(),
+                video["name"].as_str().unwrap_or_default(),
+                video["start_node"].as_str().unwrap_or_default()
+            );
             let rows: Vec<serde_json::Value> = video["graph"]["nodes"]
                 .as_array()
                 .into_iter()
@@ -61,7 +72,14 @@ pub fn run(config: &Config, command: VideosCommand) -> anyhow::Result<()> {
                     })
                 })
                 .collect();
-            let columns = [("level", "Level"), ("id", "Node"), ("name", "Name"), ("hotspots", "Hotspots"), ("deleted_at", "Deleted")].map(|(k, h)| (k.to_string(), h.to_string()));
+            let columns = [
+                ("level", "Level"),
+                ("id", "Node"),
+                ("name", "Name"),
+                ("hotspots", "Hotspots"),
+                ("deleted_at", "Deleted"),
+            ]
+            .map(|(k, h)| (k.to_string(), h.to_string()));
             print!("{}", crate::table::render(&columns, &rows));
         }
     }
