@@ -101,15 +101,7 @@ pub async fn create(
     Query(params): Query<ImportParams>,
     body: String,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require_admin()?;
-    let graph = parse_graph(&body, &params, None)?;
-    let (stored, created) = blocking(move || save(&state, caller.partner_id(), graph)).await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(video_json(&stored))))
+    store_body(state, caller, &body, &params, None).await
 }
 
 pub async fn replace(
@@ -119,8 +111,19 @@ pub async fn replace(
     Query(params): Query<ImportParams>,
     body: String,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    store_body(state, caller, &body, &params, Some(&video)).await
+}
+
+/// Parses and stores a graph: 201 when the video is new, 200 when replaced.
+async fn store_body(
+    state: AppState,
+    caller: Caller,
+    body: &str,
+    params: &ImportParams,
+    path_id: Option<&str>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require_admin()?;
-    let graph = parse_graph(&body, &params, Some(&video))?;
+    let graph = parse_graph(body, params, path_id)?;
     let (stored, created) = blocking(move || save(&state, caller.partner_id(), graph)).await?;
     let status = if created {
         StatusCode::CREATED
