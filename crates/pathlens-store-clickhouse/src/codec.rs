@@ -9,7 +9,7 @@ use pathlens_model::event::Context;
 use pathlens_model::{Event, EventKind, PlaybackType};
 use pathlens_store::EventRow;
 
-use crate::rowbinary::{DecodeError, DecodeResult, Reader, Writer};
+use crate::rowbinary::{DecodeError, DecodeResult, Reader, Source, Writer};
 
 /// The columns of an event as stored, in the order [`write_event`] writes
 /// them; an INSERT adds [`INGEST_COLUMNS`] after them.
@@ -92,7 +92,7 @@ pub fn write_event(writer: &mut Writer, event: &Event) {
     writer.u64(event.dedup_key);
 }
 
-fn kind(reader: &Reader<'_>, code: u8) -> DecodeResult<EventKind> {
+fn kind(reader: &impl Source, code: u8) -> DecodeResult<EventKind> {
     EventKind::from_code(code).ok_or_else(|| DecodeError {
         offset: reader.position(),
         reason: format!("unknown event kind code {code}"),
@@ -100,7 +100,7 @@ fn kind(reader: &Reader<'_>, code: u8) -> DecodeResult<EventKind> {
 }
 
 /// Reads the [`EVENT_COLUMNS`] of one event.
-pub fn read_event(reader: &mut Reader<'_>) -> DecodeResult<Event> {
+pub fn read_event(reader: &mut impl Source) -> DecodeResult<Event> {
     let partner_id = reader.u32()?;
     let video_id = reader.string()?;
     let ts_us = reader.i64()?;
@@ -156,7 +156,7 @@ pub fn read_event(reader: &mut Reader<'_>) -> DecodeResult<Event> {
 }
 
 /// Reads the [`ROW_COLUMNS`] of one row.
-pub fn read_row(reader: &mut Reader<'_>) -> DecodeResult<EventRow> {
+pub fn read_row(reader: &mut impl Source) -> DecodeResult<EventRow> {
     let ts_us = reader.i64()?;
     let code = reader.u8()?;
     Ok(EventRow {
@@ -179,13 +179,12 @@ pub fn read_row(reader: &mut Reader<'_>) -> DecodeResult<EventRow> {
 
 /// Reads rows of `dedup_key` and [`ROW_COLUMNS`] until the input ends,
 /// keeping the first row of each dedup key.
-pub fn read_distinct_rows(data: &[u8]) -> DecodeResult<Vec<EventRow>> {
-    let mut reader = Reader::new(data);
+pub fn read_distinct_rows(reader: &mut impl Source) -> DecodeResult<Vec<EventRow>> {
     let mut seen = std::collections::HashSet::new();
     let mut rows = Vec::new();
     while !reader.is_at_end() {
         let key = reader.u64()?;
-        let row = read_row(&mut reader)?;
+        let row = read_row(reader)?;
         if seen.insert(key) {
             rows.push(row);
         }
@@ -194,9 +193,9 @@ pub fn read_distinct_rows(data: &[u8]) -> DecodeResult<Vec<EventRow>> {
 }
 
 /// Reads rows until the input ends.
-pub fn read_all<T>(
-    data: &[u8],
-    mut read: impl FnMut(&mut Reader<'_>) -> DecodeResult<T>,
+pub fn read_all<'a, T>(
+    data: &'a [u8],
+    mut read: impl FnMut(&mut Reader<'a>) -> DecodeResult<T>,
 ) -> DecodeResult<Vec<T>> {
     let mut reader = Reader::new(data);
     let mut rows = Vec::new();
@@ -270,7 +269,10 @@ mod tests {
             keyed.extend_from_slice(&key.to_le_bytes());
             keyed.extend_from_slice(&bytes);
         }
-        assert_eq!(read_distinct_rows(&keyed).unwrap().len(), 2);
+        assert_eq!(
+            read_distinct_rows(&mut Reader::new(&keyed)).unwrap().len(),
+            2
+        );
     }
 
     #[test]

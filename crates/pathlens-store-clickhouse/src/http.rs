@@ -113,6 +113,22 @@ impl Client {
         self.post(sql, None, self.timeout)
     }
 
+    /// Runs a query and hands its answer to `read` as it arrives, so that
+    /// decoding overlaps ClickHouse's work.
+    ///
+    /// # Errors
+    /// As described in the module documentation, or as `read` fails.
+    pub fn query_streaming<T>(
+        &self,
+        sql: &str,
+        read: impl FnOnce(&mut dyn std::io::BufRead) -> Result<T>,
+    ) -> Result<T> {
+        let response = self.request(sql, &[], None, self.timeout)?;
+        let mut body =
+            std::io::BufReader::with_capacity(1 << 20, response.into_body().into_reader());
+        read(&mut body)
+    }
+
     /// Runs a query whose answer is text (`FORMAT TabSeparated`).
     ///
     /// # Errors
@@ -202,8 +218,7 @@ impl Client {
         }
     }
 
-    /// Sends `sql` as the body, or, with `body`, the given body with its
-    /// content type; `params` go into the URL beside the settings.
+    /// Sends a request and reads the whole answer.
     fn send(
         &self,
         sql: &str,
@@ -211,6 +226,30 @@ impl Client {
         body: Option<(String, Vec<u8>)>,
         timeout: Duration,
     ) -> Result<Vec<u8>> {
+        let mut response = self.request(sql, params, body, timeout)?;
+        response
+            .body_mut()
+            .with_config()
+            .limit(u64::MAX)
+            .read_to_vec()
+            .map_err(|error| {
+                StoreError::new(
+                    StoreErrorKind::Unavailable,
+                    format!("reading ClickHouse's answer from {}: {error}", self.base),
+                )
+            })
+    }
+
+    /// Sends `sql` as the body, or, with `body`, the given body with its
+    /// content type; `params` go into the URL beside the settings. Returns
+    /// the response of a success; an error answer becomes the error.
+    fn request(
+        &self,
+        sql: &str,
+        params: &[(String, String)],
+        body: Option<(String, Vec<u8>)>,
+        timeout: Duration,
+    ) -> Result<ureq::http::Response<ureq::Body>> {
         let mut request = self
             .agent
             .post(&self.base)
@@ -235,20 +274,15 @@ impl Client {
             )
         })?;
         let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
         let body = response
             .body_mut()
             .with_config()
-            .limit(u64::MAX)
+            .limit(1 << 20)
             .read_to_vec()
-            .map_err(|error| {
-                StoreError::new(
-                    StoreErrorKind::Unavailable,
-                    format!("reading ClickHouse's answer from {}: {error}", self.base),
-                )
-            })?;
-        if status.is_success() {
-            return Ok(body);
-        }
+            .unwrap_or_default();
         let text = String::from_utf8_lossy(&body);
         let kind = match error_code(&text) {
             Some(code) if TRANSIENT_CODES.contains(&code) => StoreErrorKind::Unavailable,

@@ -38,7 +38,7 @@ pub use config::ClickHouseConfig;
 pub use spooled::{SpoolConfig, SpooledStore};
 
 use crate::http::Client;
-use crate::rowbinary::{DecodeError, Reader, Writer};
+use crate::rowbinary::{DecodeError, Reader, Source, StreamReader, Writer};
 use crate::sql::Tables;
 
 /// A clock that never repeats or goes back, for storage order and versions.
@@ -477,8 +477,11 @@ impl Store for ClickHouseStore {
 
     fn scan(&self, request: &ScanRequest) -> Result<Vec<EventRow>> {
         self.ready()?;
-        let answer = self.client.query(&sql::scan::scan(&self.tables, request))?;
-        codec::read_distinct_rows(&answer).map_err(|e| decode_error("scanning events", &e))
+        self.client
+            .query_streaming(&sql::scan::scan(&self.tables, request), |body| {
+                codec::read_distinct_rows(&mut StreamReader::new(body))
+                    .map_err(|e| decode_error("scanning events", &e))
+            })
     }
 
     fn export(&self, partner: Option<PartnerId>, offset: u64, limit: usize) -> Result<Vec<Event>> {

@@ -129,77 +129,88 @@ impl fmt::Display for DecodeError {
 
 pub type DecodeResult<T> = Result<T, DecodeError>;
 
-/// Reads a `RowBinary` body.
-pub struct Reader<'a> {
-    data: &'a [u8],
-    position: usize,
-}
+/// Where `RowBinary` values are read from: a body in memory ([`Reader`])
+/// or one still arriving ([`StreamReader`]), so rows are decoded while
+/// ClickHouse is still sending the rest.
+pub trait Source {
+    /// Fills `out` with the next bytes.
+    ///
+    /// # Errors
+    /// When the input ends first or cannot be read.
+    fn take_into(&mut self, out: &mut [u8]) -> DecodeResult<()>;
 
-impl<'a> Reader<'a> {
-    pub fn new(data: &'a [u8]) -> Reader<'a> {
-        Reader { data, position: 0 }
-    }
+    /// Whether the input has ended.
+    fn is_at_end(&mut self) -> bool;
 
-    pub fn is_at_end(&self) -> bool {
-        self.position >= self.data.len()
-    }
+    /// Bytes read so far, for error messages.
+    fn position(&self) -> usize;
 
-    pub fn position(&self) -> usize {
-        self.position
-    }
-
-    fn error<T>(&self, reason: impl Into<String>) -> DecodeResult<T> {
+    /// An error at the current position.
+    fn error<T>(&self, reason: impl Into<String>) -> DecodeResult<T>
+    where
+        Self: Sized,
+    {
         Err(DecodeError {
-            offset: self.position,
+            offset: self.position(),
             reason: reason.into(),
         })
     }
 
-    fn take(&mut self, count: usize) -> DecodeResult<&'a [u8]> {
-        match self.data.get(self.position..self.position + count) {
-            Some(bytes) => {
-                self.position += count;
-                Ok(bytes)
-            }
-            None => self.error(format!(
-                "{count} bytes wanted, {} left",
-                self.data.len() - self.position
-            )),
-        }
-    }
-
-    fn array<const N: usize>(&mut self) -> DecodeResult<[u8; N]> {
-        let bytes = self.take(N)?;
+    fn array<const N: usize>(&mut self) -> DecodeResult<[u8; N]>
+    where
+        Self: Sized,
+    {
         let mut array = [0u8; N];
-        array.copy_from_slice(bytes);
+        self.take_into(&mut array)?;
         Ok(array)
     }
 
-    pub fn u8(&mut self) -> DecodeResult<u8> {
-        Ok(self.take(1)?[0])
+    fn u8(&mut self) -> DecodeResult<u8>
+    where
+        Self: Sized,
+    {
+        Ok(self.array::<1>()?[0])
     }
 
-    pub fn u16(&mut self) -> DecodeResult<u16> {
+    fn u16(&mut self) -> DecodeResult<u16>
+    where
+        Self: Sized,
+    {
         Ok(u16::from_le_bytes(self.array()?))
     }
 
-    pub fn u32(&mut self) -> DecodeResult<u32> {
+    fn u32(&mut self) -> DecodeResult<u32>
+    where
+        Self: Sized,
+    {
         Ok(u32::from_le_bytes(self.array()?))
     }
 
-    pub fn u64(&mut self) -> DecodeResult<u64> {
+    fn u64(&mut self) -> DecodeResult<u64>
+    where
+        Self: Sized,
+    {
         Ok(u64::from_le_bytes(self.array()?))
     }
 
-    pub fn i64(&mut self) -> DecodeResult<i64> {
+    fn i64(&mut self) -> DecodeResult<i64>
+    where
+        Self: Sized,
+    {
         Ok(i64::from_le_bytes(self.array()?))
     }
 
-    pub fn f64(&mut self) -> DecodeResult<f64> {
+    fn f64(&mut self) -> DecodeResult<f64>
+    where
+        Self: Sized,
+    {
         Ok(f64::from_le_bytes(self.array()?))
     }
 
-    pub fn string(&mut self) -> DecodeResult<String> {
+    fn string(&mut self) -> DecodeResult<String>
+    where
+        Self: Sized,
+    {
         let mut length: u64 = 0;
         let mut shift = 0;
         loop {
@@ -213,16 +224,22 @@ impl<'a> Reader<'a> {
             }
             shift += 7;
         }
-        let length = usize::try_from(length).or_else(|_| self.error("string too long"))?;
-        let start = self.position;
-        let bytes = self.take(length)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| DecodeError {
+        if length > MAX_STRING {
+            return self.error(format!("string of {length} bytes"));
+        }
+        let start = self.position();
+        let mut bytes = vec![0u8; length as usize];
+        self.take_into(&mut bytes)?;
+        String::from_utf8(bytes).map_err(|_| DecodeError {
             offset: start,
             reason: "string is not UTF-8".into(),
         })
     }
 
-    fn null(&mut self) -> DecodeResult<bool> {
+    fn null(&mut self) -> DecodeResult<bool>
+    where
+        Self: Sized,
+    {
         match self.u8()? {
             0 => Ok(false),
             1 => Ok(true),
@@ -230,7 +247,10 @@ impl<'a> Reader<'a> {
         }
     }
 
-    pub fn opt_string(&mut self) -> DecodeResult<Option<String>> {
+    fn opt_string(&mut self) -> DecodeResult<Option<String>>
+    where
+        Self: Sized,
+    {
         if self.null()? {
             Ok(None)
         } else {
@@ -238,7 +258,10 @@ impl<'a> Reader<'a> {
         }
     }
 
-    pub fn opt_f64(&mut self) -> DecodeResult<Option<f64>> {
+    fn opt_f64(&mut self) -> DecodeResult<Option<f64>>
+    where
+        Self: Sized,
+    {
         if self.null()? {
             Ok(None)
         } else {
@@ -246,7 +269,10 @@ impl<'a> Reader<'a> {
         }
     }
 
-    pub fn opt_i64(&mut self) -> DecodeResult<Option<i64>> {
+    fn opt_i64(&mut self) -> DecodeResult<Option<i64>>
+    where
+        Self: Sized,
+    {
         if self.null()? {
             Ok(None)
         } else {
@@ -254,12 +280,89 @@ impl<'a> Reader<'a> {
         }
     }
 
-    pub fn opt_u8(&mut self) -> DecodeResult<Option<u8>> {
+    fn opt_u8(&mut self) -> DecodeResult<Option<u8>>
+    where
+        Self: Sized,
+    {
         if self.null()? {
             Ok(None)
         } else {
             self.u8().map(Some)
         }
+    }
+}
+
+/// The longest string accepted (a corrupt length must not allocate
+/// gigabytes).
+const MAX_STRING: u64 = 256 << 20;
+
+/// Reads a `RowBinary` body in memory.
+pub struct Reader<'a> {
+    data: &'a [u8],
+    position: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(data: &'a [u8]) -> Reader<'a> {
+        Reader { data, position: 0 }
+    }
+}
+
+impl Source for Reader<'_> {
+    fn take_into(&mut self, out: &mut [u8]) -> DecodeResult<()> {
+        match self.data.get(self.position..self.position + out.len()) {
+            Some(bytes) => {
+                out.copy_from_slice(bytes);
+                self.position += out.len();
+                Ok(())
+            }
+            None => self.error(format!(
+                "{} bytes wanted, {} left",
+                out.len(),
+                self.data.len() - self.position
+            )),
+        }
+    }
+
+    fn is_at_end(&mut self) -> bool {
+        self.position >= self.data.len()
+    }
+
+    fn position(&self) -> usize {
+        self.position
+    }
+}
+
+/// Reads a `RowBinary` body as it arrives.
+pub struct StreamReader<R> {
+    input: R,
+    position: usize,
+}
+
+impl<R: std::io::BufRead> StreamReader<R> {
+    pub fn new(input: R) -> StreamReader<R> {
+        StreamReader { input, position: 0 }
+    }
+}
+
+impl<R: std::io::BufRead> Source for StreamReader<R> {
+    fn take_into(&mut self, out: &mut [u8]) -> DecodeResult<()> {
+        match self.input.read_exact(out) {
+            Ok(()) => {
+                self.position += out.len();
+                Ok(())
+            }
+            Err(error) => self.error(format!("{} bytes wanted: {error}", out.len())),
+        }
+    }
+
+    fn is_at_end(&mut self) -> bool {
+        // A read error is not the end: the next read reports it.
+        self.input.fill_buf().is_ok_and(<[u8]>::is_empty)
+    }
+
+    fn position(&self) -> usize {
+        self.position
     }
 }
 
@@ -308,6 +411,20 @@ mod tests {
         writer.string(&"x".repeat(300));
         let bytes = writer.into_bytes();
         assert_eq!(&bytes[..2], &[0xac, 0x02]);
+    }
+
+    #[test]
+    fn a_stream_reads_like_a_slice() {
+        let mut writer = Writer::new();
+        writer.string("hello");
+        writer.opt_f64(Some(2.5));
+        let bytes = writer.into_bytes();
+        let mut stream = StreamReader::new(std::io::BufReader::with_capacity(3, &bytes[..]));
+        assert_eq!(stream.string().unwrap(), "hello");
+        assert_eq!(stream.opt_f64().unwrap(), Some(2.5));
+        assert!(stream.is_at_end());
+        let mut cut = StreamReader::new(&bytes[..4]);
+        assert!(cut.string().is_err());
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //!   `RowBinary` (the columns of [`crate::codec::EVENT_COLUMNS`]). A record
 //!   is written with one `write` and made durable with `fdatasync` before
 //!   the append that wrote it is acknowledged.
+//! - `lock`: the process id of the pathlens node using the spool; a second
+//!   live process is refused (a lock left by a dead process is taken over).
 //! - `cursor`: the text `<segment number> <byte offset>`, where the first
 //!   record not yet shipped starts. It is replaced atomically (write a
 //!   temporary file, sync it, rename it over, sync the directory) after each
@@ -33,7 +35,7 @@ use pathlens_model::Event;
 use pathlens_store::SpoolStatus;
 
 use crate::codec;
-use crate::rowbinary::{Reader, Writer};
+use crate::rowbinary::{Reader, Source, Writer};
 
 /// What every segment file starts with.
 pub const MAGIC: &[u8; 8] = b"PLSPOOL1";
@@ -41,6 +43,29 @@ const MAGIC_LEN: u64 = MAGIC.len() as u64;
 /// `length` and `checksum`.
 const HEADER_LEN: u64 = 12;
 const CURSOR: &str = "cursor";
+const LOCK: &str = "lock";
+
+/// Claims the spool for this process: refuses when another live process
+/// holds it.
+fn lock(dir: &Path) -> io::Result<()> {
+    let path = dir.join(LOCK);
+    let ours = std::process::id();
+    if let Ok(text) = std::fs::read_to_string(&path)
+        && let Ok(holder) = text.trim().parse::<u32>()
+        && holder != ours
+        && Path::new(&format!("/proc/{holder}")).exists()
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            format!(
+                "{} is in use by process {holder} (another pathlens node?); give each node its own spool_dir",
+                dir.display()
+            ),
+        ));
+    }
+    std::fs::write(&path, format!("{ours}\n"))?;
+    Ok(())
+}
 
 /// Where one record is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,6 +256,7 @@ impl Spool {
     /// segment.
     pub fn open(dir: &Path, segment_bytes: u64) -> io::Result<Spool> {
         std::fs::create_dir_all(dir)?;
+        lock(dir)?;
         let mut ids = segment_ids(dir)?;
         let cursor = read_cursor(dir)?;
         if ids.is_empty() {
@@ -518,6 +544,12 @@ impl Spool {
     }
 }
 
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.dir.join(LOCK));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -605,6 +637,20 @@ mod tests {
         drop(spool);
         let spool = Spool::open(dir.path(), 1 << 20).unwrap();
         assert_eq!(spool.status(0).events, 3);
+    }
+
+    #[test]
+    fn a_spool_held_by_another_live_process_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        // Process 1 (init) is always alive and never a pathlens node.
+        std::fs::write(dir.path().join(LOCK), "1\n").unwrap();
+        let error = Spool::open(dir.path(), 1 << 20).unwrap_err();
+        assert!(error.to_string().contains("in use by process 1"), "{error}");
+        // A lock left by a process that is gone is taken over.
+        std::fs::write(dir.path().join(LOCK), format!("{}\n", u32::MAX)).unwrap();
+        let spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        drop(spool);
+        assert!(!dir.path().join(LOCK).exists());
     }
 
     #[test]
