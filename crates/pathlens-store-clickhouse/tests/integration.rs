@@ -287,8 +287,8 @@ fn two_nodes_racing_with_the_same_batch_count_it_once() {
 }
 
 #[test]
-fn reports_are_identical_to_the_in_memory_store() {
-    let Some(url) = common::server("reports_are_identical_to_the_in_memory_store") else {
+fn reports_are_identical_on_every_backend() {
+    let Some(url) = common::server("reports_are_identical_on_every_backend") else {
         return;
     };
     let database = Database::new(&[url]);
@@ -303,10 +303,25 @@ fn reports_are_identical_to_the_in_memory_store() {
         memory.event_count().unwrap()
     );
     let expected = common::reports(&memory);
+    let from_clickhouse = common::reports(&clickhouse);
+    common::assert_same_reports("ClickHouse vs memory", &from_clickhouse, &expected);
+
+    // The embedded store on the same events gives the same reports, field by field.
+    let embedded_dir = tempfile::tempdir().unwrap();
+    let embedded = pathlens_store_duckdb::DuckDbStore::open(
+        embedded_dir.path(),
+        &pathlens_store_duckdb::DuckDbConfig::default(),
+    )
+    .unwrap();
+    common::load(&embedded, &events, 5_000);
+    assert_eq!(
+        embedded.event_count().unwrap(),
+        clickhouse.event_count().unwrap()
+    );
     common::assert_same_reports(
-        "ClickHouse vs memory",
-        &common::reports(&clickhouse),
-        &expected,
+        "ClickHouse vs the embedded DuckDB store",
+        &from_clickhouse,
+        &common::reports(&embedded),
     );
 
     // The rollups ClickHouse maintains agree with the engine's figures.
