@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use pathlens_model::{Behavior, Graph};
 use serde_json::{Value, json};
 
-use crate::engine::{Dataset, Totals};
+use crate::engine::{Dataset, NodeStats, Totals};
 use crate::period::buckets;
 use crate::request::{ReportKind, ReportRequest};
 use crate::table::{Column, ColumnType, Table};
@@ -164,12 +164,21 @@ fn find_node<'g>(graph: &'g Graph, id: &str) -> Result<&'g pathlens_model::Node,
         .ok_or_else(|| ReportError::NotFound(format!("node {id:?} is not in video {:?}", graph.id)))
 }
 
-fn node_details(dataset: &Dataset, graph: &Graph, node: &pathlens_model::Node) -> Value {
-    let stats = dataset.nodes().remove(&node.id).unwrap_or_default();
+/// The figures of one node, computed once for a drill-down.
+fn node_stats(dataset: &Dataset, node: &pathlens_model::Node) -> NodeStats {
+    dataset.nodes().remove(&node.id).unwrap_or_default()
+}
+
+fn node_details(
+    graph: &Graph,
+    node: &pathlens_model::Node,
+    level: Option<u32>,
+    stats: &NodeStats,
+) -> Value {
     json!({
         "node_id": node.id,
         "name": node.name,
-        "level": graph.levels().get(&node.id),
+        "level": level,
         "start_node": node.id == graph.start_node,
         "duration_ms": node.duration_ms,
         "deleted_at": deleted(node.deleted_at),
@@ -185,7 +194,8 @@ fn node(dataset: &Dataset, graph: &Graph, id: &str) -> Result<crate::Built, Repo
     let node = find_node(graph, id)?;
     let level = graph.levels().get(&node.id).copied();
     let clicks = dataset.hotspot_clicks();
-    let plays = dataset.nodes().get(&node.id).map_or(0, |s| s.plays);
+    let stats = node_stats(dataset, node);
+    let plays = stats.plays;
     let columns = vec![
         Column::text("hotspot_id", "Hotspot id"),
         Column::text("label", "Hotspot"),
@@ -226,7 +236,7 @@ fn node(dataset: &Dataset, graph: &Graph, id: &str) -> Result<crate::Built, Repo
         .collect();
     Ok(Built {
         table: Table { columns, rows },
-        details: json!({"node": node_details(dataset, graph, node)}),
+        details: json!({"node": node_details(graph, node, level, &stats)}),
     })
 }
 
@@ -253,7 +263,7 @@ fn curve(dataset: &Dataset, graph: &Graph, id: &str) -> Result<Built, ReportErro
         .collect();
     Ok(Built {
         table: Table { columns, rows },
-        details: json!({"node": node_details(dataset, graph, node)}),
+        details: json!({"node": node_details(graph, node, graph.levels().get(&node.id).copied(), &node_stats(dataset, node))}),
     })
 }
 
