@@ -73,6 +73,11 @@ pub struct Dataset<'g> {
     /// Playback each row adds, in ms (non-zero only for view rows).
     view_ms: Vec<i64>,
     end_nodes: HashSet<String>,
+    /// Node-leading hotspots (deleted ones too): id → (its node, its target),
+    /// so each row's click check is one lookup rather than a graph walk.
+    hotspot_edges: HashMap<&'g str, (&'g str, &'g str)>,
+    /// Node durations in ms, for the watched buckets of view rows.
+    durations: HashMap<&'g str, u64>,
 }
 
 impl<'g> Dataset<'g> {
@@ -97,11 +102,29 @@ impl<'g> Dataset<'g> {
         }
         rows.truncate(kept);
         let end_nodes = graph.end_nodes().into_iter().collect();
+        let mut hotspot_edges = HashMap::new();
+        for node in &graph.nodes {
+            for hotspot in &node.hotspots {
+                if let Some(target) = hotspot.behavior.target_node() {
+                    hotspot_edges
+                        .entry(hotspot.id.as_str())
+                        .or_insert((node.id.as_str(), target));
+                }
+            }
+        }
+        let mut durations = HashMap::new();
+        for node in &graph.nodes {
+            durations
+                .entry(node.id.as_str())
+                .or_insert(node.duration_ms);
+        }
         let mut dataset = Dataset {
             graph,
             rows,
             view_ms,
             end_nodes,
+            hotspot_edges,
+            durations,
         };
         dataset.keep_sessions(filter);
         dataset
@@ -122,7 +145,7 @@ impl<'g> Dataset<'g> {
             if touches_node {
                 reached.insert(&row.session_id);
             }
-            if let Some(hotspot) = counted_hotspot(self.graph, row)
+            if let Some(hotspot) = self.counted_hotspot(row)
                 && filter.hotspots.iter().any(|h| h == hotspot)
             {
                 clicked.insert(&row.session_id);
@@ -295,7 +318,7 @@ impl<'g> Dataset<'g> {
                     latest.insert(node, plays.len());
                     plays.push(NodePlay { node, watched: 0 });
                 } else if let Some(&play) = latest.get(node) {
-                    let duration_ms = self.graph.node(node).map_or(0, |n| n.duration_ms);
+                    let duration_ms = self.durations.get(node).copied().unwrap_or(0);
                     plays[play].watched |=
                         watched_buckets(row.position, self.view_ms[index], duration_ms);
                 }
@@ -324,7 +347,7 @@ impl<'g> Dataset<'g> {
     pub fn hotspot_clicks(&self) -> HashMap<String, u64> {
         let mut clicks = HashMap::new();
         for row in &self.rows {
-            if let Some(hotspot) = counted_hotspot(self.graph, row) {
+            if let Some(hotspot) = self.counted_hotspot(row) {
                 *clicks.entry(hotspot.to_string()).or_insert(0) += 1;
             }
         }
@@ -339,7 +362,7 @@ impl<'g> Dataset<'g> {
         };
         let window = spot.end_ms.saturating_sub(spot.start_ms) as f64;
         for row in &self.rows {
-            if counted_hotspot(self.graph, row) != Some(hotspot) {
+            if self.counted_hotspot(row) != Some(hotspot) {
                 continue;
             }
             let position_ms = row.position.unwrap_or(0.0) * 1000.0;
@@ -364,7 +387,7 @@ impl<'g> Dataset<'g> {
             let transition = Transition {
                 from: from.clone(),
                 to: to.clone(),
-                hotspot: counted_hotspot(self.graph, row).map(str::to_string),
+                hotspot: self.counted_hotspot(row).map(str::to_string),
             };
             *counts.entry(transition).or_insert(0) += 1;
         }
@@ -396,21 +419,22 @@ struct NodePlay<'a> {
     watched: u128,
 }
 
-/// The hotspot a row counts as a click for: a URL hotspot click, or a node
-/// switch whose hotspot sits on the from-node and leads to the to-node (a
-/// stale id left by an earlier click does not count).
-pub fn counted_hotspot<'r>(graph: &Graph, row: &'r EventRow) -> Option<&'r str> {
-    let hotspot = row.hotspot_id.as_deref()?;
-    match row.kind {
-        EventKind::HotspotClick => Some(hotspot),
-        EventKind::NodeSwitch => {
-            let (node, spot) = graph.hotspot(hotspot)?;
-            let from_matches = row.from_node_id.as_deref() == Some(node.id.as_str());
-            let to_matches = spot.behavior.target_node().is_some()
-                && spot.behavior.target_node() == row.to_node_id.as_deref();
-            (from_matches && to_matches).then_some(hotspot)
+impl Dataset<'_> {
+    /// The hotspot a row counts as a click for: a URL hotspot click, or a
+    /// node switch whose hotspot sits on the from-node and leads to the
+    /// to-node (a stale id left by an earlier click does not count).
+    pub fn counted_hotspot<'r>(&self, row: &'r EventRow) -> Option<&'r str> {
+        let hotspot = row.hotspot_id.as_deref()?;
+        match row.kind {
+            EventKind::HotspotClick => Some(hotspot),
+            EventKind::NodeSwitch => {
+                let (from, to) = self.hotspot_edges.get(hotspot)?;
+                let leads = row.from_node_id.as_deref() == Some(*from)
+                    && row.to_node_id.as_deref() == Some(*to);
+                leads.then_some(hotspot)
+            }
+            _ => None,
         }
-        _ => None,
     }
 }
 
