@@ -284,6 +284,38 @@ impl ReportRequest {
     }
 }
 
+/// The reports one video's dashboard page shows — every kind once, the
+/// drill-downs on `node` and `hotspot` — all with the parameters `common`
+/// (period, zone, comparison, filters). The timeseries is daily.
+///
+/// # Errors
+/// [`ReportError::InvalidParam`] as [`ReportRequest::from_params`].
+pub fn dashboard_set(
+    common: &[(String, String)],
+    node: &str,
+    hotspot: &str,
+) -> Result<Vec<ReportRequest>, ReportError> {
+    let with = |extra: &[(&str, &str)]| {
+        let mut all = common.to_vec();
+        all.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        all
+    };
+    let kinds = [
+        (ReportKind::Totals, with(&[])),
+        (ReportKind::Timeseries, with(&[("interval", "day")])),
+        (ReportKind::Nodes, with(&[])),
+        (ReportKind::Node, with(&[("node", node)])),
+        (ReportKind::Curve, with(&[("node", node)])),
+        (ReportKind::Heatmap, with(&[("hotspot", hotspot)])),
+        (ReportKind::Transitions, with(&[])),
+        (ReportKind::Viewers, with(&[])),
+    ];
+    kinds
+        .into_iter()
+        .map(|(kind, params)| ReportRequest::from_params(kind, &params))
+        .collect()
+}
+
 fn parse_date(param: &str, value: &str) -> Result<NaiveDate, ReportError> {
     NaiveDate::parse_from_str(value, "%Y-%m-%d")
         .map_err(|_| ReportError::invalid(param, format!("{value:?} is not a date (YYYY-MM-DD)")))

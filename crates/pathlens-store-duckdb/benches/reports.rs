@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
-use pathlens_report::{ReportKind, ReportRequest};
+use pathlens_report::ReportRequest;
 use pathlens_sim::{SimConfig, Simulator, sample_graphs};
 use pathlens_store::Store;
 use pathlens_store_duckdb::{DuckDbConfig, DuckDbStore};
@@ -52,32 +52,12 @@ fn requests(compare: bool) -> Vec<ReportRequest> {
     let mut params = vec![
         ("from".to_string(), "2026-01-01".to_string()),
         ("to".to_string(), "2026-01-30".to_string()),
+        ("tz".to_string(), "Europe/Paris".to_string()),
     ];
     if compare {
         params.push(("compare".into(), "previous_period".into()));
     }
-    let with = |extra: &[(&str, &str)]| {
-        let mut all = params.clone();
-        all.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        all
-    };
-    let kinds: [(ReportKind, Vec<(String, String)>); 8] = [
-        (ReportKind::Totals, with(&[])),
-        (
-            ReportKind::Timeseries,
-            with(&[("interval", "day"), ("tz", "Europe/Paris")]),
-        ),
-        (ReportKind::Nodes, with(&[])),
-        (ReportKind::Node, with(&[("node", "n-intro")])),
-        (ReportKind::Curve, with(&[("node", "n-intro")])),
-        (ReportKind::Heatmap, with(&[("hotspot", "h-eng")])),
-        (ReportKind::Transitions, with(&[])),
-        (ReportKind::Viewers, with(&[])),
-    ];
-    kinds
-        .into_iter()
-        .map(|(kind, params)| ReportRequest::from_params(kind, &params).unwrap())
-        .collect()
+    pathlens_report::request::dashboard_set(&params, "n-intro", "h-eng").unwrap()
 }
 
 fn reports(c: &mut Criterion) {
