@@ -462,8 +462,12 @@ impl Beacon {
         let BeaconKind::Event(kind, quartile) = self.kind else {
             return None;
         };
+        // Path-level impression, play request and play may carry the start
+        // node's `nodeId`; they are whole-video events all the same, so a
+        // viewer who only loaded the player is no viewer of the start node.
         let node_id = match kind {
             EventKind::NodeSwitch => self.from_node_id.clone(),
+            EventKind::Impression | EventKind::PlayRequest | EventKind::Play => None,
             _ => self.node_id.clone(),
         };
         let agent = ctx.user_agent.map(user_agent::parse).unwrap_or_default();

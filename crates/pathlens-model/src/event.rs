@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The longest stretch of playback one view event may add, in seconds: three
-/// view intervals of 10 s (DOMAIN.md, Minutes Viewed).
+/// view intervals of 10 s (docs/metrics.md, Minutes Viewed).
 pub const MAX_VIEW_CONTRIBUTION_SECS: f64 = 30.0;
 
 /// What happened.

@@ -1,6 +1,6 @@
 //! Names of the metrics, shared by reports, CSV headers and the dashboard.
 
-/// A headline metric of an interactive video, as DOMAIN.md defines it.
+/// A headline metric of an interactive video, as docs/metrics.md defines it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Metric {
     Impressions,

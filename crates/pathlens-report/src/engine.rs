@@ -1,4 +1,4 @@
-//! The metric definitions of DOMAIN.md, computed from raw event rows.
+//! The metric definitions of docs/metrics.md, computed from raw event rows.
 //!
 //! A [`Dataset`] holds the events of one video in one period after every
 //! filter, with the playback time each view event contributes already
@@ -470,19 +470,25 @@ fn watched_buckets(position: Option<f64>, played_ms: i64, duration_ms: u64) -> u
     (first..=last.max(first)).fold(0u128, |bits, b| bits | (1u128 << b))
 }
 
-/// Playback each row adds, in ms, following DOMAIN.md: per player session
-/// (session id, and the player session id when the source has one, else the
-/// entry id) in event-index order, the increase of
+/// Playback each row adds, in ms, following docs/metrics.md: per player
+/// session (session id, the player session id when the source has one, and
+/// the entry id) in event-index order, the increase of
 /// `play_time_sum` since the previous view; the first view and the first
 /// after a reset add their own value; a view without it adds nothing; each
 /// contribution is capped at 30 s.
 pub fn view_contributions(rows: &[EventRow]) -> Vec<i64> {
-    let mut players: HashMap<(&str, Option<&str>), Vec<usize>> = HashMap::new();
+    // Keyed by (session, player session, entry): two node players may share
+    // one player session id, and each entry's `play_time_sum` runs on its own.
+    type PlayerKey<'r> = (&'r str, Option<&'r str>, Option<&'r str>);
+    let mut players: HashMap<PlayerKey<'_>, Vec<usize>> = HashMap::new();
     for (index, row) in rows.iter().enumerate() {
         if row.kind == EventKind::View && row.play_time_sum.is_some() {
-            let player = row.player_session.as_deref().or(row.entry_id.as_deref());
             players
-                .entry((&row.session_id, player))
+                .entry((
+                    &row.session_id,
+                    row.player_session.as_deref(),
+                    row.entry_id.as_deref(),
+                ))
                 .or_default()
                 .push(index);
         }

@@ -2,7 +2,7 @@
 //!
 //! A report request names a video, a period of local days in an IANA time
 //! zone, filters, and optionally a period to compare with. This crate turns
-//! it into store scans, computes DOMAIN.md's metrics and shapes the result
+//! it into store scans, computes docs/metrics.md's metrics and shapes the result
 //! as a table that renders to JSON or CSV with the same columns.
 //!
 //! - [`request`]: parsing parameters shared by the HTTP API and the CLI;

@@ -106,7 +106,7 @@ impl Compare {
     }
 }
 
-/// Named ranges of DOMAIN.md, relative to "today" in the report's zone.
+/// Named ranges of docs/metrics.md, relative to "today" in the report's zone.
 pub const PRESETS: [&str; 9] = [
     "last_7_days",
     "last_30_days",

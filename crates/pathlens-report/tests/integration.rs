@@ -1,4 +1,4 @@
-//! The reports follow DOMAIN.md.
+//! The reports follow docs/metrics.md.
 //!
 //! Every report kind that `pathlens_report::run` produces over a
 //! `MemoryStore` is compared with a deliberately naive reference written

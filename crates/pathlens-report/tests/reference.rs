@@ -1,4 +1,4 @@
-//! A deliberately naive second reading of DOMAIN.md's metric definitions.
+//! A deliberately naive second reading of docs/metrics.md's metric definitions.
 //!
 //! Nothing here calls or mirrors `pathlens_report::engine` or
 //! `pathlens_report::period`: local days come from converting each event's
@@ -97,7 +97,7 @@ impl Compare {
         }
     }
 
-    /// The other period, from the words of DOMAIN.md: the same number of
+    /// The other period, from the words of docs/metrics.md: the same number of
     /// days just before, the same dates a year earlier, or the same number of
     /// days from a given date.
     pub fn other(&self, period: Period) -> Period {
@@ -227,9 +227,9 @@ pub fn counted_click<'e>(graph: &Graph, event: &'e Event) -> Option<&'e str> {
 
 /// The player a view belongs to within its session.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Player {
-    Own(String),
-    Entry(Option<String>),
+struct Player {
+    own: Option<String>,
+    entry: Option<String>,
 }
 
 /// One in-period event that survived every filter, with the playback it
@@ -277,9 +277,11 @@ pub fn prepare<'a>(
     let mut players: BTreeMap<(String, Player), Vec<&Event>> = BTreeMap::new();
     for event in &passing {
         if event.kind == EventKind::View && event.play_time_sum.is_some() && in_window(event) {
-            let player = match &event.player_session {
-                Some(id) => Player::Own(id.clone()),
-                None => Player::Entry(event.entry_id.clone()),
+            // A player session is (session, player session id, entry): node
+            // players that share a session id still chain views per entry.
+            let player = Player {
+                own: event.player_session.clone(),
+                entry: event.entry_id.clone(),
             };
             players
                 .entry((event.session_id.clone(), player))

@@ -652,10 +652,12 @@ fn native_event(step: &Step, session: &str, index: u32) -> Value {
         98 => ("error", None),
         other => panic!("no native kind for {other}"),
     };
-    let node = if event_type == 48 {
-        get("fromNodeId")
-    } else {
-        get("nodeId")
+    // Path-level 1/2/3 are whole-video events even when they carry the
+    // start node's id.
+    let node = match event_type {
+        48 => get("fromNodeId"),
+        1..=3 => None,
+        _ => get("nodeId"),
     };
     let hotspot = if event_type == 10002 {
         get("buttonValue")

@@ -596,3 +596,17 @@ mod sessions {
         );
     }
 }
+
+/// Regression: path-level impression, play request and play carrying the
+/// start node's `nodeId` were stored as events of that node, so everyone who
+/// only loaded the player counted as a viewer of the start node.
+#[test]
+fn path_level_beacons_with_the_start_node_id_are_whole_video_events() {
+    for event_type in [1, 2, 3] {
+        let beacon = of_type(event_type, "&rootEntryId=1_path&nodeId=n-start").unwrap();
+        let event = event_of(&beacon);
+        assert_eq!(event.node_id, None, "eventType {event_type}");
+    }
+    let node_play = of_type(44, "&rootEntryId=1_path&nodeId=n-start").unwrap();
+    assert_eq!(event_of(&node_play).node_id.as_deref(), Some("n-start"));
+}
