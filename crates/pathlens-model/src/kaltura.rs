@@ -32,8 +32,8 @@ pub fn import(path: &Value, id: &str, name: &str) -> Result<Graph, GraphError> {
         }
         None => problems.push("nodes: missing or not an array".to_string()),
     }
-    add_deleted_nodes(path, &mut nodes, &mut problems);
-    add_deleted_hotspots(path, &mut nodes, &mut problems);
+    add_deleted_nodes(path, &mut nodes);
+    add_deleted_hotspots(path, &mut nodes);
     if !problems.is_empty() {
         return Err(GraphError::Invalid(problems));
     }
@@ -68,23 +68,28 @@ fn millis(value: &Value, pointer: &str, field: &str, problems: &mut Vec<String>)
     }
 }
 
-fn date(value: &Value, field: &str, problems: &mut Vec<String>) -> Option<DateTime<Utc>> {
-    let raw = value.get("deleteDate")?;
+/// The deletion date of a deleted node or hotspot: `deleteDate` or
+/// `deletedAt`, RFC 3339 or unix seconds. History is kept whatever it
+/// carries, so an absent or unreadable date is the epoch, never an error.
+fn deletion_date(value: &Value) -> DateTime<Utc> {
+    let raw = value.get("deleteDate").or_else(|| value.get("deletedAt"));
     let parsed = match raw {
-        Value::String(s) => DateTime::parse_from_rfc3339(s)
+        Some(Value::String(s)) => DateTime::parse_from_rfc3339(s)
             .ok()
             .map(|d| d.with_timezone(&Utc)),
-        Value::Number(n) => n
+        Some(Value::Number(n)) => n
             .as_i64()
             .and_then(|secs| DateTime::from_timestamp(secs, 0)),
         _ => None,
     };
-    if parsed.is_none() {
-        problems.push(format!(
-            "{field}.deleteDate: not an RFC 3339 date or unix seconds"
-        ));
-    }
-    parsed
+    parsed.unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+/// The first of `names` that `raw` holds as a string.
+fn first_text<'v>(raw: &'v Value, names: &[&str]) -> Option<&'v str> {
+    names
+        .iter()
+        .find_map(|name| raw.pointer(name).and_then(Value::as_str))
 }
 
 fn node(raw: &Value, index: usize, problems: &mut Vec<String>) -> Node {
@@ -159,7 +164,18 @@ fn behavior(raw: Option<&Value>, at: &str, problems: &mut Vec<String>) -> Behavi
     }
 }
 
-fn add_deleted_nodes(path: &Value, nodes: &mut Vec<Node>, problems: &mut Vec<String>) {
+// Deleted nodes and hotspots are history: whatever they carry is kept and
+// nothing about them refuses a graph (live-graph validation stays strict).
+// Kaltura has written them in two shapes: `sourceNodeId` / `behavior` /
+// `deleteDate`, and `nodeId` / `data.behavior` / `deletedAt`.
+
+fn has_hotspot(nodes: &[Node], id: &str) -> bool {
+    nodes
+        .iter()
+        .any(|node| node.hotspots.iter().any(|h| h.id == id))
+}
+
+fn add_deleted_nodes(path: &Value, nodes: &mut Vec<Node>) {
     let Some(deleted) = path
         .pointer("/analyticsData/deletedNodes")
         .and_then(Value::as_object)
@@ -167,33 +183,53 @@ fn add_deleted_nodes(path: &Value, nodes: &mut Vec<Node>, problems: &mut Vec<Str
         return;
     };
     for (key, raw) in deleted {
-        let at = format!("analyticsData.deletedNodes.{key}");
-        let id = raw
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or(key)
-            .to_string();
-        let deleted_at = date(raw, &at, problems).or(Some(DateTime::UNIX_EPOCH));
+        let id = first_text(raw, &["/id"]).unwrap_or(key).to_string();
+        if id.trim().is_empty() || nodes.iter().any(|n| n.id == id) {
+            // The live node of that id (or an earlier record) is the one kept.
+            continue;
+        }
+        let deleted_at = Some(deletion_date(raw));
+        let mut ignored = Vec::new();
+        let hotspots = raw
+            .get("interactions")
+            .and_then(Value::as_array)
+            .map(|list| {
+                let mut kept: Vec<Hotspot> = Vec::new();
+                for raw_hotspot in list {
+                    let parsed = hotspot(raw_hotspot, "", &mut ignored);
+                    let known =
+                        has_hotspot(nodes, &parsed.id) || kept.iter().any(|h| h.id == parsed.id);
+                    if !known && !parsed.id.trim().is_empty() {
+                        kept.push(Hotspot {
+                            end_ms: parsed.end_ms.max(parsed.start_ms),
+                            deleted_at,
+                            ..parsed
+                        });
+                    }
+                }
+                kept
+            })
+            .unwrap_or_default();
         nodes.push(Node {
-            name: raw
-                .get("label")
-                .and_then(Value::as_str)
+            name: first_text(raw, &["/name", "/label"])
                 .unwrap_or(&id)
                 .to_string(),
-            entry_id: raw
-                .get("entryId")
-                .and_then(Value::as_str)
+            entry_id: first_text(raw, &["/entryId"])
                 .unwrap_or_default()
                 .to_string(),
+            duration_ms: raw
+                .pointer("/pathData/msDuration")
+                .and_then(Value::as_f64)
+                .filter(|ms| *ms >= 0.0)
+                .map_or(0, |ms| ms.round() as u64),
             id,
-            duration_ms: 0,
-            hotspots: Vec::new(),
+            hotspots,
             deleted_at,
         });
     }
 }
 
-fn add_deleted_hotspots(path: &Value, nodes: &mut [Node], problems: &mut Vec<String>) {
+fn add_deleted_hotspots(path: &Value, nodes: &mut Vec<Node>) {
     let Some(deleted) = path
         .pointer("/analyticsData/deletedHotspots")
         .and_then(Value::as_object)
@@ -201,35 +237,52 @@ fn add_deleted_hotspots(path: &Value, nodes: &mut [Node], problems: &mut Vec<Str
         return;
     };
     for (key, raw) in deleted {
-        let at = format!("analyticsData.deletedHotspots.{key}");
-        let source = text(
-            raw,
-            "/sourceNodeId",
-            &format!("{at}.sourceNodeId"),
-            problems,
-        );
+        let deleted_at = Some(deletion_date(raw));
+        let mut ignored = Vec::new();
+        let behavior_value = raw
+            .get("behavior")
+            .or_else(|| raw.pointer("/data/behavior"));
+        let behavior = match behavior_value {
+            Some(value) => behavior(Some(value), "", &mut ignored),
+            None => Behavior::Pause,
+        };
+        let time = |name: &str| {
+            raw.get(name)
+                .and_then(Value::as_f64)
+                .filter(|ms| *ms >= 0.0)
+                .map_or(0, |ms| ms.round() as u64)
+        };
         let hotspot = Hotspot {
-            id: raw
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or(key)
-                .to_string(),
-            label: raw
-                .get("label")
-                .and_then(Value::as_str)
+            id: first_text(raw, &["/id"]).unwrap_or(key).to_string(),
+            label: first_text(raw, &["/label", "/data/text/label"])
                 .unwrap_or_default()
                 .to_string(),
-            start_ms: 0,
-            end_ms: 0,
-            behavior: behavior(raw.get("behavior"), &format!("{at}.behavior"), problems),
-            deleted_at: date(raw, &at, problems).or(Some(DateTime::UNIX_EPOCH)),
+            start_ms: time("startTime"),
+            end_ms: time("endTime").max(time("startTime")),
+            behavior,
+            deleted_at,
         };
-        match nodes.iter_mut().find(|n| n.id == source) {
-            Some(node) => node.hotspots.push(hotspot),
-            None => problems.push(format!(
-                "{at}.sourceNodeId: {source:?} is not a node of the path"
-            )),
+        // A hotspot names the node it sat on; with no node at all there is
+        // nothing to attach its history to.
+        let Some(source) = first_text(raw, &["/sourceNodeId", "/nodeId"]) else {
+            continue;
+        };
+        if hotspot.id.trim().is_empty() || has_hotspot(nodes, &hotspot.id) {
+            continue;
         }
+        if let Some(node) = nodes.iter_mut().find(|n| n.id == source) {
+            node.hotspots.push(hotspot);
+            continue;
+        }
+        // Its node is gone without a trace: keep both as deleted history.
+        nodes.push(Node {
+            id: source.to_string(),
+            name: source.to_string(),
+            entry_id: String::new(),
+            duration_ms: 0,
+            hotspots: vec![hotspot],
+            deleted_at,
+        });
     }
 }
 
@@ -287,5 +340,58 @@ mod tests {
         ] {
             assert!(joined.contains(needle), "{needle} not in {joined}");
         }
+    }
+
+    /// Regression: deleted hotspots written as `nodeId` / `data.behavior` /
+    /// `deletedAt` refused the whole graph, and a deleted node lost its own
+    /// hotspots.
+    #[test]
+    fn deleted_history_in_either_shape_is_kept() {
+        let value: Value = serde_json::json!({
+            "pathData": {"startNodeId": "a"},
+            "nodes": [{"id": "a", "name": "A", "entryId": "0_a", "pathData": {"msDuration": 1000},
+                       "interactions": []}],
+            "analyticsData": {
+                "deletedNodes": {
+                    "old": {"id": "old", "name": "Old", "deletedAt": "2026-05-01T00:00:00Z",
+                            "interactions": [{"id": "h-own", "startTime": 0, "endTime": 500,
+                                              "data": {"behavior": {"type": "GoToNode", "nodeId": "a"}}}]}
+                },
+                "deletedHotspots": {
+                    "h-new": {"id": "h-new", "nodeId": "a", "deletedAt": 1767225600,
+                              "data": {"behavior": {"type": "GoToUrl", "url": "https://example.com"}}},
+                    "h-bare": {"sourceNodeId": "a"},
+                    "h-lost": {"id": "h-lost", "nodeId": "gone"},
+                    "h-nowhere": {"id": "h-nowhere"}
+                }
+            }
+        });
+        let graph = import(&value, "x", "x").unwrap();
+        let old = graph.node("old").unwrap();
+        assert_eq!(
+            old.deleted_at.unwrap().to_rfc3339(),
+            "2026-05-01T00:00:00+00:00"
+        );
+        let (owner, own) = graph.hotspot("h-own").unwrap();
+        assert_eq!(owner.id, "old");
+        assert!(own.deleted_at.is_some());
+        let (owner, spot) = graph.hotspot("h-new").unwrap();
+        assert_eq!(owner.id, "a");
+        assert_eq!(
+            spot.behavior,
+            Behavior::GoToUrl {
+                url: "https://example.com".into()
+            }
+        );
+        assert_eq!(
+            spot.deleted_at.unwrap().to_rfc3339(),
+            "2026-01-01T00:00:00+00:00"
+        );
+        assert_eq!(graph.hotspot("h-bare").unwrap().1.behavior, Behavior::Pause);
+        let (lost_owner, _) = graph.hotspot("h-lost").unwrap();
+        assert_eq!(lost_owner.id, "gone");
+        assert!(lost_owner.deleted_at.is_some());
+        assert!(graph.hotspot("h-nowhere").is_none());
+        assert!(graph.node("a").unwrap().deleted_at.is_none());
     }
 }

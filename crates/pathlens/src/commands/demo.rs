@@ -94,6 +94,7 @@ pub fn run(config: &Config, data_dir_given: bool, args: DemoArgs) -> anyhow::Res
         Simulator::new(sim, graphs.clone()),
         start,
         args.days,
+        now,
     )?;
     let (_, admin) = pathlens_server::auth::issue_key(
         store.as_ref(),
@@ -136,11 +137,14 @@ pub fn run(config: &Config, data_dir_given: bool, args: DemoArgs) -> anyhow::Res
 }
 
 /// Appends the simulated events in batches, showing the simulated day.
+/// Traffic ends at `now`, the moment the demo starts: no event lies in the
+/// future of the dashboard it feeds.
 fn simulate(
     store: &dyn Store,
     simulator: Simulator,
     start: chrono::DateTime<Utc>,
     days: u32,
+    now: chrono::DateTime<Utc>,
 ) -> anyhow::Result<usize> {
     let bar = ProgressBar::new(u64::from(days));
     bar.set_style(
@@ -149,7 +153,7 @@ fn simulate(
     );
     let mut stored = 0;
     let mut batch = Vec::with_capacity(10_000);
-    for event in simulator {
+    for event in simulator.filter(|event| event.ts <= now) {
         let day = (event.ts - start).num_days().clamp(0, i64::from(days)) as u64;
         batch.push(event);
         if batch.len() == 10_000 {
