@@ -1,4 +1,4 @@
-//! The field names of the native event, as DOMAIN.md lists them.
+//! The field names of the native event, as docs/metrics.md lists them.
 
 /// One field of the native event format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +29,7 @@ pub(crate) enum Field {
 }
 
 impl Field {
-    /// Every field, in the order DOMAIN.md lists them.
+    /// Every field, in the order docs/metrics.md lists them.
     pub(crate) const ALL: [Field; 23] = [
         Field::PartnerId,
         Field::VideoId,

@@ -1,7 +1,7 @@
 //! Decoding and validation of incoming viewer events.
 //!
 //! Events reach pathlens as request bodies of our batch API and as lines of
-//! `pathlens import` files, in the native event format of DOMAIN.md. This
+//! `pathlens import` files, in the native event format of docs/metrics.md. This
 //! crate turns them into validated [`pathlens_model::Event`]s, ready for a
 //! store, and says exactly why it refused the others.
 //!
@@ -23,7 +23,7 @@
 //!
 //! # Rules of the native format
 //!
-//! - Every field must be one of the names DOMAIN.md lists; any other name
+//! - Every field must be one of the names docs/metrics.md lists; any other name
 //!   rejects the event, so a typo never silently loses data. A field given
 //!   twice is rejected too.
 //! - `partner_id`, `video_id`, `session_id`, `event_index` and `kind` are

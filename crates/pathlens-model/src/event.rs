@@ -226,7 +226,7 @@ impl Event {
 }
 
 /// The native wire format of one event (batch API, `import` files), as
-/// DOMAIN.md names its fields. Decoding with validation lives in
+/// docs/metrics.md names its fields. Decoding with validation lives in
 /// `pathlens-ingest`; this type is what our own tools write.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

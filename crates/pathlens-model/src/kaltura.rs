@@ -1,4 +1,4 @@
-//! Import of Kaltura's Path JSON (the shape is in DOMAIN.md).
+//! Import of Kaltura's Path JSON (the shape is in docs/metrics.md).
 //!
 //! Kaltura names fields its own way (`startTime` in ms, `pathData.msDuration`,
 //! `data.behavior.type` as `GoToNode`/`GoToUrl`/`Pause`) and keeps deleted

@@ -2,7 +2,7 @@
 //! tests and benchmarks.
 //!
 //! A [`Simulator`] is an iterator of [`Event`]s in our native semantics
-//! (DOMAIN.md). It goes day by day; each day it draws how many sessions every
+//! (docs/metrics.md). It goes day by day; each day it draws how many sessions every
 //! interactive video gets and when they start, then plays the sessions in
 //! order of their start, each one a walk of a viewer through the graph. The
 //! same [`SimConfig`] always yields the same events.
