@@ -58,10 +58,19 @@ fn text(value: &Value, pointer: &str, field: &str, problems: &mut Vec<String>) -
     }
 }
 
+/// A non-negative number of ms at `pointer`, if there is one.
+fn optional_millis(value: &Value, pointer: &str) -> Option<u64> {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_f64)
+        .filter(|ms| *ms >= 0.0)
+        .map(|ms| ms.round() as u64)
+}
+
 fn millis(value: &Value, pointer: &str, field: &str, problems: &mut Vec<String>) -> u64 {
-    match value.pointer(pointer).and_then(Value::as_f64) {
-        Some(ms) if ms >= 0.0 => ms.round() as u64,
-        _ => {
+    match optional_millis(value, pointer) {
+        Some(ms) => ms,
+        None => {
             problems.push(format!("{field}: missing or not a non-negative number"));
             0
         }
@@ -175,6 +184,16 @@ fn has_hotspot(nodes: &[Node], id: &str) -> bool {
         .any(|node| node.hotspots.iter().any(|h| h.id == id))
 }
 
+/// `hotspot` as deleted history: flagged, and with a window that is never
+/// inverted, whatever the record carried.
+fn as_deleted(hotspot: Hotspot, deleted_at: Option<DateTime<Utc>>) -> Hotspot {
+    Hotspot {
+        end_ms: hotspot.end_ms.max(hotspot.start_ms),
+        deleted_at,
+        ..hotspot
+    }
+}
+
 fn add_deleted_nodes(path: &Value, nodes: &mut Vec<Node>) {
     let Some(deleted) = path
         .pointer("/analyticsData/deletedNodes")
@@ -200,11 +219,7 @@ fn add_deleted_nodes(path: &Value, nodes: &mut Vec<Node>) {
                     let known =
                         has_hotspot(nodes, &parsed.id) || kept.iter().any(|h| h.id == parsed.id);
                     if !known && !parsed.id.trim().is_empty() {
-                        kept.push(Hotspot {
-                            end_ms: parsed.end_ms.max(parsed.start_ms),
-                            deleted_at,
-                            ..parsed
-                        });
+                        kept.push(as_deleted(parsed, deleted_at));
                     }
                 }
                 kept
@@ -217,11 +232,7 @@ fn add_deleted_nodes(path: &Value, nodes: &mut Vec<Node>) {
             entry_id: first_text(raw, &["/entryId"])
                 .unwrap_or_default()
                 .to_string(),
-            duration_ms: raw
-                .pointer("/pathData/msDuration")
-                .and_then(Value::as_f64)
-                .filter(|ms| *ms >= 0.0)
-                .map_or(0, |ms| ms.round() as u64),
+            duration_ms: optional_millis(raw, "/pathData/msDuration").unwrap_or(0),
             id,
             hotspots,
             deleted_at,
@@ -242,26 +253,22 @@ fn add_deleted_hotspots(path: &Value, nodes: &mut Vec<Node>) {
         let behavior_value = raw
             .get("behavior")
             .or_else(|| raw.pointer("/data/behavior"));
-        let behavior = match behavior_value {
-            Some(value) => behavior(Some(value), "", &mut ignored),
-            None => Behavior::Pause,
-        };
-        let time = |name: &str| {
-            raw.get(name)
-                .and_then(Value::as_f64)
-                .filter(|ms| *ms >= 0.0)
-                .map_or(0, |ms| ms.round() as u64)
-        };
-        let hotspot = Hotspot {
-            id: first_text(raw, &["/id"]).unwrap_or(key).to_string(),
-            label: first_text(raw, &["/label", "/data/text/label"])
-                .unwrap_or_default()
-                .to_string(),
-            start_ms: time("startTime"),
-            end_ms: time("endTime").max(time("startTime")),
-            behavior,
+        let behavior = behavior_value.map_or(Behavior::Pause, |value| {
+            behavior(Some(value), "", &mut ignored)
+        });
+        let hotspot = as_deleted(
+            Hotspot {
+                id: first_text(raw, &["/id"]).unwrap_or(key).to_string(),
+                label: first_text(raw, &["/label", "/data/text/label"])
+                    .unwrap_or_default()
+                    .to_string(),
+                start_ms: optional_millis(raw, "/startTime").unwrap_or(0),
+                end_ms: optional_millis(raw, "/endTime").unwrap_or(0),
+                behavior,
+                deleted_at,
+            },
             deleted_at,
-        };
+        );
         // A hotspot names the node it sat on; with no node at all there is
         // nothing to attach its history to.
         let Some(source) = first_text(raw, &["/sourceNodeId", "/nodeId"]) else {
