@@ -89,32 +89,41 @@
 //!    interleaving with the old one (the engine orders a player's views by
 //!    event index). 44, 47 and 48 are copies of the impression and always
 //!    carry `eventIndex` 1; they never count as a reset.
-//! 2. **session_id** (the viewing of the path):
-//!    - `sessionId` of the form `<page guid>:<player guid>` (players ≥ v3.17
-//!      share the page guid): the page guid.
-//!    - Older players share nothing. Their path-level beacons (1, 2, 3, 44,
-//!      47, 48) carry the first player's `sessionId`, which is the session.
-//!    - A node-level beacon of an old player (no `:` in `sessionId`;
-//!      `rootEntryId` set and different from `entryId`; `nodeId` set; not
-//!      a path-level type) is joined to the session whose latest 44 for the
-//!      same (partner, video, node) came from the same client — the
-//!      fingerprint of client IP and `User-Agent`. Once joined, a player
-//!      stays in that session for the rest of its life, even if another 44
-//!      for that node arrives from the same client.
-//!    - A node-level beacon that cannot be joined (it arrived before its 44,
-//!      the 44 came from another client fingerprint, or the server restarted
-//!      in between) keeps its own `sessionId` as session: its playing time
-//!      and node viewers still count, but it does not add to the path's
-//!      node plays, completion or drop-offs. Two tabs of the same browser
-//!      playing the same node of the same path at the same moment cannot
-//!      be told apart; the latest 44 wins.
+//! 2. **session_id** (the viewing of the path). A `sessionId`'s *key* is
+//!    its page guid when it has the form `<page guid>:<player guid>`, else
+//!    the whole id. The form does not tell the generation: players ≥ v3.17
+//!    give every player on a page the same page guid, but older players
+//!    send ids of the same form with both halves fresh per player. So the
+//!    key alone never joins two players; the rules, in order:
+//!    - A path-level beacon (1, 2, 3, 44, 47, 48, but not a node player's
+//!      own 1/2/3) carries the first player's `sessionId`: its key is the
+//!      session, and it *announces* that key for the (partner, video).
+//!    - Any other beacon whose key was announced for its video belongs to
+//!      that session: the node players of current players (same page
+//!      guid) and the first player's own beacons, in both generations.
+//!    - A node-level beacon whose key was not announced (`rootEntryId` set
+//!      and different from `entryId`; `nodeId` set) comes from an old
+//!      player: it is joined to the session whose latest 44 for the same
+//!      (partner, video, node) came from the same client — the fingerprint
+//!      of client IP and `User-Agent`. Once joined, a player stays in that
+//!      session for the rest of its life, even if another 44 for that node
+//!      arrives from the same client.
+//!    - A node-level beacon that cannot be joined (it arrived before its
+//!      44, the 44 came from another client fingerprint, or the server
+//!      restarted in between) keeps its own key as session: its playing
+//!      time and node viewers still count, but it does not add to the
+//!      path's node plays, completion or drop-offs. Two tabs of the same
+//!      browser playing the same node of the same path at the same moment
+//!      cannot be told apart; the latest 44 wins.
+//!    - Any other beacon (a plain, non-interactive player): its own key.
 //! 3. The memory behind these rules (per player: the highest index seen,
 //!    its reset count and its joined session; per node: the latest 44's
-//!    session) holds at most [`SESSION_CAPACITY`] entries of each kind, for
+//!    session; per video: the announced keys) holds at most [`SESSION_CAPACITY`] entries of each kind, for
 //!    [`SESSION_TTL_HOURS`] hours after their last beacon, and is lost on
 //!    restart: a player that resets after a restart starts a new player
-//!    session only at its next reset, and old players' node beacons whose
-//!    44 arrived before the restart stay unjoined.
+//!    session only at its next reset, and node beacons whose announcement
+//!    and 44 both arrived before the restart stay unjoined (a current
+//!    player's then still lands in its page guid's session).
 //!
 //! # Retries
 //!
@@ -377,7 +386,9 @@ fn classify(beacon: &mut Beacon, params: &Params) -> Result<BeaconKind, KavaErro
     let quartile = |value| Ok(BeaconKind::Event(EventKind::Quartile, Some(value)));
     let event_type = beacon.event_type;
     match event_type {
-        1..=3 if beacon.is_node_level() => Ok(BeaconKind::Ignored(Ignored::NodePlayerRepeat)),
+        1..=3 if beacon.is_node_player_repeat() => {
+            Ok(BeaconKind::Ignored(Ignored::NodePlayerRepeat))
+        }
         1 => event(EventKind::Impression),
         2 => event(EventKind::PlayRequest),
         3 => event(EventKind::Play),
@@ -449,6 +460,12 @@ impl Beacon {
                 .root_entry_id
                 .as_deref()
                 .is_some_and(|root| root != self.entry_id)
+    }
+
+    /// Impression, play request or play from a node's own player: a repeat
+    /// of what the path player reported, not a path-level beacon.
+    pub fn is_node_player_repeat(&self) -> bool {
+        matches!(self.event_type, 1..=3) && self.is_node_level()
     }
 
     /// The stored event, once the session is assigned; `None` for an

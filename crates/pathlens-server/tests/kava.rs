@@ -391,13 +391,15 @@ fn session_b() -> Vec<Step> {
 }
 
 /// Session C: an old player on another client, interleaved with B on the
-/// same nodes; POST with form bodies, raw referrer, user bob. A button
-/// click on a hotspot (10002), then n2, where bob leaves.
+/// same nodes; POST with form bodies, raw referrer, user bob. Its ids have
+/// the `<guid>:<guid>` form of current players with both halves fresh per
+/// player, so only the node plays join them. A button click on a hotspot
+/// (10002), then n2, where bob leaves.
 fn session_c() -> Vec<Step> {
     let player = |session_id, entry_id, node_id| Player {
         form: Form::PostUrlencoded,
         client: BOB,
-        viewing: "C0GUID",
+        viewing: "C0A",
         session_id,
         entry_id,
         node_id,
@@ -405,9 +407,9 @@ fn session_c() -> Vec<Step> {
         common: common(Some("bob"), "http://intranet.example.org/videos?x=1"),
         native_referrer: None,
     };
-    let mut path = player("C0GUID", "1_path", None);
-    let mut n1 = player("C1GUID", "0_n1", Some("n1"));
-    let mut n2 = player("C2GUID", "0_n2", Some("n2"));
+    let mut path = player("C0A:C0B", "1_path", None);
+    let mut n1 = player("C1A:C1B", "0_n1", Some("n1"));
+    let mut n2 = player("C2A:C2B", "0_n2", Some("n2"));
     vec![
         path.beacon(1, &[]),
         path.beacon(2, &[]),

@@ -10,10 +10,14 @@ use crate::recent::RecentMap;
 /// Which rule gave a beacon its session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionRule {
-    /// `<page guid>:<player guid>` (players ≥ v3.17): the page guid.
-    PageGuid,
-    /// An old player's path-level beacon: its own `sessionId`.
+    /// A path-level beacon (1, 2, 3, 44, 47, 48): the session key of its
+    /// `sessionId` (the page guid of `<page guid>:<player guid>`, else the
+    /// whole id), which it announces for the video.
     PathLevel,
+    /// Any other beacon whose session key a path-level beacon of the same
+    /// video announced: the node players of players ≥ v3.17, which share
+    /// the page guid, and the first player of any generation.
+    Announced,
     /// An old node player's beacon, joined to the session of the latest 44
     /// for its node from the same client.
     Joined,
@@ -53,6 +57,8 @@ pub struct KavaSessions {
     players: RecentMap<Player>,
     /// Latest 44's session per (partner, video, node, client).
     node_plays: RecentMap<String>,
+    /// Session keys announced by path-level beacons, per (partner, video).
+    paths: RecentMap<()>,
 }
 
 impl Default for KavaSessions {
@@ -68,6 +74,7 @@ impl KavaSessions {
         KavaSessions {
             players: RecentMap::new(capacity, ttl),
             node_plays: RecentMap::new(capacity, ttl),
+            paths: RecentMap::new(capacity, ttl),
         }
     }
 
@@ -80,7 +87,12 @@ impl KavaSessions {
             &beacon.partner_id.to_le_bytes(),
             beacon.session_id.as_bytes(),
         ]);
-        let page = page_guid(&beacon.session_id);
+        let own = session_key(&beacon.session_id);
+        let path_key = key(&[
+            &beacon.partner_id.to_le_bytes(),
+            beacon.video_id().as_bytes(),
+            own.as_bytes(),
+        ]);
         let node_key = beacon.node_id.as_deref().map(|node| {
             key(&[
                 &beacon.partner_id.to_le_bytes(),
@@ -89,10 +101,11 @@ impl KavaSessions {
                 &client.to_le_bytes(),
             ])
         });
-        let (session_id, rule) = if let Some(page) = page {
-            (page.to_owned(), SessionRule::PageGuid)
-        } else if beacon.is_path_level() {
-            (beacon.session_id.clone(), SessionRule::PathLevel)
+        let (session_id, rule) = if beacon.is_path_level() && !beacon.is_node_player_repeat() {
+            self.paths.insert(path_key, (), now);
+            (own.to_owned(), SessionRule::PathLevel)
+        } else if self.paths.get(path_key, now).is_some() {
+            (own.to_owned(), SessionRule::Announced)
         } else if beacon.is_node_level() {
             let joined = self
                 .players
@@ -103,10 +116,10 @@ impl KavaSessions {
                 });
             match joined {
                 Some(session) => (session, SessionRule::Joined),
-                None => (beacon.session_id.clone(), SessionRule::Unjoined),
+                None => (own.to_owned(), SessionRule::Unjoined),
             }
         } else {
-            (beacon.session_id.clone(), SessionRule::Own)
+            (own.to_owned(), SessionRule::Own)
         };
         // 44, 47 and 48 are copies of the impression with its eventIndex.
         let frozen_index = matches!(beacon.event_type, 44 | 47 | 48);
@@ -132,7 +145,6 @@ impl KavaSessions {
             resets => format!("{}#{resets}", beacon.session_id),
         };
         if beacon.event_type == 44
-            && page.is_none()
             && let Some(node_key) = node_key
         {
             self.node_plays.insert(node_key, session_id.clone(), now);
@@ -145,11 +157,14 @@ impl KavaSessions {
     }
 }
 
-/// The page guid of a `<page guid>:<player guid>` session id.
-fn page_guid(session_id: &str) -> Option<&str> {
+/// The session a `sessionId` names on its own: the page guid of
+/// `<page guid>:<player guid>`, else the whole id. Old players send ids of
+/// the same shape with both halves fresh per player, so the key alone never
+/// joins two players: only an announcement by a path-level beacon does.
+fn session_key(session_id: &str) -> &str {
     match session_id.split_once(':') {
-        Some((page, player)) if !page.is_empty() && !player.is_empty() => Some(page),
-        _ => None,
+        Some((page, player)) if !page.is_empty() && !player.is_empty() => page,
+        _ => session_id,
     }
 }
 

@@ -476,9 +476,62 @@ mod sessions {
         let path = sessions.assign(&path_beacon(1, "page:p0", ""), CLIENT, at(0));
         let node = sessions.assign(&node_beacon(99, "page:p1", 2, "n1"), OTHER_CLIENT, at(1));
         assert_eq!(path.session_id, "page");
-        assert_eq!(path.rule, SessionRule::PageGuid);
+        assert_eq!(path.rule, SessionRule::PathLevel);
         assert_eq!(node.session_id, "page");
+        assert_eq!(node.rule, SessionRule::Announced);
         assert_eq!(node.player_session, "page:p1");
+    }
+
+    /// Regression: players older than v3.17 send `<guid>:<guid>` ids with
+    /// both halves fresh per node player; taking the first half as the
+    /// session split every node player into a session of its own.
+    #[test]
+    fn old_players_with_guid_pairs_are_joined_by_their_node_play() {
+        let mut sessions = KavaSessions::default();
+        let path = sessions.assign(&path_beacon(3, "a0:b0", ""), CLIENT, at(0));
+        sessions.assign(&path_beacon(44, "a0:b0", "&nodeId=n1"), CLIENT, at(1));
+        let node = sessions.assign(&node_beacon(99, "a1:b1", 1, "n1"), CLIENT, at(2));
+        assert_eq!(path.session_id, "a0");
+        assert_eq!(
+            (
+                node.session_id.as_str(),
+                node.rule,
+                node.player_session.as_str()
+            ),
+            ("a0", SessionRule::Joined, "a1:b1")
+        );
+        // The first player's own node beacons carry the announced id.
+        let first = sessions.assign(&node_beacon(99, "a0:b0", 2, "n1"), CLIENT, at(3));
+        assert_eq!(
+            (first.session_id.as_str(), first.rule),
+            ("a0", SessionRule::Announced)
+        );
+        // An announcement is per video: the same key elsewhere joins nothing.
+        let elsewhere = sessions.assign(
+            &beacon(
+                99,
+                "a0:b9",
+                2,
+                "&entryId=0_x&rootEntryId=1_other&nodeId=x&playTimeSum=1",
+            ),
+            CLIENT,
+            at(4),
+        );
+        assert_eq!(elsewhere.rule, SessionRule::Unjoined);
+    }
+
+    #[test]
+    fn a_node_players_own_play_announces_nothing() {
+        let mut sessions = KavaSessions::default();
+        sessions.assign(&path_beacon(44, "FIRST", "&nodeId=n1"), CLIENT, at(0));
+        let repeat = node_beacon(3, "NODE1", 1, "n1");
+        assert!(repeat.is_node_player_repeat());
+        sessions.assign(&repeat, CLIENT, at(1));
+        let view = sessions.assign(&node_beacon(99, "NODE1", 2, "n1"), CLIENT, at(2));
+        assert_eq!(
+            (view.session_id.as_str(), view.rule),
+            ("FIRST", SessionRule::Joined)
+        );
     }
 
     #[test]
