@@ -4,14 +4,63 @@ use chrono::{DateTime, Utc};
 use pathlens_model::{Behavior, Graph};
 use serde_json::{Value, json};
 
-use crate::engine::{Dataset, NodeStats, Totals};
-use crate::period::buckets;
+use pathlens_store::{Aggregates, NodeStats, Parts, Totals};
+
+use crate::period::{Bucket, buckets};
 use crate::request::{ReportKind, ReportRequest};
 use crate::table::{Column, ColumnType, Table};
 use crate::{Built, ReportError};
 
+/// The figures a report of `request` over `[start, end)` needs.
+pub(crate) fn parts(request: &ReportRequest, start: DateTime<Utc>, end: DateTime<Utc>) -> Parts {
+    let node = || request.node.clone().or_else(|| Some(String::new()));
+    match request.kind {
+        ReportKind::Totals => Parts {
+            buckets: vec![(start.timestamp_micros(), end.timestamp_micros())],
+            ..Parts::default()
+        },
+        ReportKind::Timeseries => Parts {
+            buckets: bounds(&buckets(start, end, request.tz, request.interval)),
+            ..Parts::default()
+        },
+        ReportKind::Nodes => Parts {
+            nodes: true,
+            ..Parts::default()
+        },
+        ReportKind::Node => Parts {
+            nodes: true,
+            clicks: true,
+            ..Parts::default()
+        },
+        ReportKind::Curve => Parts {
+            nodes: true,
+            curve: node(),
+            ..Parts::default()
+        },
+        ReportKind::Heatmap => Parts {
+            heatmap: request.hotspot.clone().or_else(|| Some(String::new())),
+            ..Parts::default()
+        },
+        ReportKind::Transitions => Parts {
+            transitions: true,
+            ..Parts::default()
+        },
+        ReportKind::Viewers => Parts {
+            viewers: true,
+            ..Parts::default()
+        },
+    }
+}
+
+fn bounds(series: &[Bucket]) -> Vec<(i64, i64)> {
+    series
+        .iter()
+        .map(|b| (b.start.timestamp_micros(), b.end.timestamp_micros()))
+        .collect()
+}
+
 pub(crate) fn table(
-    dataset: &Dataset,
+    figures: &Aggregates,
     graph: &Graph,
     request: &ReportRequest,
     start: DateTime<Utc>,
@@ -25,12 +74,7 @@ pub(crate) fn table(
     };
     match request.kind {
         ReportKind::Totals => {
-            let whole = [crate::period::Bucket {
-                start,
-                end,
-                label: String::new(),
-            }];
-            let totals = dataset.totals(&whole)[0];
+            let totals = figures.totals.first().copied().unwrap_or_default();
             plain(Table {
                 columns: metric_columns(),
                 rows: vec![metric_values(&totals)],
@@ -38,7 +82,7 @@ pub(crate) fn table(
         }
         ReportKind::Timeseries => {
             let series = buckets(start, end, request.tz, request.interval);
-            let totals = dataset.totals(&series);
+            let totals = figures.totals.iter();
             let mut columns = vec![
                 Column::text("bucket", "Date"),
                 Column::text("start", "Start (UTC)"),
@@ -46,7 +90,7 @@ pub(crate) fn table(
             columns.extend(metric_columns());
             let rows = series
                 .iter()
-                .zip(&totals)
+                .zip(totals)
                 .map(|(bucket, totals)| {
                     let mut row = vec![json!(bucket.label), json!(bucket.start.to_rfc3339())];
                     row.extend(metric_values(totals));
@@ -58,16 +102,16 @@ pub(crate) fn table(
                 details: json!({"interval": request.interval.name()}),
             })
         }
-        ReportKind::Nodes => plain(nodes(dataset, graph)),
-        ReportKind::Node => node(dataset, graph, request.node.as_deref().unwrap_or_default()),
-        ReportKind::Curve => curve(dataset, graph, request.node.as_deref().unwrap_or_default()),
+        ReportKind::Nodes => plain(nodes(figures, graph)),
+        ReportKind::Node => node(figures, graph, request.node.as_deref().unwrap_or_default()),
+        ReportKind::Curve => curve(figures, graph, request.node.as_deref().unwrap_or_default()),
         ReportKind::Heatmap => heatmap(
-            dataset,
+            figures,
             graph,
             request.hotspot.as_deref().unwrap_or_default(),
         ),
-        ReportKind::Transitions => plain(transitions(dataset, graph)),
-        ReportKind::Viewers => plain(viewers(dataset)),
+        ReportKind::Transitions => plain(transitions(figures, graph)),
+        ReportKind::Viewers => plain(viewers(figures)),
     }
 }
 
@@ -121,9 +165,9 @@ fn deleted(at: Option<DateTime<Utc>>) -> Value {
     at.map_or(Value::Null, |d| json!(d.to_rfc3339()))
 }
 
-fn nodes(dataset: &Dataset, graph: &Graph) -> Table {
+fn nodes(figures: &Aggregates, graph: &Graph) -> Table {
     let levels = graph.levels();
-    let stats = dataset.nodes();
+    let stats = &figures.nodes;
     let columns = vec![
         Column::text("node_id", "Node id"),
         Column::attribute("level", "Level", ColumnType::Integer),
@@ -164,9 +208,9 @@ fn find_node<'g>(graph: &'g Graph, id: &str) -> Result<&'g pathlens_model::Node,
         .ok_or_else(|| ReportError::NotFound(format!("node {id:?} is not in video {:?}", graph.id)))
 }
 
-/// The figures of one node, computed once for a drill-down.
-fn node_stats(dataset: &Dataset, node: &pathlens_model::Node) -> NodeStats {
-    dataset.nodes().remove(&node.id).unwrap_or_default()
+/// The figures of one node, for a drill-down.
+fn node_stats(figures: &Aggregates, node: &pathlens_model::Node) -> NodeStats {
+    figures.nodes.get(&node.id).cloned().unwrap_or_default()
 }
 
 fn node_details(
@@ -190,11 +234,11 @@ fn node_details(
     })
 }
 
-fn node(dataset: &Dataset, graph: &Graph, id: &str) -> Result<crate::Built, ReportError> {
+fn node(figures: &Aggregates, graph: &Graph, id: &str) -> Result<crate::Built, ReportError> {
     let node = find_node(graph, id)?;
     let level = graph.levels().get(&node.id).copied();
-    let clicks = dataset.hotspot_clicks();
-    let stats = node_stats(dataset, node);
+    let clicks = &figures.clicks;
+    let stats = node_stats(figures, node);
     let plays = stats.plays;
     let columns = vec![
         Column::text("hotspot_id", "Hotspot id"),
@@ -240,9 +284,11 @@ fn node(dataset: &Dataset, graph: &Graph, id: &str) -> Result<crate::Built, Repo
     })
 }
 
-fn curve(dataset: &Dataset, graph: &Graph, id: &str) -> Result<Built, ReportError> {
+fn curve(figures: &Aggregates, graph: &Graph, id: &str) -> Result<Built, ReportError> {
     let node = find_node(graph, id)?;
-    let (curve, plays) = dataset.curve(&node.id);
+    let plays = figures.curve.plays;
+    let mut curve = figures.curve.watched.clone();
+    curve.resize(100, 0);
     let columns = vec![
         Column::attribute("percent", "Percent of node", ColumnType::Integer),
         Column::attribute("offset_ms", "Offset (ms)", ColumnType::Integer),
@@ -263,15 +309,16 @@ fn curve(dataset: &Dataset, graph: &Graph, id: &str) -> Result<Built, ReportErro
         .collect();
     Ok(Built {
         table: Table { columns, rows },
-        details: json!({"node": node_details(graph, node, graph.levels().get(&node.id).copied(), &node_stats(dataset, node))}),
+        details: json!({"node": node_details(graph, node, graph.levels().get(&node.id).copied(), &node_stats(figures, node))}),
     })
 }
 
-fn heatmap(dataset: &Dataset, graph: &Graph, id: &str) -> Result<Built, ReportError> {
+fn heatmap(figures: &Aggregates, graph: &Graph, id: &str) -> Result<Built, ReportError> {
     let (node, hotspot) = graph.hotspot(id).ok_or_else(|| {
         ReportError::NotFound(format!("hotspot {id:?} is not in video {:?}", graph.id))
     })?;
-    let buckets = dataset.heatmap(id);
+    let mut buckets = figures.heatmap.clone();
+    buckets.resize(100, 0);
     let window = hotspot.end_ms.saturating_sub(hotspot.start_ms);
     let columns = vec![
         Column::attribute("bucket", "Bucket (% of window)", ColumnType::Integer),
@@ -296,7 +343,7 @@ fn heatmap(dataset: &Dataset, graph: &Graph, id: &str) -> Result<Built, ReportEr
     })
 }
 
-fn transitions(dataset: &Dataset, graph: &Graph) -> Table {
+fn transitions(figures: &Aggregates, graph: &Graph) -> Table {
     let name = |id: &str| graph.node(id).map_or(id.to_string(), |n| n.name.clone());
     let columns = vec![
         Column::text("key", "Transition"),
@@ -309,7 +356,7 @@ fn transitions(dataset: &Dataset, graph: &Graph) -> Table {
         Column::text("hotspot_label", "Hotspot"),
         Column::metric("count", "Count", ColumnType::Integer),
     ];
-    let mut counts: Vec<_> = dataset.transitions().into_iter().collect();
+    let mut counts: Vec<_> = figures.transitions.clone().into_iter().collect();
     counts.sort();
     let rows = counts
         .into_iter()
@@ -344,7 +391,7 @@ fn transitions(dataset: &Dataset, graph: &Graph) -> Table {
     Table { columns, rows }
 }
 
-fn viewers(dataset: &Dataset) -> Table {
+fn viewers(figures: &Aggregates) -> Table {
     let columns = vec![
         Column::text("user_id", "Viewer"),
         Column::text("viewer", "Kind"),
@@ -355,7 +402,7 @@ fn viewers(dataset: &Dataset) -> Table {
     ];
     // By viewer (anonymous first), so that rows tied in the requested sort
     // come out in the same order whatever order the store returned events.
-    let mut viewers: Vec<_> = dataset.viewers().into_iter().collect();
+    let mut viewers: Vec<_> = figures.viewers.clone().into_iter().collect();
     viewers.sort_by(|a, b| a.0.cmp(&b.0));
     let rows = viewers
         .into_iter()

@@ -2,29 +2,27 @@
 //!
 //! A report request names a video, a period of local days in an IANA time
 //! zone, filters, and optionally a period to compare with. This crate turns
-//! it into store scans, computes docs/metrics.md's metrics and shapes the result
-//! as a table that renders to JSON or CSV with the same columns.
+//! it into one aggregate request per period (the store computes
+//! docs/metrics.md's figures inside it) and shapes the figures as a table
+//! that renders to JSON or CSV with the same columns.
 //!
 //! - [`request`]: parsing parameters shared by the HTTP API and the CLI;
 //! - [`period`]: local days, presets, comparison periods, time buckets;
-//! - [`engine`]: the metric definitions over raw event rows;
 //! - [`build`]: one table per report kind;
 //! - [`table`]: columns, comparison columns, sorting, CSV.
 
 pub mod build;
-pub mod engine;
 pub mod period;
 pub mod request;
 pub mod table;
 
-use chrono::{DateTime, Duration, Utc};
-use pathlens_store::{ScanRequest, Store, StoreError, StoredVideo};
+use chrono::{DateTime, Utc};
+use pathlens_store::{AggregateRequest, Store, StoreError, StoredVideo};
 use serde_json::{Value, json};
 
 pub use request::{ReportKind, ReportRequest};
 pub use table::Table;
 
-use crate::engine::{Dataset, VIEW_LOOKBACK_HOURS};
 use crate::period::DateRange;
 use crate::table::Match;
 
@@ -177,21 +175,15 @@ fn table_for(
     period: DateRange,
 ) -> Result<Built, ReportError> {
     let (start, end) = period.instants(request.tz);
-    let scan = ScanRequest {
+    let parts = build::parts(request, start, end);
+    let figures = store.aggregate(&AggregateRequest {
         partner_id: video.partner_id,
-        video_id: video.graph.id.clone(),
-        start: start - Duration::hours(VIEW_LOOKBACK_HOURS),
+        graph: &video.graph,
+        start,
         end,
-        kinds: Vec::new(),
         filter: request.filter.clone(),
-    };
-    let rows = store.scan(&scan)?;
-    let dataset = Dataset::new(
-        &video.graph,
-        rows,
-        start.timestamp_micros(),
-        end.timestamp_micros(),
-        &request.sessions,
-    );
-    build::table(&dataset, &video.graph, request, start, end)
+        sessions: request.sessions.clone(),
+        parts,
+    })?;
+    build::table(&figures, &video.graph, request, start, end)
 }

@@ -7,8 +7,8 @@ use pathlens_model::PlaybackType;
 use pathlens_store::{ContextFilter, ViewerKind};
 
 use crate::ReportError;
-use crate::engine::SessionFilter;
 use crate::period::{Compare, DateRange, Interval, preset};
+use pathlens_store::SessionFilter;
 
 /// The reports pathlens answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

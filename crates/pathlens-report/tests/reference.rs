@@ -261,11 +261,9 @@ pub fn prepare<'a>(
         let date = local_date(e.ts, tz);
         period.from <= date && date <= period.to
     };
-    // [start − 24 h, end): a day later the event is on or after the first day.
-    let in_window = |e: &Event| {
-        local_date(e.ts, tz) <= period.to
-            && local_date(e.ts + Duration::hours(24), tz) >= period.from
-    };
+    // Every view up to the period's end: an increase is over the whole
+    // history of its player session.
+    let in_window = |e: &Event| local_date(e.ts, tz) <= period.to;
     let passing: Vec<&Event> = events
         .iter()
         .filter(|e| context_keeps(filters, e))

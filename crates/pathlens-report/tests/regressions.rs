@@ -215,3 +215,21 @@ fn a_stale_hotspot_id_does_not_select_a_session() {
         );
     }
 }
+
+/// A view's increase is over the whole history of its player session: a
+/// session resumed two days later adds only what it played since its last
+/// view, not its whole `play_time_sum` again (a 24-hour look-back did).
+#[test]
+fn a_view_increase_looks_back_over_the_whole_history() {
+    let view = |index, ts, sum| Event {
+        play_time_sum: Some(sum),
+        ..event("s1", index, ts, EventKind::View, Some("n-a"))
+    };
+    let events = vec![
+        view(1, at(2, 10, 0, 0), 20.0),
+        view(2, at(5, 10, 0, 0), 25.0),
+    ];
+    let params = [("from", "2026-01-05"), ("to", "2026-01-05"), ("tz", "UTC")];
+    let totals = rows(events, ReportKind::Totals, &params);
+    assert_eq!(totals[0]["minutes_viewed"], json!(5.0 / 60.0));
+}

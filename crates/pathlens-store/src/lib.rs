@@ -7,18 +7,27 @@
 //!
 //! - [`query`]: what a report asks of a store: a video, a time range and the
 //!   filters that can be applied row by row, answered with [`EventRow`]s;
+//! - [`aggregate`]: the figures a report asks for, aggregated in the store;
+//! - [`reference`]: those figures computed row by row, the definitions'
+//!   reading every backend is held to;
 //! - [`key`]: API keys, which authenticate admins and players;
 //! - [`conformance`]: the behaviour every backend must show, as a test suite
 //!   each backend runs against itself.
 
+pub mod aggregate;
 pub mod conformance;
 pub mod key;
 pub mod memory;
 pub mod query;
+pub mod reference;
 
 use chrono::{DateTime, Utc};
 use pathlens_model::{Event, Graph};
 
+pub use aggregate::{
+    AggregateRequest, Aggregates, Curve, NodeStats, Parts, SessionFilter, Totals, Transition,
+    ViewerStats,
+};
 pub use key::{ApiKey, KeyKind};
 pub use query::{ContextFilter, EventRow, ScanRequest, ViewerKind};
 
@@ -138,6 +147,18 @@ pub trait Store: Send + Sync {
     /// # Errors
     /// As the backend fails.
     fn scan(&self, request: &ScanRequest) -> Result<Vec<EventRow>>;
+
+    /// The figures `request` asks for, aggregated from the stored events
+    /// (see [`aggregate`]). The default reads rows through [`Store::scan`]
+    /// and computes them with [`reference::aggregate`]; a backend that can
+    /// aggregate inside its database overrides it and must give the same
+    /// answer.
+    ///
+    /// # Errors
+    /// As the backend fails.
+    fn aggregate(&self, request: &AggregateRequest) -> Result<Aggregates> {
+        reference::aggregate(self, request)
+    }
 
     /// Every stored event of `partner` (all partners when `None`), in
     /// storage order, from `offset` on, at most `limit` of them: for export

@@ -1,70 +1,56 @@
-//! The metric definitions of docs/metrics.md, computed from raw event rows.
+//! The reference reading of docs/metrics.md: every figure of an
+//! [`AggregateRequest`] computed row by row from scanned events.
 //!
 //! A [`Dataset`] holds the events of one video in one period after every
 //! filter, with the playback time each view event contributes already
-//! worked out. Its methods answer one report each. The computations follow
-//! the definitions literally; the property test in `tests/` checks them
-//! against a second, deliberately naive implementation.
+//! worked out over the whole history before it. Its methods answer one part
+//! each. The computations follow the definitions literally; it is what
+//! [`Store::aggregate`] does unless a backend aggregates inside its
+//! database, and the yardstick every backend is compared with (the report
+//! crate's property test checks it against a second, deliberately naive
+//! implementation).
 
 use std::collections::{HashMap, HashSet};
 
+use chrono::{DateTime, Utc};
 use pathlens_model::{EventKind, Graph, event::MAX_VIEW_CONTRIBUTION_SECS};
-use pathlens_store::EventRow;
 
-use crate::period::{Bucket, bucket_of};
+use crate::aggregate::{
+    AggregateRequest, Aggregates, Curve, NodeStats, SessionFilter, Totals, Transition, ViewerStats,
+};
+use crate::{EventRow, Result, ScanRequest, Store};
 
-/// How far before a period the previous view of a player session is looked
-/// up, so the first view in the period adds only its increase.
-pub const VIEW_LOOKBACK_HOURS: i64 = 24;
+/// Answers `request` from `store`'s rows: the period's events, and the view
+/// events of the whole history before it (for view increases).
+///
+/// # Errors
+/// As the store's scans fail.
+pub fn aggregate<S: Store + ?Sized>(store: &S, request: &AggregateRequest) -> Result<Aggregates> {
+    let scan = |start, end, kinds| ScanRequest {
+        partner_id: request.partner_id,
+        video_id: request.graph.id.clone(),
+        start,
+        end,
+        kinds,
+        filter: request.filter.clone(),
+    };
+    let mut rows = store.scan(&scan(request.start, request.end, Vec::new()))?;
+    rows.extend(store.scan(&scan(
+        DateTime::<Utc>::MIN_UTC,
+        request.start,
+        vec![EventKind::View],
+    ))?);
+    let dataset = Dataset::new(
+        request.graph,
+        rows,
+        request.start.timestamp_micros(),
+        request.end.timestamp_micros(),
+        &request.sessions,
+    );
+    Ok(dataset.aggregates(&request.parts))
+}
 
 const MAX_VIEW_CONTRIBUTION_MS: i64 = (MAX_VIEW_CONTRIBUTION_SECS * 1000.0) as i64;
-
-/// Sessions to keep: those that reached one of `nodes` and clicked one of
-/// `hotspots` (each condition ignored when its list is empty).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SessionFilter {
-    pub nodes: Vec<String>,
-    pub hotspots: Vec<String>,
-}
-
-/// Headline metrics of one bucket (or of the whole period).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Totals {
-    pub impressions: u64,
-    pub plays: u64,
-    pub unique_viewers: u64,
-    pub view_ms: i64,
-    pub sessions_played: u64,
-    pub sessions_completed: u64,
-}
-
-/// Per-node figures of the videos overview.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct NodeStats {
-    pub plays: u64,
-    pub unique_viewers: u64,
-    pub view_ms: i64,
-    /// Σ over the node's plays of the 1 % buckets watched.
-    pub watched_buckets: u64,
-    pub dropoffs: u64,
-}
-
-/// One node-to-node move, split by the hotspot that caused it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Transition {
-    pub from: String,
-    pub to: String,
-    /// `None` for an automatic switch (or a stale hotspot id).
-    pub hotspot: Option<String>,
-}
-
-/// Per-viewer figures; `user_id` `None` is every anonymous viewer together.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ViewerStats {
-    pub impressions: u64,
-    pub plays: u64,
-    pub view_ms: i64,
-}
 
 /// The rows of one period after filtering, ready to report on.
 pub struct Dataset<'g> {
@@ -196,8 +182,45 @@ impl<'g> Dataset<'g> {
             .collect()
     }
 
-    /// Headline metrics per bucket.
-    pub fn totals(&self, buckets: &[Bucket]) -> Vec<Totals> {
+    /// Every part `parts` asks for.
+    pub fn aggregates(&self, parts: &crate::aggregate::Parts) -> Aggregates {
+        Aggregates {
+            totals: self.totals(&parts.buckets),
+            nodes: if parts.nodes {
+                self.nodes()
+            } else {
+                HashMap::new()
+            },
+            clicks: if parts.clicks {
+                self.hotspot_clicks()
+            } else {
+                HashMap::new()
+            },
+            transitions: if parts.transitions {
+                self.transitions()
+            } else {
+                HashMap::new()
+            },
+            viewers: if parts.viewers {
+                self.viewers()
+            } else {
+                HashMap::new()
+            },
+            curve: parts
+                .curve
+                .as_deref()
+                .map(|node| self.curve(node))
+                .unwrap_or_default(),
+            heatmap: parts
+                .heatmap
+                .as_deref()
+                .map(|hotspot| self.heatmap(hotspot).to_vec())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Headline metrics per bucket (`[start, end)` in µs, ascending).
+    pub fn totals(&self, buckets: &[(i64, i64)]) -> Vec<Totals> {
         let completed = self.completed_sessions();
         let mut totals = vec![Totals::default(); buckets.len()];
         let mut viewers: Vec<HashSet<Option<&str>>> = vec![HashSet::new(); buckets.len()];
@@ -329,7 +352,7 @@ impl<'g> Dataset<'g> {
 
     /// Viewing curve of `node`: for each 1 % of its duration, how many of its
     /// plays watched it; and the number of plays.
-    pub fn curve(&self, node: &str) -> ([u64; 100], u64) {
+    pub fn curve(&self, node: &str) -> Curve {
         let mut curve = [0u64; 100];
         let mut plays = 0;
         for play in self.node_plays().into_iter().filter(|p| p.node == node) {
@@ -340,7 +363,10 @@ impl<'g> Dataset<'g> {
                 }
             }
         }
-        (curve, plays)
+        Curve {
+            watched: curve.to_vec(),
+            plays,
+        }
     }
 
     /// Clicks per hotspot id: URL clicks plus the node switches it caused.
@@ -559,4 +585,11 @@ mod tests {
         assert_eq!(watched_buckets(Some(50.0), 30_000, 10_000).count_ones(), 1);
         assert_eq!(watched_buckets(None, 1_000, 10_000), 0);
     }
+}
+
+/// The bucket of `buckets` (ascending `[start, end)` pairs) holding `ts_us`.
+fn bucket_of(buckets: &[(i64, i64)], ts_us: i64) -> Option<usize> {
+    let index = buckets.partition_point(|b| b.0 <= ts_us);
+    let candidate = index.checked_sub(1)?;
+    (ts_us < buckets[candidate].1).then_some(candidate)
 }
