@@ -393,7 +393,9 @@ fn transitions(figures: &Aggregates, graph: &Graph) -> Table {
 
 fn viewers(figures: &Aggregates) -> Table {
     let columns = vec![
-        Column::text("user_id", "Viewer"),
+        // Everyone with an impression, a play or viewing time: more than the
+        // headline Unique Viewers, which counts only those who played.
+        Column::text("user_id", "Viewer (loaded or watched)"),
         Column::text("viewer", "Kind"),
         Column::metric("impressions", "Player Impressions", ColumnType::Integer),
         Column::metric("plays", "Plays", ColumnType::Integer),

@@ -163,6 +163,36 @@ pub fn run(
     })
 }
 
+/// The headline totals of `request`'s period (its kind aside): the numbers
+/// a totals report shows, for callers that need the figures themselves
+/// (the video list's plays).
+///
+/// # Errors
+/// As [`run`].
+pub fn period_totals(
+    store: &dyn Store,
+    video: &StoredVideo,
+    request: &ReportRequest,
+    now: DateTime<Utc>,
+) -> Result<(DateRange, pathlens_store::Totals), ReportError> {
+    let today = now.with_timezone(&request.tz).date_naive();
+    let period = request.days(today)?;
+    let (start, end) = period.instants(request.tz);
+    let figures = store.aggregate(&AggregateRequest {
+        partner_id: video.partner_id,
+        graph: &video.graph,
+        start,
+        end,
+        filter: request.filter.clone(),
+        sessions: request.sessions.clone(),
+        parts: pathlens_store::Parts {
+            buckets: vec![(start.timestamp_micros(), end.timestamp_micros())],
+            ..pathlens_store::Parts::default()
+        },
+    })?;
+    Ok((period, figures.totals.first().copied().unwrap_or_default()))
+}
+
 struct Built {
     table: Table,
     details: Value,

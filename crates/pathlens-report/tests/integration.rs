@@ -17,6 +17,7 @@ use pathlens_report::{ReportKind, ReportRequest, run};
 use pathlens_sim::{SimConfig, Simulator, sample_graphs};
 use pathlens_store::memory::MemoryStore;
 use pathlens_store::{Store, StoredVideo};
+use pathlens_store_duckdb::{DuckDbConfig, DuckDbStore};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use serde_json::Value;
@@ -170,16 +171,27 @@ proptest! {
     #[test]
     fn every_report_follows_the_definitions(scenario in generate::scenario()) {
         let world = scenario.build();
-        let store = MemoryStore::new();
-        store.put_video(PARTNER, &world.graph, now()).unwrap();
+        // The reference's rows (the memory store) and DuckDB's aggregates
+        // in SQL, both held to the definitions.
+        let memory = MemoryStore::new();
+        let place = tempfile::tempdir().unwrap();
+        let duckdb = DuckDbStore::open(place.path(), &DuckDbConfig::default()).unwrap();
+        let stores: [&dyn Store; 2] = [&memory, &duckdb];
         let mut sent = Vec::new();
+        for store in stores {
+            store.put_video(PARTNER, &world.graph, now()).unwrap();
+        }
         for batch in &world.batches {
-            store.append(batch.clone()).unwrap();
+            for store in stores {
+                store.append(batch.clone()).unwrap();
+            }
             sent.extend(batch.iter().cloned());
         }
-        prop_assert_eq!(store.event_count().unwrap(), reference::dedup(&sent).len() as u64);
+        for store in stores {
+            prop_assert_eq!(store.event_count().unwrap(), reference::dedup(&sent).len() as u64);
+        }
         let events = stored_events(&sent, &world.graph.id);
-        let video = store.video(PARTNER, &world.graph.id).unwrap().unwrap();
+        let video = memory.video(PARTNER, &world.graph.id).unwrap().unwrap();
         // With the drawn filters, and without any.
         let unfiltered = Filters::default();
         for filters in [&world.filters, &unfiltered] {
@@ -197,8 +209,10 @@ proptest! {
                 },
             };
             for kind in ReportKind::ALL {
-                if let Err(problem) = case.check(&store, &video, kind) {
-                    prop_assert!(false, "{}", problem);
+                for (name, store) in ["memory", "duckdb"].into_iter().zip(stores) {
+                    if let Err(problem) = case.check(store, &video, kind) {
+                        prop_assert!(false, "{}: {}", name, problem);
+                    }
                 }
             }
         }
@@ -225,12 +239,17 @@ fn simulated_traffic_follows_the_definitions() {
         ..SimConfig::default()
     };
     let sent: Vec<Event> = Simulator::new(config, graphs.clone()).collect();
-    let store = MemoryStore::new();
-    for graph in &graphs {
-        store.put_video(PARTNER, graph, now()).unwrap();
-    }
-    for batch in sent.chunks(500) {
-        store.append(batch.to_vec()).unwrap();
+    let memory = MemoryStore::new();
+    let place = tempfile::tempdir().unwrap();
+    let duckdb = DuckDbStore::open(place.path(), &DuckDbConfig::default()).unwrap();
+    let stores: [&dyn Store; 2] = [&memory, &duckdb];
+    for store in stores {
+        for graph in &graphs {
+            store.put_video(PARTNER, graph, now()).unwrap();
+        }
+        for batch in sent.chunks(500) {
+            store.append(batch.to_vec()).unwrap();
+        }
     }
     assert!(
         reference::dedup(&sent).len() < sent.len(),
@@ -332,7 +351,7 @@ fn simulated_traffic_follows_the_definitions() {
     } in plans
     {
         let graph = &graphs[graph_index];
-        let video = store.video(PARTNER, &graph.id).unwrap().unwrap();
+        let video = memory.video(PARTNER, &graph.id).unwrap().unwrap();
         let events = stored_events(&sent, &graph.id);
         let mut case = Case {
             graph,
@@ -357,26 +376,32 @@ fn simulated_traffic_follows_the_definitions() {
             ReportKind::Transitions,
             ReportKind::Viewers,
         ] {
-            case.check(&store, &video, kind)
-                .unwrap_or_else(|e| panic!("{e}"));
+            for store in stores {
+                case.check(store, &video, kind)
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
         }
         for node in &graph.nodes {
             case.options.node = node.id.clone();
             for kind in [ReportKind::Node, ReportKind::Curve] {
-                case.check(&store, &video, kind)
-                    .unwrap_or_else(|e| panic!("{e}"));
+                for store in stores {
+                    case.check(store, &video, kind)
+                        .unwrap_or_else(|e| panic!("{e}"));
+                }
             }
             for hotspot in &node.hotspots {
                 case.options.hotspot = hotspot.id.clone();
-                case.check(&store, &video, ReportKind::Heatmap)
-                    .unwrap_or_else(|e| panic!("{e}"));
+                for store in stores {
+                    case.check(store, &video, ReportKind::Heatmap)
+                        .unwrap_or_else(|e| panic!("{e}"));
+                }
             }
         }
     }
 
     // The session filters, on one video.
     let graph = &graphs[1];
-    let video = store.video(PARTNER, &graph.id).unwrap().unwrap();
+    let video = memory.video(PARTNER, &graph.id).unwrap().unwrap();
     let events = stored_events(&sent, &graph.id);
     let end = graph.end_nodes()[0].clone();
     let clicked = graph.nodes[0].hotspots[0].id.clone();
@@ -407,8 +432,10 @@ fn simulated_traffic_follows_the_definitions() {
             },
         };
         for kind in ReportKind::ALL {
-            case.check(&store, &video, kind)
-                .unwrap_or_else(|e| panic!("{e}"));
+            for store in stores {
+                case.check(store, &video, kind)
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
         }
     }
 }

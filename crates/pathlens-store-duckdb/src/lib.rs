@@ -5,11 +5,13 @@
 //!   group-commits appends and acknowledges them only once committed;
 //! - [`read`]: scans and lookups, each on its own connection so reads run
 //!   beside the writer;
+//! - [`aggregate`]: report figures aggregated in SQL, never raw rows;
 //! - [`codec`]: how rows map to model types.
 //!
 //! DuckDB's commit writes and syncs its write-ahead log, so an acknowledged
 //! append survives `kill -9`.
 
+mod aggregate;
 mod codec;
 mod read;
 pub mod schema;
@@ -24,8 +26,8 @@ use chrono::{DateTime, Utc};
 use duckdb::Connection;
 use pathlens_model::{Event, Graph};
 use pathlens_store::{
-    ApiKey, AppendOutcome, EventRow, PartnerId, Result, ScanRequest, Store, StoreError,
-    StoreErrorKind, StoredVideo,
+    AggregateRequest, Aggregates, ApiKey, AppendOutcome, EventRow, PartnerId, Result, ScanRequest,
+    Store, StoreError, StoreErrorKind, StoredVideo,
 };
 
 use crate::writer::{Job, Write};
@@ -210,6 +212,10 @@ impl Store for DuckDbStore {
 
     fn scan(&self, request: &ScanRequest) -> Result<Vec<EventRow>> {
         read::scan(&self.reader()?, request)
+    }
+
+    fn aggregate(&self, request: &AggregateRequest) -> Result<Aggregates> {
+        aggregate::aggregate(&self.reader()?, request)
     }
 
     fn export(&self, partner: Option<PartnerId>, offset: u64, limit: usize) -> Result<Vec<Event>> {

@@ -92,13 +92,13 @@ pub fn keys(connection: &Connection) -> Result<Vec<ApiKey>> {
 
 /// A WHERE clause under construction, with its parameters.
 #[derive(Default)]
-struct Conditions {
-    sql: Vec<String>,
-    params: Vec<Box<dyn ToSql>>,
+pub(crate) struct Conditions {
+    pub(crate) sql: Vec<String>,
+    pub(crate) params: Vec<Box<dyn ToSql>>,
 }
 
 impl Conditions {
-    fn push(&mut self, sql: &str, params: Vec<Box<dyn ToSql>>) {
+    pub(crate) fn push(&mut self, sql: &str, params: Vec<Box<dyn ToSql>>) {
         self.sql.push(sql.to_string());
         self.params.extend(params);
     }
@@ -123,7 +123,7 @@ impl Conditions {
         );
     }
 
-    fn context(&mut self, filter: &ContextFilter) {
+    pub(crate) fn context(&mut self, filter: &ContextFilter) {
         self.any_of("country", &filter.countries);
         self.any_of("device", &filter.devices);
         self.any_of("os", &filter.os);

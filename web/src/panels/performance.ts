@@ -246,8 +246,9 @@ export class PerformancePanel implements PanelView {
     const pages = Math.max(1, Math.ceil(data.total_rows / data.page_size));
     fill(
       this.details,
+      h('p', { class: 'muted details-note' }, 'Everyone who loaded the player or watched in this period. Unique Viewers counts only those who pressed play, so it can be smaller.'),
       dataTable({
-        caption: 'Viewers of the period',
+        caption: 'Viewers of the period: everyone who loaded the player or watched',
         columns,
         rows: data.rows,
         comparing: data.comparison !== null,
@@ -257,7 +258,7 @@ export class PerformancePanel implements PanelView {
         'nav',
         { class: 'pager', 'aria-label': 'Viewer pages' },
         h('button', { type: 'button', class: 'btn btn-small', disabled: data.page <= 1, onclick: () => context.set({ vpage: data.page - 1 }) }, 'Previous'),
-        h('span', null, `Page ${formatInteger(data.page)} of ${formatInteger(pages)} · ${formatInteger(data.total_rows)} viewers`),
+        h('span', null, `Page ${formatInteger(data.page)} of ${formatInteger(pages)} · ${formatInteger(data.total_rows)} viewers who loaded or watched`),
         h('button', { type: 'button', class: 'btn btn-small', disabled: data.page >= pages, onclick: () => context.set({ vpage: data.page + 1 }) }, 'Next'),
       ),
     );

@@ -7,9 +7,9 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use chrono::Duration;
-use pathlens_model::{EventKind, Graph, GraphError};
-use pathlens_store::{ContextFilter, ScanRequest, StoredVideo};
+use pathlens_model::{Graph, GraphError};
+use pathlens_report::{ReportKind, ReportRequest};
+use pathlens_store::StoredVideo;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -150,35 +150,53 @@ pub async fn show(
     Ok(Json(video_json(&stored)))
 }
 
+#[derive(Debug, Deserialize)]
+pub struct ListParams {
+    /// The IANA zone whose local days "the last 30 days" are (default UTC).
+    pub tz: Option<String>,
+}
+
 /// `GET /api/v1/videos`: every video of the partner with its plays over the
-/// last 30 days (UTC), for the dashboard's list.
-pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+/// last 30 days — local days in `?tz=`, as the video's dashboard counts
+/// them with the same preset — for the dashboard's list.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<ListParams>,
+) -> Result<Json<Value>, ApiError> {
     caller.require_admin()?;
     let partner = caller.partner_id();
-    let rows = blocking(move || {
+    let mut report_params = vec![("range".to_string(), "last_30_days".to_string())];
+    if let Some(tz) = params.tz {
+        report_params.push(("tz".to_string(), tz));
+    }
+    let request = ReportRequest::from_params(ReportKind::Totals, &report_params)?;
+    let tz = request.tz;
+    let (rows, period) = blocking(move || {
         let now = state.now();
         let mut rows = Vec::new();
+        let mut period = None;
         for video in state.store.videos(partner)? {
-            let scan = ScanRequest {
-                partner_id: partner,
-                video_id: video.graph.id.clone(),
-                start: now - Duration::days(30),
-                end: now,
-                kinds: vec![EventKind::Play],
-                filter: ContextFilter::default(),
-            };
-            let plays = state.store.scan(&scan)?.len();
+            let (days, totals) =
+                pathlens_report::period_totals(state.store.as_ref(), &video, &request, now)?;
+            period = Some(days);
             rows.push(json!({
                 "id": video.graph.id,
                 "name": video.graph.name,
                 "owner": video.graph.owner,
                 "nodes": video.graph.live_nodes().count(),
                 "updated_at": video.updated_at.to_rfc3339(),
-                "plays_30d": plays,
+                "plays_30d": totals.plays,
             }));
         }
-        Ok(rows)
+        let period = match period {
+            Some(days) => days,
+            None => request.days(now.with_timezone(&request.tz).date_naive())?,
+        };
+        Ok((rows, period))
     })
     .await?;
-    Ok(Json(json!({"videos": rows})))
+    let plays_period =
+        json!({"from": period.from.to_string(), "to": period.to.to_string(), "tz": tz.name()});
+    Ok(Json(json!({"videos": rows, "plays_period": plays_period})))
 }

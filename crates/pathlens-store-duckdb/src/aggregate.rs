@@ -1,0 +1,526 @@
+//! [`Store::aggregate`](pathlens_store::Store::aggregate) inside DuckDB.
+//!
+//! Each part of a report is one SQL query that reads the video's events,
+//! works out the derived facts docs/metrics.md needs (each view's increase
+//! over the whole history of its player session, the counted click of a
+//! node switch, the node play each view belongs to and the 1 % buckets it
+//! covers, completed sessions, each session's last node) and aggregates
+//! them; only the figures come back to Rust. The arithmetic on positions is
+//! the reference's, operation for operation, so the floating-point results
+//! agree to the bit (`pathlens_store::reference` is the yardstick: the
+//! conformance suite compares the two on random streams).
+//!
+//! The graph's facts (hotspot edges, node durations, end nodes) and the
+//! buckets are small; they travel as `VALUES` lists in the query.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use duckdb::types::ToSql;
+use duckdb::{Connection, params_from_iter};
+use pathlens_model::{EventKind, Graph};
+use pathlens_store::{
+    AggregateRequest, Aggregates, Curve, NodeStats, Result, Totals, Transition, ViewerStats,
+};
+
+use crate::internal;
+use crate::read::Conditions;
+
+const VIEW: u8 = 4;
+
+fn code(kind: EventKind) -> u8 {
+    kind.code()
+}
+
+/// A SQL string literal.
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// `(VALUES …)` of `rows`, or an empty relation with `columns` when there
+/// are none.
+fn values(columns: &[(&str, &str)], rows: &[Vec<String>]) -> String {
+    if rows.is_empty() {
+        let nulls: Vec<String> = columns
+            .iter()
+            .map(|(name, ty)| format!("NULL::{ty} AS {name}"))
+            .collect();
+        return format!("(SELECT {} WHERE false)", nulls.join(", "));
+    }
+    let mut sql = String::from("(SELECT * FROM (VALUES ");
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        let _ = write!(sql, "({})", row.join(", "));
+    }
+    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+    let _ = write!(sql, ") AS t({}))", names.join(", "));
+    sql
+}
+
+/// The graph's facts as relations: `edges(hotspot, from_node, to_node)` of
+/// node-leading hotspots (the first of a repeated id wins, as in the
+/// reference) and `graph_nodes(node, duration_ms, is_end)`.
+fn graph_relations(graph: &Graph) -> (String, String) {
+    let mut seen = std::collections::HashSet::new();
+    let mut edges = Vec::new();
+    for node in &graph.nodes {
+        for hotspot in &node.hotspots {
+            if let Some(target) = hotspot.behavior.target_node()
+                && seen.insert(hotspot.id.as_str())
+            {
+                edges.push(vec![quote(&hotspot.id), quote(&node.id), quote(target)]);
+            }
+        }
+    }
+    let ends: std::collections::HashSet<String> = graph.end_nodes().into_iter().collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut nodes = Vec::new();
+    for node in &graph.nodes {
+        if seen.insert(node.id.as_str()) {
+            nodes.push(vec![
+                quote(&node.id),
+                format!("{}::BIGINT", node.duration_ms),
+                ends.contains(&node.id).to_string(),
+            ]);
+        }
+    }
+    (
+        values(
+            &[
+                ("hotspot", "VARCHAR"),
+                ("from_node", "VARCHAR"),
+                ("to_node", "VARCHAR"),
+            ],
+            &edges,
+        ),
+        values(
+            &[
+                ("node", "VARCHAR"),
+                ("duration_ms", "BIGINT"),
+                ("is_end", "BOOLEAN"),
+            ],
+            &nodes,
+        ),
+    )
+}
+
+fn list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|i| quote(i))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The common table expressions every part reads: `f`, the period's events
+/// after every filter with `view_ms` and `counted` (the hotspot a row counts
+/// as a click for), and `done`, the sessions that reached an end node.
+fn base(request: &AggregateRequest, conditions: &mut Conditions) -> String {
+    let (edges, graph_nodes) = graph_relations(request.graph);
+    conditions.push(
+        &format!("partner_id = ? AND video_id = ? AND ts_us < ? AND (ts_us >= ? OR kind = {VIEW})"),
+        vec![
+            Box::new(request.partner_id),
+            Box::new(request.graph.id.clone()),
+            Box::new(request.end.timestamp_micros()),
+            Box::new(request.start.timestamp_micros()),
+        ],
+    );
+    conditions.context(&request.filter);
+    let start = request.start.timestamp_micros();
+    let (switch, click, node_play) = (
+        code(EventKind::NodeSwitch),
+        code(EventKind::HotspotClick),
+        code(EventKind::NodePlay),
+    );
+    let sessions = &request.sessions;
+    let kept = if sessions.is_empty() {
+        "(SELECT * FROM p)".to_string()
+    } else {
+        let mut having = Vec::new();
+        if !sessions.nodes.is_empty() {
+            let nodes = list(&sessions.nodes);
+            having.push(format!(
+                "bool_or(coalesce(node_id IN ({nodes}), false) OR coalesce(to_node_id IN ({nodes}), false))"
+            ));
+        }
+        if !sessions.hotspots.is_empty() {
+            having.push(format!(
+                "bool_or(coalesce(counted IN ({}), false))",
+                list(&sessions.hotspots)
+            ));
+        }
+        format!(
+            "(SELECT * FROM p WHERE session_id IN (SELECT session_id FROM p GROUP BY session_id HAVING {}))",
+            having.join(" AND ")
+        )
+    };
+    format!(
+        "WITH edges AS {edges},
+        graph_nodes AS {graph_nodes},
+        raw AS (
+            SELECT ts_us, kind, session_id, entry_id, node_id, event_index, user_id, position,
+                play_time_sum, from_node_id, to_node_id, hotspot_id, player_session,
+                CASE WHEN kind = {VIEW} AND play_time_sum IS NOT NULL
+                    THEN round(play_time_sum * 1000.0)::BIGINT END AS sum_ms
+            FROM events WHERE {where_}
+        ),
+        chained AS (
+            SELECT *, lag(sum_ms) OVER (
+                PARTITION BY session_id, player_session, entry_id, sum_ms IS NULL
+                ORDER BY event_index, ts_us) AS previous_ms
+            FROM raw
+        ),
+        p AS (
+            SELECT c.*,
+                CASE WHEN c.sum_ms IS NULL THEN 0
+                    WHEN c.previous_ms IS NOT NULL AND c.sum_ms >= c.previous_ms
+                        THEN least(c.sum_ms - c.previous_ms, 30000)
+                    ELSE least(c.sum_ms, 30000) END AS view_ms,
+                CASE WHEN c.kind = {click} THEN c.hotspot_id
+                    WHEN c.kind = {switch} AND e.from_node = c.from_node_id
+                        AND e.to_node = c.to_node_id THEN c.hotspot_id END AS counted
+            FROM chained c LEFT JOIN edges e ON e.hotspot = c.hotspot_id
+            WHERE c.ts_us >= {start}
+        ),
+        f AS {kept},
+        done AS (
+            SELECT DISTINCT f.session_id FROM f JOIN graph_nodes g
+                ON g.is_end AND ((f.kind = {node_play} AND g.node = f.node_id)
+                    OR (f.kind = {switch} AND g.node = f.to_node_id))
+        )",
+        where_ = conditions.sql.join(" AND "),
+    )
+}
+
+/// Each node play (numbered per session and node) with the views that
+/// follow it, and the 1 % buckets each view covers: `watched(session_id,
+/// node_id, play, bucket)`, and `node_plays(session_id, node_id, play)`.
+fn watched_ctes() -> String {
+    let node_play = code(EventKind::NodePlay);
+    format!(
+        ", ordered AS (
+            SELECT f.session_id, f.node_id, f.kind, f.position, f.view_ms,
+                sum(CASE WHEN f.kind = {node_play} THEN 1 ELSE 0 END) OVER (
+                    PARTITION BY f.session_id, f.node_id
+                    ORDER BY f.ts_us, f.event_index, f.kind = {VIEW}
+                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS play
+            FROM f WHERE f.node_id IS NOT NULL AND f.kind IN ({node_play}, {VIEW})
+        ),
+        node_plays AS (SELECT session_id, node_id, play FROM ordered WHERE kind = {node_play}),
+        spans AS (
+            SELECT o.session_id, o.node_id, o.play,
+                o.position * 1000.0 AS end_ms,
+                greatest(o.position * 1000.0 - o.view_ms::DOUBLE, 0.0) AS start_ms,
+                g.duration_ms::DOUBLE AS duration_ms
+            FROM ordered o JOIN graph_nodes g ON g.node = o.node_id
+            WHERE o.kind = {VIEW} AND o.play > 0 AND o.position IS NOT NULL
+                AND o.view_ms > 0 AND g.duration_ms > 0
+        ),
+        ranges AS (
+            SELECT session_id, node_id, play,
+                least(greatest(floor(start_ms * 100.0 / duration_ms + 1e-6), 0.0), 99.0)::INTEGER AS first,
+                least(greatest(ceil(end_ms * 100.0 / duration_ms - 1e-6) - 1.0, 0.0), 99.0)::INTEGER AS last
+            FROM spans
+        ),
+        watched AS (
+            SELECT DISTINCT session_id, node_id, play, unnest(range(first, greatest(last, first) + 1)) AS bucket
+            FROM ranges
+        )"
+    )
+}
+
+type Params = Vec<Box<dyn ToSql>>;
+
+fn query<T>(
+    connection: &Connection,
+    sql: &str,
+    params: &Params,
+    what: &str,
+    row: impl FnMut(&duckdb::Row<'_>) -> duckdb::Result<T>,
+) -> Result<Vec<T>> {
+    let mut statement = connection
+        .prepare(sql)
+        .map_err(|e| internal(&format!("preparing {what}"), e))?;
+    let rows = statement
+        .query_map(params_from_iter(params.iter()), row)
+        .map_err(|e| internal(&format!("aggregating {what}"), e))?;
+    rows.collect::<duckdb::Result<_>>()
+        .map_err(|e| internal(&format!("aggregating {what}"), e))
+}
+
+fn u64_of(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+/// Answers `request` with one query per part.
+pub fn aggregate(connection: &Connection, request: &AggregateRequest) -> Result<Aggregates> {
+    let parts = &request.parts;
+    let mut figures = Aggregates::default();
+    let run = |tail: &str, with_watched: bool| {
+        let mut conditions = Conditions::default();
+        let mut sql = base(request, &mut conditions);
+        if with_watched {
+            sql.push_str(&watched_ctes());
+        }
+        sql.push(' ');
+        sql.push_str(tail);
+        (sql, conditions.params)
+    };
+    let (impression, play) = (code(EventKind::Impression), code(EventKind::Play));
+    if !parts.buckets.is_empty() {
+        let rows: Vec<Vec<String>> = parts
+            .buckets
+            .iter()
+            .enumerate()
+            .map(|(i, (s, e))| {
+                vec![
+                    i.to_string(),
+                    format!("{s}::BIGINT"),
+                    format!("{e}::BIGINT"),
+                ]
+            })
+            .collect();
+        let buckets = values(
+            &[
+                ("idx", "BIGINT"),
+                ("b_start", "BIGINT"),
+                ("b_end", "BIGINT"),
+            ],
+            &rows,
+        );
+        let (sql, params) = run(
+            &format!(
+                "SELECT b.idx,
+                    count(*) FILTER (WHERE f.kind = {impression}),
+                    count(*) FILTER (WHERE f.kind = {play}),
+                    count(DISTINCT f.user_id) FILTER (WHERE f.kind = {play})
+                        + max(CASE WHEN f.kind = {play} AND f.user_id IS NULL THEN 1 ELSE 0 END),
+                    sum(f.view_ms)::BIGINT,
+                    count(DISTINCT f.session_id) FILTER (WHERE f.kind = {play}),
+                    count(DISTINCT f.session_id) FILTER (WHERE f.kind = {play} AND d.session_id IS NOT NULL)
+                FROM f JOIN {buckets} b ON f.ts_us >= b.b_start AND f.ts_us < b.b_end
+                    LEFT JOIN done d ON d.session_id = f.session_id
+                GROUP BY b.idx"
+            ),
+            false,
+        );
+        figures.totals = vec![Totals::default(); parts.buckets.len()];
+        for (idx, totals) in query(connection, &sql, &params, "totals", |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                Totals {
+                    impressions: u64_of(row.get(1)?),
+                    plays: u64_of(row.get(2)?),
+                    unique_viewers: u64_of(row.get(3)?),
+                    view_ms: row.get(4)?,
+                    sessions_played: u64_of(row.get(5)?),
+                    sessions_completed: u64_of(row.get(6)?),
+                },
+            ))
+        })? {
+            if let Some(slot) = figures.totals.get_mut(idx as usize) {
+                *slot = totals;
+            }
+        }
+    }
+    if parts.nodes {
+        figures.nodes = nodes(connection, request, &run)?;
+    }
+    if parts.clicks {
+        let (sql, params) = run(
+            "SELECT counted, count(*) FROM f WHERE counted IS NOT NULL GROUP BY counted",
+            false,
+        );
+        figures.clicks = query(connection, &sql, &params, "clicks", |row| {
+            Ok((row.get::<_, String>(0)?, u64_of(row.get(1)?)))
+        })?
+        .into_iter()
+        .collect();
+    }
+    if parts.transitions {
+        let (sql, params) = run(
+            &format!(
+                "SELECT from_node_id, to_node_id, counted, count(*) FROM f
+                WHERE kind = {} AND from_node_id IS NOT NULL AND to_node_id IS NOT NULL
+                GROUP BY from_node_id, to_node_id, counted",
+                code(EventKind::NodeSwitch)
+            ),
+            false,
+        );
+        figures.transitions = query(connection, &sql, &params, "transitions", |row| {
+            Ok((
+                Transition {
+                    from: row.get(0)?,
+                    to: row.get(1)?,
+                    hotspot: row.get(2)?,
+                },
+                u64_of(row.get(3)?),
+            ))
+        })?
+        .into_iter()
+        .collect();
+    }
+    if parts.viewers {
+        let (sql, params) = run(
+            &format!(
+                "SELECT user_id, count(*) FILTER (WHERE kind = {impression}),
+                    count(*) FILTER (WHERE kind = {play}), sum(view_ms)::BIGINT
+                FROM f WHERE kind IN ({impression}, {play}) OR view_ms <> 0
+                GROUP BY user_id"
+            ),
+            false,
+        );
+        figures.viewers = query(connection, &sql, &params, "viewers", |row| {
+            Ok((
+                row.get::<_, Option<String>>(0)?,
+                ViewerStats {
+                    impressions: u64_of(row.get(1)?),
+                    plays: u64_of(row.get(2)?),
+                    view_ms: row.get(3)?,
+                },
+            ))
+        })?
+        .into_iter()
+        .collect();
+    }
+    if let Some(node) = &parts.curve {
+        figures.curve = curve(connection, node, &run)?;
+    }
+    if let Some(hotspot) = &parts.heatmap {
+        figures.heatmap = heatmap(connection, request.graph, hotspot, &run)?;
+    }
+    Ok(figures)
+}
+
+type Runner<'a> = dyn Fn(&str, bool) -> (String, Params) + 'a;
+
+fn nodes(
+    connection: &Connection,
+    request: &AggregateRequest,
+    run: &Runner<'_>,
+) -> Result<HashMap<String, NodeStats>> {
+    let node_play = code(EventKind::NodePlay);
+    let mut stats: HashMap<String, NodeStats> = request
+        .graph
+        .nodes
+        .iter()
+        .map(|n| (n.id.clone(), NodeStats::default()))
+        .collect();
+    let (sql, params) = run(
+        &format!(
+            "SELECT node_id, count(*) FILTER (WHERE kind = {node_play}),
+                count(DISTINCT user_id) + max(CASE WHEN user_id IS NULL THEN 1 ELSE 0 END),
+                sum(view_ms)::BIGINT
+            FROM f WHERE node_id IS NOT NULL GROUP BY node_id"
+        ),
+        false,
+    );
+    for (node, plays, viewers, view_ms) in query(connection, &sql, &params, "nodes", |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            u64_of(row.get(1)?),
+            u64_of(row.get(2)?),
+            row.get::<_, i64>(3)?,
+        ))
+    })? {
+        let entry = stats.entry(node).or_default();
+        entry.plays = plays;
+        entry.unique_viewers = viewers;
+        entry.view_ms = view_ms;
+    }
+    let (sql, params) = run(
+        "SELECT node_id, count(*) FROM watched GROUP BY node_id",
+        true,
+    );
+    for (node, buckets) in query(connection, &sql, &params, "watched buckets", |row| {
+        Ok((row.get::<_, String>(0)?, u64_of(row.get(1)?)))
+    })? {
+        if let Some(entry) = stats.get_mut(&node) {
+            entry.watched_buckets = buckets;
+        }
+    }
+    let (sql, params) = run(
+        &format!(
+            "SELECT node_id, count(*) FROM (
+                SELECT session_id, node_id, row_number() OVER (
+                    PARTITION BY session_id ORDER BY ts_us DESC, event_index DESC) AS latest
+                FROM f WHERE kind = {node_play} AND node_id IS NOT NULL
+            ) WHERE latest = 1 AND session_id NOT IN (SELECT session_id FROM done)
+            GROUP BY node_id"
+        ),
+        false,
+    );
+    for (node, dropoffs) in query(connection, &sql, &params, "drop-offs", |row| {
+        Ok((row.get::<_, String>(0)?, u64_of(row.get(1)?)))
+    })? {
+        if let Some(entry) = stats.get_mut(&node) {
+            entry.dropoffs = dropoffs;
+        }
+    }
+    Ok(stats)
+}
+
+fn curve(connection: &Connection, node: &str, run: &Runner<'_>) -> Result<Curve> {
+    let node = quote(node);
+    let (sql, params) = run(
+        &format!(
+            "SELECT -1 AS bucket, count(*) FROM node_plays WHERE node_id = {node}
+            UNION ALL
+            SELECT bucket, count(*) FROM watched WHERE node_id = {node} GROUP BY bucket"
+        ),
+        true,
+    );
+    let mut curve = Curve {
+        watched: vec![0; 100],
+        plays: 0,
+    };
+    for (bucket, count) in query(connection, &sql, &params, "a viewing curve", |row| {
+        Ok((row.get::<_, i64>(0)?, u64_of(row.get(1)?)))
+    })? {
+        match usize::try_from(bucket) {
+            Ok(b) if b < 100 => curve.watched[b] = count,
+            _ => curve.plays = count,
+        }
+    }
+    Ok(curve)
+}
+
+fn heatmap(
+    connection: &Connection,
+    graph: &Graph,
+    hotspot: &str,
+    run: &Runner<'_>,
+) -> Result<Vec<u64>> {
+    let mut buckets = vec![0u64; 100];
+    let Some((_, spot)) = graph.hotspot(hotspot) else {
+        return Ok(buckets);
+    };
+    let window = spot.end_ms.saturating_sub(spot.start_ms) as f64;
+    let percent = if window > 0.0 {
+        format!(
+            "(coalesce(position, 0.0) * 1000.0 - {}::DOUBLE) * 100.0 / {window:?}::DOUBLE",
+            spot.start_ms
+        )
+    } else {
+        "0.0".to_string()
+    };
+    let (sql, params) = run(
+        &format!(
+            "SELECT least(greatest(floor({percent} + 1e-6), 0.0), 99.0)::INTEGER AS bucket, count(*)
+            FROM f WHERE counted = {} GROUP BY bucket",
+            quote(hotspot)
+        ),
+        false,
+    );
+    for (bucket, count) in query(connection, &sql, &params, "a heat map", |row| {
+        Ok((row.get::<_, i64>(0)?, u64_of(row.get(1)?)))
+    })? {
+        if let Some(slot) = buckets.get_mut(bucket as usize) {
+            *slot = count;
+        }
+    }
+    Ok(buckets)
+}
