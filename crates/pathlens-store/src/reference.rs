@@ -536,6 +536,13 @@ pub fn view_contributions(rows: &[EventRow]) -> Vec<i64> {
     contributions
 }
 
+/// The bucket of `buckets` (ascending `[start, end)` pairs) holding `ts_us`.
+fn bucket_of(buckets: &[(i64, i64)], ts_us: i64) -> Option<usize> {
+    let index = buckets.partition_point(|b| b.0 <= ts_us);
+    let candidate = index.checked_sub(1)?;
+    (ts_us < buckets[candidate].1).then_some(candidate)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -585,11 +592,4 @@ mod tests {
         assert_eq!(watched_buckets(Some(50.0), 30_000, 10_000).count_ones(), 1);
         assert_eq!(watched_buckets(None, 1_000, 10_000), 0);
     }
-}
-
-/// The bucket of `buckets` (ascending `[start, end)` pairs) holding `ts_us`.
-fn bucket_of(buckets: &[(i64, i64)], ts_us: i64) -> Option<usize> {
-    let index = buckets.partition_point(|b| b.0 <= ts_us);
-    let candidate = index.checked_sub(1)?;
-    (ts_us < buckets[candidate].1).then_some(candidate)
 }
