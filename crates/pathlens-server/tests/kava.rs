@@ -19,6 +19,8 @@ use serde_json::{Map, Value, json};
 
 use crate::support::{Answer, App};
 
+mod random;
+
 /// The interactive video of these tests, in our graph format.
 ///
 /// `n1` leads to `n2` and `n3` and links to a shop; `n2` leads to `n4`;

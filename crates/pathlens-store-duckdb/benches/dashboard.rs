@@ -178,7 +178,10 @@ fn main() {
     let wanted = env_number("PATHLENS_BENCH_EVENTS", 1_000_000);
     let runs = env_number("PATHLENS_BENCH_RUNS", 15).max(1);
     let dir = tempfile::tempdir().unwrap();
-    let store = DuckDbStore::open(dir.path(), &DuckDbConfig::default()).unwrap();
+    // PATHLENS_BENCH_DIR keeps the database there, to look into afterwards.
+    let path = std::env::var_os("PATHLENS_BENCH_DIR")
+        .map_or_else(|| dir.path().to_path_buf(), std::path::PathBuf::from);
+    let store = DuckDbStore::open(&path, &DuckDbConfig::default()).unwrap();
     let started = Instant::now();
     let stored = load(&store, wanted);
     eprintln!(

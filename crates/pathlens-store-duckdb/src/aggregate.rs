@@ -153,55 +153,67 @@ fn base(request: &AggregateRequest, conditions: &mut Conditions) -> String {
             ));
         }
         format!(
-            "(SELECT * FROM p WHERE session_id IN (SELECT session_id FROM p GROUP BY session_id HAVING {}))",
+            "MATERIALIZED (SELECT * FROM p WHERE session_id IN (SELECT session_id FROM p GROUP BY session_id HAVING {}))",
             having.join(" AND ")
         )
+    };
+    let ends: Vec<String> = request.graph.end_nodes();
+    let ends = if ends.is_empty() {
+        "NULL".to_string()
+    } else {
+        list(&ends)
     };
     format!(
         "WITH edges AS {edges},
         graph_nodes AS {graph_nodes},
-        raw AS (
+        raw AS MATERIALIZED (
             SELECT ts_us, kind, session_id, entry_id, node_id, event_index, user_id, position,
-                play_time_sum, from_node_id, to_node_id, hotspot_id, player_session,
-                CASE WHEN kind = {VIEW} AND play_time_sum IS NOT NULL
-                    THEN round(play_time_sum * 1000.0)::BIGINT END AS sum_ms
+                play_time_sum, from_node_id, to_node_id, hotspot_id, player_session
             FROM events WHERE {where_}
         ),
-        chained AS (
+        views AS (
             SELECT *, lag(sum_ms) OVER (
-                PARTITION BY session_id, player_session, entry_id, sum_ms IS NULL
+                PARTITION BY session_id, player_session, entry_id
                 ORDER BY event_index, ts_us) AS previous_ms
-            FROM raw
+            FROM (SELECT *, round(play_time_sum * 1000.0)::BIGINT AS sum_ms FROM raw
+                WHERE kind = {VIEW} AND play_time_sum IS NOT NULL)
         ),
-        p AS (
+        chained AS (
+            SELECT * EXCLUDE (sum_ms, previous_ms),
+                CASE WHEN previous_ms IS NOT NULL AND sum_ms >= previous_ms
+                        THEN least(sum_ms - previous_ms, 30000)
+                    ELSE least(sum_ms, 30000) END AS view_ms
+            FROM views WHERE ts_us >= {start}
+            UNION ALL BY NAME
+            SELECT *, 0::BIGINT AS view_ms FROM raw
+            WHERE ts_us >= {start} AND NOT (kind = {VIEW} AND play_time_sum IS NOT NULL)
+        ),
+        p AS MATERIALIZED (
             SELECT c.*,
-                CASE WHEN c.sum_ms IS NULL THEN 0
-                    WHEN c.previous_ms IS NOT NULL AND c.sum_ms >= c.previous_ms
-                        THEN least(c.sum_ms - c.previous_ms, 30000)
-                    ELSE least(c.sum_ms, 30000) END AS view_ms,
                 CASE WHEN c.kind = {click} THEN c.hotspot_id
                     WHEN c.kind = {switch} AND e.from_node = c.from_node_id
                         AND e.to_node = c.to_node_id THEN c.hotspot_id END AS counted
             FROM chained c LEFT JOIN edges e ON e.hotspot = c.hotspot_id
-            WHERE c.ts_us >= {start}
         ),
         f AS {kept},
-        done AS (
-            SELECT DISTINCT f.session_id FROM f JOIN graph_nodes g
-                ON g.is_end AND ((f.kind = {node_play} AND g.node = f.node_id)
-                    OR (f.kind = {switch} AND g.node = f.to_node_id))
+        done AS MATERIALIZED (
+            SELECT DISTINCT session_id FROM f
+            WHERE (kind = {node_play} AND node_id IN ({ends}))
+                OR (kind = {switch} AND to_node_id IN ({ends}))
         )",
         where_ = conditions.sql.join(" AND "),
     )
 }
 
 /// Each node play (numbered per session and node) with the views that
-/// follow it, and the 1 % buckets each view covers: `watched(session_id,
-/// node_id, play, bucket)`, and `node_plays(session_id, node_id, play)`.
+/// follow it, and the 1 % buckets they cover as disjoint runs:
+/// `islands(session_id, node_id, play, first, last)` — the union of the
+/// play's view spans, so a play's watched buckets are the sum of its
+/// islands' lengths — and `node_plays(session_id, node_id, play)`.
 fn watched_ctes() -> String {
     let node_play = code(EventKind::NodePlay);
     format!(
-        ", ordered AS (
+        ", ordered AS MATERIALIZED (
             SELECT f.session_id, f.node_id, f.kind, f.position, f.view_ms,
                 sum(CASE WHEN f.kind = {node_play} THEN 1 ELSE 0 END) OVER (
                     PARTITION BY f.session_id, f.node_id
@@ -220,16 +232,51 @@ fn watched_ctes() -> String {
                 AND o.view_ms > 0 AND g.duration_ms > 0
         ),
         ranges AS (
-            SELECT session_id, node_id, play,
+            SELECT session_id, node_id, play, first, greatest(last, first) AS last
+            FROM (SELECT session_id, node_id, play,
                 least(greatest(floor(start_ms * 100.0 / duration_ms + 1e-6), 0.0), 99.0)::INTEGER AS first,
                 least(greatest(ceil(end_ms * 100.0 / duration_ms - 1e-6) - 1.0, 0.0), 99.0)::INTEGER AS last
-            FROM spans
+            FROM spans)
         ),
-        watched AS (
-            SELECT DISTINCT session_id, node_id, play, unnest(range(first, greatest(last, first) + 1)) AS bucket
+        starts AS (
+            SELECT *, CASE WHEN max(last) OVER (
+                    PARTITION BY session_id, node_id, play ORDER BY first, last
+                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) >= first - 1
+                THEN 0 ELSE 1 END AS opens
             FROM ranges
+        ),
+        numbered AS (
+            SELECT *, sum(opens) OVER (
+                PARTITION BY session_id, node_id, play ORDER BY first, last
+                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS island
+            FROM starts
+        ),
+        islands AS (
+            SELECT session_id, node_id, play, min(first) AS first, max(last) AS last
+            FROM numbered GROUP BY session_id, node_id, play, island
         )"
     )
+}
+
+/// A 15-minute UTC slot in µs: every IANA offset is a multiple of it, so
+/// local hours, days, weeks and months are whole slots.
+const SLOT_US: i64 = 900_000_000;
+
+/// The rows of `f` joined with the bucket holding each (`b.idx`): by slot
+/// number, an equality join, when every bound is a whole slot (always, for
+/// buckets of local calendar units); else by an ASOF join on the bounds.
+fn bucket_join(bounds: &[(i64, i64)], buckets: &str) -> String {
+    let aligned = bounds
+        .iter()
+        .all(|&(start, end)| start >= 0 && start % SLOT_US == 0 && end % SLOT_US == 0);
+    if aligned {
+        format!(
+            "f JOIN (SELECT idx, unnest(range(b_start // {SLOT_US}, b_end // {SLOT_US})) AS slot
+                FROM {buckets}) b ON b.slot = f.ts_us // {SLOT_US}"
+        )
+    } else {
+        format!("f ASOF JOIN {buckets} b ON f.ts_us >= b.b_start WHERE f.ts_us < b.b_end")
+    }
 }
 
 type Params = Vec<Box<dyn ToSql>>;
@@ -291,19 +338,27 @@ pub fn aggregate(connection: &Connection, request: &AggregateRequest) -> Result<
             ],
             &rows,
         );
+        let bucketed = bucket_join(&parts.buckets, &buckets);
         let (sql, params) = run(
             &format!(
-                "SELECT b.idx,
-                    count(*) FILTER (WHERE f.kind = {impression}),
-                    count(*) FILTER (WHERE f.kind = {play}),
-                    count(DISTINCT f.user_id) FILTER (WHERE f.kind = {play})
-                        + max(CASE WHEN f.kind = {play} AND f.user_id IS NULL THEN 1 ELSE 0 END),
-                    sum(f.view_ms)::BIGINT,
-                    count(DISTINCT f.session_id) FILTER (WHERE f.kind = {play}),
-                    count(DISTINCT f.session_id) FILTER (WHERE f.kind = {play} AND d.session_id IS NOT NULL)
-                FROM f JOIN {buckets} b ON f.ts_us >= b.b_start AND f.ts_us < b.b_end
-                    LEFT JOIN done d ON d.session_id = f.session_id
-                GROUP BY b.idx"
+                // Per (bucket, session, viewer) first, so the distinct
+                // counts run over a few rows per session, not every event.
+                ", per AS (
+                    SELECT b.idx, f.session_id, f.user_id,
+                        count(*) FILTER (WHERE f.kind = {impression}) AS impressions,
+                        count(*) FILTER (WHERE f.kind = {play}) AS plays,
+                        sum(f.view_ms) AS view_ms
+                    FROM {bucketed}
+                    GROUP BY b.idx, f.session_id, f.user_id
+                )
+                SELECT per.idx, sum(impressions)::BIGINT, sum(plays)::BIGINT,
+                    count(DISTINCT user_id) FILTER (WHERE plays > 0)
+                        + max(CASE WHEN plays > 0 AND user_id IS NULL THEN 1 ELSE 0 END),
+                    sum(view_ms)::BIGINT,
+                    count(DISTINCT per.session_id) FILTER (WHERE plays > 0),
+                    count(DISTINCT per.session_id) FILTER (WHERE plays > 0 AND d.session_id IS NOT NULL)
+                FROM per LEFT JOIN done d ON d.session_id = per.session_id
+                GROUP BY per.idx"
             ),
             false,
         );
@@ -432,7 +487,7 @@ fn nodes(
         entry.view_ms = view_ms;
     }
     let (sql, params) = run(
-        "SELECT node_id, count(*) FROM watched GROUP BY node_id",
+        "SELECT node_id, sum(last - first + 1)::BIGINT FROM islands GROUP BY node_id",
         true,
     );
     for (node, buckets) in query(connection, &sql, &params, "watched buckets", |row| {
@@ -465,27 +520,41 @@ fn nodes(
 
 fn curve(connection: &Connection, node: &str, run: &Runner<'_>) -> Result<Curve> {
     let node = quote(node);
+    // Islands of one play are disjoint: a bucket's viewers are the islands
+    // covering it, counted from where islands open and close.
     let (sql, params) = run(
         &format!(
-            "SELECT -1 AS bucket, count(*) FROM node_plays WHERE node_id = {node}
+            "SELECT 'plays' AS what, 0 AS bucket, count(*) FROM node_plays WHERE node_id = {node}
             UNION ALL
-            SELECT bucket, count(*) FROM watched WHERE node_id = {node} GROUP BY bucket"
+            SELECT 'open', first, count(*) FROM islands WHERE node_id = {node} GROUP BY first
+            UNION ALL
+            SELECT 'close', last + 1, count(*) FROM islands WHERE node_id = {node} GROUP BY last"
         ),
         true,
     );
-    let mut curve = Curve {
-        watched: vec![0; 100],
-        plays: 0,
-    };
-    for (bucket, count) in query(connection, &sql, &params, "a viewing curve", |row| {
-        Ok((row.get::<_, i64>(0)?, u64_of(row.get(1)?)))
+    let mut changes = [0i64; 101];
+    let mut plays = 0;
+    for (what, bucket, count) in query(connection, &sql, &params, "a viewing curve", |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, i64>(1)?,
+            row.get::<_, i64>(2)?,
+        ))
     })? {
-        match usize::try_from(bucket) {
-            Ok(b) if b < 100 => curve.watched[b] = count,
-            _ => curve.plays = count,
+        let slot = usize::try_from(bucket).unwrap_or(0).min(100);
+        match what.as_str() {
+            "open" => changes[slot] += count,
+            "close" => changes[slot] -= count,
+            _ => plays = u64_of(count),
         }
     }
-    Ok(curve)
+    let mut watched = Vec::with_capacity(100);
+    let mut running = 0i64;
+    for change in &changes[..100] {
+        running += change;
+        watched.push(u64_of(running));
+    }
+    Ok(Curve { watched, plays })
 }
 
 fn heatmap(
