@@ -298,6 +298,9 @@ proptest! {
             .unwrap();
         runtime.block_on(async {
             let (kava, native) = replay(&steps).await;
+            let stored = native.app.store.event_count().unwrap();
+            assert!(stored > 0);
+            assert_eq!(kava.app.store.event_count().unwrap(), stored);
             for kind in REPORTS {
                 let (ours, theirs) = (report(&kava.app, kind).await, report(&native.app, kind).await);
                 assert_eq!(ours, theirs, "report {kind} of {plans:?}");
