@@ -29,11 +29,13 @@ pub(crate) fn parts(request: &ReportRequest, start: DateTime<Utc>, end: DateTime
         },
         ReportKind::Node => Parts {
             nodes: true,
+            only_node: node(),
             clicks: true,
             ..Parts::default()
         },
         ReportKind::Curve => Parts {
             nodes: true,
+            only_node: node(),
             curve: node(),
             ..Parts::default()
         },

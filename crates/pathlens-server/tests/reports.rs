@@ -147,3 +147,47 @@ async fn bad_parameters_name_the_parameter() {
         .await;
     assert_eq!(no_node.status, StatusCode::NOT_FOUND);
 }
+
+/// The video list's plays are the dashboard's: the last 30 local days in
+/// the asked zone, not a rolling 30 × 24 hours. A play late on the 31st UTC
+/// day back is inside UTC's 30 days and outside Kolkata's, whose today has
+/// already begun.
+#[tokio::test]
+async fn the_video_list_counts_plays_as_the_dashboard_does() {
+    use chrono::{TimeZone, Utc};
+
+    let server = crate::kava::Clocked::with_path(pathlens_server::ServerConfig::default()).await;
+    let app = &server.app;
+    server.set_time(Utc.with_ymd_and_hms(2026, 3, 16, 10, 0, 0).unwrap());
+    let play =
+        r#"{"partner_id":1,"video_id":"1_path","session_id":"s","event_index":1,"kind":"play"}"#;
+    let sent = app.send("POST", "/api/v1/events", &app.write, play).await;
+    assert_eq!(sent.json()["accepted"], 1, "{}", sent.text);
+    server.set_time(Utc.with_ymd_and_hms(2026, 4, 14, 20, 0, 0).unwrap());
+    for (tz, expected) in [("UTC", 1), ("Asia/Kolkata", 0)] {
+        let list = app
+            .get(&format!("/api/v1/videos?tz={tz}"), &app.admin)
+            .await
+            .json();
+        assert_eq!(list["videos"][0]["plays_30d"], expected, "{tz}: {list}");
+        let totals = app
+            .get(
+                &format!("/api/v1/videos/1_path/reports/totals?range=last_30_days&tz={tz}"),
+                &app.admin,
+            )
+            .await
+            .json();
+        assert_eq!(totals["rows"][0]["plays"], expected, "{tz}");
+        assert_eq!(
+            list["plays_period"]["from"], totals["period"]["from"],
+            "{tz}"
+        );
+    }
+    let bad = app.get("/api/v1/videos?tz=Mars/Olympus", &app.admin).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
+    assert!(
+        bad.json()["message"].as_str().unwrap().contains("tz"),
+        "{}",
+        bad.text
+    );
+}

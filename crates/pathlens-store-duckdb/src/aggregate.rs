@@ -210,8 +210,11 @@ fn base(request: &AggregateRequest, conditions: &mut Conditions) -> String {
 /// `islands(session_id, node_id, play, first, last)` — the union of the
 /// play's view spans, so a play's watched buckets are the sum of its
 /// islands' lengths — and `node_plays(session_id, node_id, play)`.
-fn watched_ctes() -> String {
+fn watched_ctes(only: Option<&str>) -> String {
     let node_play = code(EventKind::NodePlay);
+    let only = only.map_or(String::new(), |node| {
+        format!(" AND f.node_id = {}", quote(node))
+    });
     format!(
         ", ordered AS MATERIALIZED (
             SELECT f.session_id, f.node_id, f.kind, f.position, f.view_ms,
@@ -219,7 +222,7 @@ fn watched_ctes() -> String {
                     PARTITION BY f.session_id, f.node_id
                     ORDER BY f.ts_us, f.event_index, f.kind = {VIEW}
                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS play
-            FROM f WHERE f.node_id IS NOT NULL AND f.kind IN ({node_play}, {VIEW})
+            FROM f WHERE f.node_id IS NOT NULL AND f.kind IN ({node_play}, {VIEW}){only}
         ),
         node_plays AS (SELECT session_id, node_id, play FROM ordered WHERE kind = {node_play}),
         spans AS (
@@ -306,11 +309,11 @@ fn u64_of(value: i64) -> u64 {
 pub fn aggregate(connection: &Connection, request: &AggregateRequest) -> Result<Aggregates> {
     let parts = &request.parts;
     let mut figures = Aggregates::default();
-    let run = |tail: &str, with_watched: bool| {
+    let run = |tail: &str, with_watched: bool, only: Option<&str>| {
         let mut conditions = Conditions::default();
         let mut sql = base(request, &mut conditions);
         if with_watched {
-            sql.push_str(&watched_ctes());
+            sql.push_str(&watched_ctes(only));
         }
         sql.push(' ');
         sql.push_str(tail);
@@ -361,6 +364,7 @@ pub fn aggregate(connection: &Connection, request: &AggregateRequest) -> Result<
                 GROUP BY per.idx"
             ),
             false,
+            None,
         );
         figures.totals = vec![Totals::default(); parts.buckets.len()];
         for (idx, totals) in query(connection, &sql, &params, "totals", |row| {
@@ -388,6 +392,7 @@ pub fn aggregate(connection: &Connection, request: &AggregateRequest) -> Result<
         let (sql, params) = run(
             "SELECT counted, count(*) FROM f WHERE counted IS NOT NULL GROUP BY counted",
             false,
+            None,
         );
         figures.clicks = query(connection, &sql, &params, "clicks", |row| {
             Ok((row.get::<_, String>(0)?, u64_of(row.get(1)?)))
@@ -404,6 +409,7 @@ pub fn aggregate(connection: &Connection, request: &AggregateRequest) -> Result<
                 code(EventKind::NodeSwitch)
             ),
             false,
+            None,
         );
         figures.transitions = query(connection, &sql, &params, "transitions", |row| {
             Ok((
@@ -427,6 +433,7 @@ pub fn aggregate(connection: &Connection, request: &AggregateRequest) -> Result<
                 GROUP BY user_id"
             ),
             false,
+            None,
         );
         figures.viewers = query(connection, &sql, &params, "viewers", |row| {
             Ok((
@@ -450,7 +457,9 @@ pub fn aggregate(connection: &Connection, request: &AggregateRequest) -> Result<
     Ok(figures)
 }
 
-type Runner<'a> = dyn Fn(&str, bool) -> (String, Params) + 'a;
+/// Builds a part's query: its tail after the common CTEs, with the watched
+/// buckets' CTEs or not, for one node or every node.
+type Runner<'a> = dyn Fn(&str, bool, Option<&str>) -> (String, Params) + 'a;
 
 fn nodes(
     connection: &Connection,
@@ -458,20 +467,29 @@ fn nodes(
     run: &Runner<'_>,
 ) -> Result<HashMap<String, NodeStats>> {
     let node_play = code(EventKind::NodePlay);
-    let mut stats: HashMap<String, NodeStats> = request
-        .graph
-        .nodes
-        .iter()
-        .map(|n| (n.id.clone(), NodeStats::default()))
-        .collect();
+    let only = request.parts.only_node.as_deref();
+    let mut stats: HashMap<String, NodeStats> = match only {
+        Some(node) => HashMap::from([(node.to_string(), NodeStats::default())]),
+        None => request
+            .graph
+            .nodes
+            .iter()
+            .map(|n| (n.id.clone(), NodeStats::default()))
+            .collect(),
+    };
+    // `AND node_id = …` for a drill-down on one node.
+    let one = only.map_or(String::new(), |node| {
+        format!(" AND node_id = {}", quote(node))
+    });
     let (sql, params) = run(
         &format!(
             "SELECT node_id, count(*) FILTER (WHERE kind = {node_play}),
                 count(DISTINCT user_id) + max(CASE WHEN user_id IS NULL THEN 1 ELSE 0 END),
                 sum(view_ms)::BIGINT
-            FROM f WHERE node_id IS NOT NULL GROUP BY node_id"
+            FROM f WHERE node_id IS NOT NULL{one} GROUP BY node_id"
         ),
         false,
+        None,
     );
     for (node, plays, viewers, view_ms) in query(connection, &sql, &params, "nodes", |row| {
         Ok((
@@ -489,6 +507,7 @@ fn nodes(
     let (sql, params) = run(
         "SELECT node_id, sum(last - first + 1)::BIGINT FROM islands GROUP BY node_id",
         true,
+        only,
     );
     for (node, buckets) in query(connection, &sql, &params, "watched buckets", |row| {
         Ok((row.get::<_, String>(0)?, u64_of(row.get(1)?)))
@@ -503,10 +522,11 @@ fn nodes(
                 SELECT session_id, node_id, row_number() OVER (
                     PARTITION BY session_id ORDER BY ts_us DESC, event_index DESC) AS latest
                 FROM f WHERE kind = {node_play} AND node_id IS NOT NULL
-            ) WHERE latest = 1 AND session_id NOT IN (SELECT session_id FROM done)
+            ) WHERE latest = 1 AND session_id NOT IN (SELECT session_id FROM done){one}
             GROUP BY node_id"
         ),
         false,
+        None,
     );
     for (node, dropoffs) in query(connection, &sql, &params, "drop-offs", |row| {
         Ok((row.get::<_, String>(0)?, u64_of(row.get(1)?)))
@@ -518,8 +538,8 @@ fn nodes(
     Ok(stats)
 }
 
-fn curve(connection: &Connection, node: &str, run: &Runner<'_>) -> Result<Curve> {
-    let node = quote(node);
+fn curve(connection: &Connection, id: &str, run: &Runner<'_>) -> Result<Curve> {
+    let node = quote(id);
     // Islands of one play are disjoint: a bucket's viewers are the islands
     // covering it, counted from where islands open and close.
     let (sql, params) = run(
@@ -531,6 +551,7 @@ fn curve(connection: &Connection, node: &str, run: &Runner<'_>) -> Result<Curve>
             SELECT 'close', last + 1, count(*) FROM islands WHERE node_id = {node} GROUP BY last"
         ),
         true,
+        Some(id),
     );
     let mut changes = [0i64; 101];
     let mut plays = 0;
@@ -583,6 +604,7 @@ fn heatmap(
             quote(hotspot)
         ),
         false,
+        None,
     );
     for (bucket, count) in query(connection, &sql, &params, "a heat map", |row| {
         Ok((row.get::<_, i64>(0)?, u64_of(row.get(1)?)))

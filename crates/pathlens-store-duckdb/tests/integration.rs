@@ -220,7 +220,11 @@ fn aggregates_in_sql_equal_the_reference() {
             ..ContextFilter::default()
         },
     ];
-    for buckets in [aligned, odd] {
+    for (buckets, only_node) in [
+        (aligned.clone(), None),
+        (odd, None),
+        (aligned, Some(first_node.clone())),
+    ] {
         for filter in &filters {
             for sessions in [
                 SessionFilter::default(),
@@ -239,6 +243,7 @@ fn aggregates_in_sql_equal_the_reference() {
                     parts: Parts {
                         buckets: buckets.clone(),
                         nodes: true,
+                        only_node: only_node.clone(),
                         clicks: true,
                         transitions: true,
                         viewers: true,

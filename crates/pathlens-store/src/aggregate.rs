@@ -43,6 +43,9 @@ pub struct Parts {
     pub buckets: Vec<(i64, i64)>,
     /// Per-node figures over the period.
     pub nodes: bool,
+    /// With `nodes`: the figures of this node only (a drill-down), so a
+    /// store need not work out every node's.
+    pub only_node: Option<String>,
     /// Clicks per hotspot over the period.
     pub clicks: bool,
     /// Node-to-node moves over the period.
@@ -132,7 +135,8 @@ pub struct Aggregates {
     /// One per requested bucket, in order.
     pub totals: Vec<Totals>,
     /// Keyed by node id: every node of the graph (zero figures when it had
-    /// no events) and any other node id events named.
+    /// no events) and any other node id events named; only
+    /// [`Parts::only_node`] when that is set.
     pub nodes: HashMap<String, NodeStats>,
     pub clicks: HashMap<String, u64>,
     pub transitions: HashMap<Transition, u64>,

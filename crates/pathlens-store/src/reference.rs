@@ -186,10 +186,13 @@ impl<'g> Dataset<'g> {
     pub fn aggregates(&self, parts: &crate::aggregate::Parts) -> Aggregates {
         Aggregates {
             totals: self.totals(&parts.buckets),
-            nodes: if parts.nodes {
-                self.nodes()
-            } else {
-                HashMap::new()
+            nodes: match (parts.nodes, &parts.only_node) {
+                (false, _) => HashMap::new(),
+                (true, None) => self.nodes(),
+                (true, Some(node)) => {
+                    let stats = self.nodes().remove(node).unwrap_or_default();
+                    HashMap::from([(node.clone(), stats)])
+                }
             },
             clicks: if parts.clicks {
                 self.hotspot_clicks()
