@@ -344,24 +344,30 @@ pub fn aggregate(connection: &Connection, request: &AggregateRequest) -> Result<
         let bucketed = bucket_join(&parts.buckets, &buckets);
         let (sql, params) = run(
             &format!(
-                // Per (bucket, session, viewer) first, so the distinct
-                // counts run over a few rows per session, not every event.
-                ", per AS (
-                    SELECT b.idx, f.session_id, f.user_id,
-                        count(*) FILTER (WHERE f.kind = {impression}) AS impressions,
-                        count(*) FILTER (WHERE f.kind = {play}) AS plays,
-                        sum(f.view_ms) AS view_ms
-                    FROM {bucketed}
-                    GROUP BY b.idx, f.session_id, f.user_id
+                // Sums over the rows that add to them; distinct counts over
+                // play rows only, a small part of the period's events.
+                ", bucketed AS (
+                    SELECT b.idx, f.kind, f.session_id, f.user_id, f.view_ms FROM {bucketed}
+                ),
+                sums AS (
+                    SELECT idx, count(*) FILTER (WHERE kind = {impression}) AS impressions,
+                        count(*) FILTER (WHERE kind = {play}) AS plays, sum(view_ms) AS view_ms
+                    FROM bucketed WHERE kind IN ({impression}, {play}) OR view_ms <> 0
+                    GROUP BY idx
+                ),
+                played AS (
+                    SELECT p.idx,
+                        count(DISTINCT p.user_id)
+                            + max(CASE WHEN p.user_id IS NULL THEN 1 ELSE 0 END) AS viewers,
+                        count(DISTINCT p.session_id) AS sessions,
+                        count(DISTINCT p.session_id) FILTER (WHERE d.session_id IS NOT NULL) AS completed
+                    FROM bucketed p LEFT JOIN done d ON d.session_id = p.session_id
+                    WHERE p.kind = {play}
+                    GROUP BY p.idx
                 )
-                SELECT per.idx, sum(impressions)::BIGINT, sum(plays)::BIGINT,
-                    count(DISTINCT user_id) FILTER (WHERE plays > 0)
-                        + max(CASE WHEN plays > 0 AND user_id IS NULL THEN 1 ELSE 0 END),
-                    sum(view_ms)::BIGINT,
-                    count(DISTINCT per.session_id) FILTER (WHERE plays > 0),
-                    count(DISTINCT per.session_id) FILTER (WHERE plays > 0 AND d.session_id IS NOT NULL)
-                FROM per LEFT JOIN done d ON d.session_id = per.session_id
-                GROUP BY per.idx"
+                SELECT s.idx, s.impressions, s.plays, coalesce(p.viewers, 0), s.view_ms::BIGINT,
+                    coalesce(p.sessions, 0), coalesce(p.completed, 0)
+                FROM sums s LEFT JOIN played p ON p.idx = s.idx"
             ),
             false,
             None,
