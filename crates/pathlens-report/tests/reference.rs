@@ -261,9 +261,9 @@ pub fn prepare<'a>(
         let date = local_date(e.ts, tz);
         period.from <= date && date <= period.to
     };
-    // Every view up to the period's end: an increase is over the whole
-    // history of its player session.
-    let in_window = |e: &Event| local_date(e.ts, tz) <= period.to;
+    // Every stored view: an increase is over the whole history of its
+    // player session, whatever the period.
+    let in_window = |_: &Event| true;
     let passing: Vec<&Event> = events
         .iter()
         .filter(|e| context_keeps(filters, e))

@@ -119,17 +119,27 @@ fn list(items: &[String]) -> String {
 /// as a click for), and `done`, the sessions that reached an end node.
 fn base(request: &AggregateRequest, conditions: &mut Conditions) -> String {
     let (edges, graph_nodes) = graph_relations(request.graph);
+    // Unfiltered, every view's playback is the stored `view_ms`. A context
+    // filter leaves some views out, so the views that pass it are chained
+    // here, over the player sessions' whole history.
+    let stored = request.filter.is_empty();
+    let (start, end) = (
+        request.start.timestamp_micros(),
+        request.end.timestamp_micros(),
+    );
+    let period = format!("ts_us >= {start} AND ts_us < {end}");
     conditions.push(
-        &format!("partner_id = ? AND video_id = ? AND ts_us < ? AND (ts_us >= ? OR kind = {VIEW})"),
+        &if stored {
+            format!("partner_id = ? AND video_id = ? AND {period}")
+        } else {
+            format!("partner_id = ? AND video_id = ? AND ({period} OR kind = {VIEW})")
+        },
         vec![
             Box::new(request.partner_id),
             Box::new(request.graph.id.clone()),
-            Box::new(request.end.timestamp_micros()),
-            Box::new(request.start.timestamp_micros()),
         ],
     );
     conditions.context(&request.filter);
-    let start = request.start.timestamp_micros();
     let (switch, click, node_play) = (
         code(EventKind::NodeSwitch),
         code(EventKind::HotspotClick),
@@ -157,6 +167,33 @@ fn base(request: &AggregateRequest, conditions: &mut Conditions) -> String {
             having.join(" AND ")
         )
     };
+    let columns = "ts_us, kind, session_id, entry_id, node_id, event_index, user_id, position,
+        play_time_sum, from_node_id, to_node_id, hotspot_id, player_session";
+    let where_ = conditions.sql.join(" AND ");
+    let chained = if stored {
+        format!("chained AS (SELECT {columns}, view_ms FROM events WHERE {where_})")
+    } else {
+        format!(
+            "raw AS MATERIALIZED (SELECT {columns} FROM events WHERE {where_}),
+            views AS (
+                SELECT *, lag(sum_ms) OVER (
+                    PARTITION BY session_id, player_session, entry_id
+                    ORDER BY event_index, ts_us) AS previous_ms
+                FROM (SELECT *, round(play_time_sum * 1000.0)::BIGINT AS sum_ms FROM raw
+                    WHERE kind = {VIEW} AND play_time_sum IS NOT NULL)
+            ),
+            chained AS (
+                SELECT * EXCLUDE (sum_ms, previous_ms),
+                    CASE WHEN previous_ms IS NOT NULL AND sum_ms >= previous_ms
+                            THEN least(sum_ms - previous_ms, 30000)
+                        ELSE least(sum_ms, 30000) END AS view_ms
+                FROM views WHERE {period}
+                UNION ALL BY NAME
+                SELECT *, 0::BIGINT AS view_ms FROM raw
+                WHERE {period} AND NOT (kind = {VIEW} AND play_time_sum IS NOT NULL)
+            )"
+        )
+    };
     let ends: Vec<String> = request.graph.end_nodes();
     let ends = if ends.is_empty() {
         "NULL".to_string()
@@ -166,28 +203,7 @@ fn base(request: &AggregateRequest, conditions: &mut Conditions) -> String {
     format!(
         "WITH edges AS {edges},
         graph_nodes AS {graph_nodes},
-        raw AS MATERIALIZED (
-            SELECT ts_us, kind, session_id, entry_id, node_id, event_index, user_id, position,
-                play_time_sum, from_node_id, to_node_id, hotspot_id, player_session
-            FROM events WHERE {where_}
-        ),
-        views AS (
-            SELECT *, lag(sum_ms) OVER (
-                PARTITION BY session_id, player_session, entry_id
-                ORDER BY event_index, ts_us) AS previous_ms
-            FROM (SELECT *, round(play_time_sum * 1000.0)::BIGINT AS sum_ms FROM raw
-                WHERE kind = {VIEW} AND play_time_sum IS NOT NULL)
-        ),
-        chained AS (
-            SELECT * EXCLUDE (sum_ms, previous_ms),
-                CASE WHEN previous_ms IS NOT NULL AND sum_ms >= previous_ms
-                        THEN least(sum_ms - previous_ms, 30000)
-                    ELSE least(sum_ms, 30000) END AS view_ms
-            FROM views WHERE ts_us >= {start}
-            UNION ALL BY NAME
-            SELECT *, 0::BIGINT AS view_ms FROM raw
-            WHERE ts_us >= {start} AND NOT (kind = {VIEW} AND play_time_sum IS NOT NULL)
-        ),
+        {chained},
         p AS MATERIALIZED (
             SELECT c.*,
                 CASE WHEN c.kind = {click} THEN c.hotspot_id
@@ -200,8 +216,7 @@ fn base(request: &AggregateRequest, conditions: &mut Conditions) -> String {
             SELECT DISTINCT session_id FROM f
             WHERE (kind = {node_play} AND node_id IN ({ends}))
                 OR (kind = {switch} AND to_node_id IN ({ends}))
-        )",
-        where_ = conditions.sql.join(" AND "),
+        )"
     )
 }
 

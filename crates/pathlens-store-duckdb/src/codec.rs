@@ -14,7 +14,14 @@ pub const ROW_COLUMNS: &str = "ts_us, kind, session_id, entry_id, node_id, event
 /// Every column of an event, in table order after `seq`.
 pub const EVENT_COLUMNS: &str = "partner_id, video_id, ts_us, kind, session_id, event_index, node_id, entry_id, user_id, position, play_time_sum, from_node_id, to_node_id, hotspot_id, target_url, quartile, country, device, os, browser, referrer_domain, application, playback_type, dedup_key, player_session";
 
-pub fn append_event(appender: &mut Appender<'_>, seq: i64, event: &Event) -> Result<()> {
+/// Appends `event` as row `seq`, with the playback it adds (`view_ms`,
+/// worked out by `chains.rs`).
+pub fn append_event(
+    appender: &mut Appender<'_>,
+    seq: i64,
+    event: &Event,
+    view_ms: i64,
+) -> Result<()> {
     let context = &event.context;
     appender
         .append_row(params![
@@ -44,6 +51,7 @@ pub fn append_event(appender: &mut Appender<'_>, seq: i64, event: &Event) -> Res
             context.playback_type.map(PlaybackType::name),
             event.dedup_key,
             event.player_session,
+            view_ms,
         ])
         .map_err(|e| internal("appending an event", e))
 }

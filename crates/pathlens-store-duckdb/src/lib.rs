@@ -6,12 +6,14 @@
 //! - [`read`]: scans and lookups, each on its own connection so reads run
 //!   beside the writer;
 //! - [`aggregate`]: report figures aggregated in SQL, never raw rows;
+//! - `chains`: each view's playback, worked out when it is stored;
 //! - [`codec`]: how rows map to model types.
 //!
 //! DuckDB's commit writes and syncs its write-ahead log, so an acknowledged
 //! append survives `kill -9`.
 
 mod aggregate;
+mod chains;
 mod codec;
 mod read;
 pub mod schema;

@@ -58,6 +58,20 @@ pub const MIGRATIONS: &[&str] = &[
     );",
     // 2: the player session of sources that play each node in its own player.
     "ALTER TABLE events ADD COLUMN player_session VARCHAR;",
+    // 3: each view's playback in ms over its player session's whole history
+    // (`chains.rs`), worked out for the events already stored.
+    "ALTER TABLE events ADD COLUMN view_ms BIGINT NOT NULL DEFAULT 0;
+    UPDATE events SET view_ms = c.view_ms FROM (
+        SELECT seq, CASE WHEN previous_ms IS NOT NULL AND sum_ms >= previous_ms
+                THEN least(sum_ms - previous_ms, 30000) ELSE least(sum_ms, 30000) END AS view_ms
+        FROM (
+            SELECT seq, round(play_time_sum * 1000.0)::BIGINT AS sum_ms,
+                lag(round(play_time_sum * 1000.0)::BIGINT) OVER (
+                    PARTITION BY partner_id, video_id, session_id, player_session, entry_id
+                    ORDER BY event_index, ts_us) AS previous_ms
+            FROM events WHERE kind = 4 AND play_time_sum IS NOT NULL
+        )
+    ) c WHERE events.seq = c.seq;",
 ];
 
 /// The schema version this binary writes.

@@ -16,6 +16,7 @@ use duckdb::{Connection, params};
 use pathlens_model::{Event, Graph};
 use pathlens_store::{ApiKey, AppendOutcome, PartnerId, Result};
 
+use crate::chains::Chains;
 use crate::codec;
 use crate::internal;
 
@@ -52,6 +53,7 @@ pub(crate) struct Job {
 pub(crate) struct WriterState {
     connection: Connection,
     seen: HashSet<(u32, u64)>,
+    chains: Chains,
     next_seq: i64,
     depth: Arc<AtomicUsize>,
 }
@@ -71,6 +73,7 @@ impl WriterState {
                 seen.insert(key.map_err(|e| internal("loading the dedup index", e))?);
             }
         }
+        let chains = Chains::load(&connection)?;
         let next_seq = connection
             .query_row("SELECT coalesce(max(seq) + 1, 0) FROM events", [], |row| {
                 row.get(0)
@@ -79,6 +82,7 @@ impl WriterState {
         Ok(WriterState {
             connection,
             seen,
+            chains,
             next_seq,
             depth,
         })
@@ -203,10 +207,11 @@ impl WriterState {
         }
     }
 
-    fn write_events(&self, events: &[&Event]) -> Result<()> {
+    fn write_events(&mut self, events: &[&Event]) -> Result<()> {
         if events.is_empty() {
             return Ok(());
         }
+        let mut planned = self.chains.plan(events);
         self.connection
             .execute_batch("BEGIN TRANSACTION")
             .map_err(|e| internal("starting a transaction", e))?;
@@ -216,18 +221,24 @@ impl WriterState {
                 .appender("events")
                 .map_err(|e| internal("opening the appender", e))?;
             for (offset, event) in events.iter().enumerate() {
-                codec::append_event(&mut appender, self.next_seq + offset as i64, event)?;
+                let seq = self.next_seq + offset as i64;
+                codec::append_event(&mut appender, seq, event, planned.view_ms[offset])?;
             }
             appender
                 .flush()
-                .map_err(|e| internal("flushing the appender", e))
+                .map_err(|e| internal("flushing the appender", e))?;
+            drop(appender);
+            Chains::recompute(&self.connection, &mut planned)
         })();
         match appended.and_then(|()| {
             self.connection
                 .execute_batch("COMMIT")
                 .map_err(|e| internal("committing events", e))
         }) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.chains.apply(planned);
+                Ok(())
+            }
             Err(error) => {
                 let _ = self.connection.execute_batch("ROLLBACK");
                 tracing::error!(%error, "append failed; rolled back");

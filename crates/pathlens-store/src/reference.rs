@@ -21,7 +21,7 @@ use crate::aggregate::{
 use crate::{EventRow, Result, ScanRequest, Store};
 
 /// Answers `request` from `store`'s rows: the period's events, and the view
-/// events of the whole history before it (for view increases).
+/// events of the whole history around it (for view increases).
 ///
 /// # Errors
 /// As the store's scans fail.
@@ -35,9 +35,16 @@ pub fn aggregate<S: Store + ?Sized>(store: &S, request: &AggregateRequest) -> Re
         filter: request.filter.clone(),
     };
     let mut rows = store.scan(&scan(request.start, request.end, Vec::new()))?;
+    // A view's previous view is looked up over the player session's whole
+    // stored history, wherever in time it lies.
     rows.extend(store.scan(&scan(
         DateTime::<Utc>::MIN_UTC,
         request.start,
+        vec![EventKind::View],
+    ))?);
+    rows.extend(store.scan(&scan(
+        request.end,
+        DateTime::<Utc>::MAX_UTC,
         vec![EventKind::View],
     ))?);
     let dataset = Dataset::new(
