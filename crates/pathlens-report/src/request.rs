@@ -277,12 +277,47 @@ impl ReportRequest {
     /// # Errors
     /// [`ReportError::InvalidParam`] on `range` for an unknown preset.
     pub fn days(&self, today: NaiveDate) -> Result<DateRange, ReportError> {
-        match &self.range {
-            RangeSpec::Days(range) => Ok(*range),
-            RangeSpec::Preset(name) => preset(name, today),
+        let range = match &self.range {
+            RangeSpec::Days(range) => *range,
+            RangeSpec::Preset(name) => preset(name, today)?,
+        };
+        self.check_size(range)?;
+        Ok(range)
+    }
+
+    /// Keeps a report's work bounded: at most [`MAX_RANGE_DAYS`] days, and
+    /// hourly series over at most [`MAX_HOURLY_DAYS`] days.
+    fn check_size(&self, range: DateRange) -> Result<(), ReportError> {
+        let days = range.days();
+        if days > MAX_RANGE_DAYS {
+            return Err(ReportError::invalid(
+                "to",
+                format!(
+                    "the range {} to {} has {days} days; a report covers at most {MAX_RANGE_DAYS} days (10 years)",
+                    range.from, range.to
+                ),
+            ));
         }
+        if self.kind == ReportKind::Timeseries
+            && self.interval == Interval::Hour
+            && days > MAX_HOURLY_DAYS
+        {
+            return Err(ReportError::invalid(
+                "interval",
+                format!(
+                    "an hourly series covers at most {MAX_HOURLY_DAYS} days and this range has {days}; use interval=day or a shorter range"
+                ),
+            ));
+        }
+        Ok(())
     }
 }
+
+/// The longest range of one report, in days: ten years.
+pub const MAX_RANGE_DAYS: i64 = 3_653;
+
+/// The longest range of an hourly series, in days.
+pub const MAX_HOURLY_DAYS: i64 = 31;
 
 /// The reports one video's dashboard page shows — every kind once, the
 /// drill-downs on `node` and `hotspot` — all with the parameters `common`
@@ -392,5 +427,57 @@ mod tests {
         }
         let error = ReportRequest::from_params(ReportKind::Node, &[]).unwrap_err();
         assert!(error.to_string().contains("node"));
+    }
+
+    #[test]
+    fn a_report_covers_a_bounded_range() {
+        let today = NaiveDate::from_ymd_opt(2026, 3, 15).unwrap();
+        let days = |kind, pairs: &[(&str, &str)]| {
+            ReportRequest::from_params(kind, &params(pairs))
+                .unwrap()
+                .days(today)
+        };
+        let huge = [("from", "0001-01-01"), ("to", "9999-12-31")];
+        for kind in [
+            ReportKind::Totals,
+            ReportKind::Timeseries,
+            ReportKind::Nodes,
+        ] {
+            let error = days(kind, &huge).unwrap_err();
+            assert!(
+                matches!(&error, ReportError::InvalidParam { param, .. } if param == "to"),
+                "{error}"
+            );
+            assert!(error.to_string().contains("3653 days"), "{error}");
+        }
+        let ten_years = [("from", "2016-03-15"), ("to", "2026-03-15")];
+        assert_eq!(
+            days(ReportKind::Timeseries, &ten_years).unwrap().days(),
+            3_653
+        );
+        let hourly = |to| {
+            days(
+                ReportKind::Timeseries,
+                &[("from", "2026-01-01"), ("to", to), ("interval", "hour")],
+            )
+        };
+        assert_eq!(hourly("2026-01-31").unwrap().days(), 31);
+        let error = hourly("2026-02-01").unwrap_err();
+        assert!(
+            matches!(&error, ReportError::InvalidParam { param, .. } if param == "interval"),
+            "{error}"
+        );
+        // Only a series is hourly: totals over the same range are fine.
+        assert!(
+            days(
+                ReportKind::Totals,
+                &[
+                    ("from", "2026-01-01"),
+                    ("to", "2026-03-01"),
+                    ("interval", "hour")
+                ]
+            )
+            .is_ok()
+        );
     }
 }

@@ -1,14 +1,17 @@
 //! [`Store::aggregate`](pathlens_store::Store::aggregate) inside DuckDB.
 //!
-//! Each part of a report is one SQL query that reads the video's events,
-//! works out the derived facts docs/metrics.md needs (each view's increase
-//! over the whole history of its player session, the counted click of a
-//! node switch, the node play each view belongs to and the 1 % buckets it
-//! covers, completed sessions, each session's last node) and aggregates
-//! them; only the figures come back to Rust. The arithmetic on positions is
-//! the reference's, operation for operation, so the floating-point results
-//! agree to the bit (`pathlens_store::reference` is the yardstick: the
-//! conformance suite compares the two on random streams).
+//! Each part of a report is one SQL query that reads the video's events of
+//! the period, works out the derived facts docs/metrics.md needs (the
+//! counted click of a node switch, the node play each view belongs to and
+//! the 1 % buckets it covers, completed sessions, each session's last node)
+//! and aggregates them; only the figures come back to Rust. Each view's
+//! playback is the stored `view_ms` (worked out at ingest, `chains.rs`);
+//! under a context filter, which may leave some views of a player session
+//! out, the views that pass it are chained here over the whole history.
+//! The arithmetic on positions is the reference's, operation for operation,
+//! so the floating-point results agree to the bit: the reference
+//! (`pathlens_store::reference`) is the yardstick, and the store's tests and
+//! the report crate's property test compare the two on random streams.
 //!
 //! The graph's facts (hotspot edges, node durations, end nodes) and the
 //! buckets are small; they travel as `VALUES` lists in the query.

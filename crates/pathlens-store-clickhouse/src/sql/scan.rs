@@ -59,6 +59,14 @@ pub fn filter_conditions(filter: &ContextFilter) -> Vec<String> {
     conditions
 }
 
+/// Whether ClickHouse's `Date` can hold the UTC day of `instant`.
+fn date_holds(instant: DateTime<Utc>) -> bool {
+    let day = instant.date_naive();
+    let first = chrono::NaiveDate::from_ymd_opt(1970, 1, 1);
+    let last = chrono::NaiveDate::from_ymd_opt(2149, 6, 6);
+    first.is_some_and(|f| day >= f) && last.is_some_and(|l| day <= l)
+}
+
 /// `toDate('…')` of the UTC day of `instant`.
 fn utc_day(instant: DateTime<Utc>) -> String {
     format!("toDate('{}')", instant.date_naive().format("%Y-%m-%d"))
@@ -70,17 +78,21 @@ pub fn scan(tables: &Tables, request: &ScanRequest) -> String {
     let mut conditions = vec![
         format!("partner_id = {}", request.partner_id),
         format!("video_id = {}", quote(&request.video_id)),
-        format!(
-            "event_date >= {} AND event_date <= {}",
-            utc_day(request.start),
-            utc_day((request.end - Duration::microseconds(1)).max(request.start))
-        ),
-        format!(
-            "ts_us >= {} AND ts_us < {}",
-            request.start.timestamp_micros(),
-            request.end.timestamp_micros()
-        ),
     ];
+    // The partition key's day narrows the read; ClickHouse's `Date` holds
+    // 1970-01-01 to 2149-06-06, so a bound beyond that is left to `ts_us`.
+    let last = (request.end - Duration::microseconds(1)).max(request.start);
+    if date_holds(request.start) {
+        conditions.push(format!("event_date >= {}", utc_day(request.start)));
+    }
+    if date_holds(last) {
+        conditions.push(format!("event_date <= {}", utc_day(last)));
+    }
+    conditions.push(format!(
+        "ts_us >= {} AND ts_us < {}",
+        request.start.timestamp_micros(),
+        request.end.timestamp_micros()
+    ));
     if !request.kinds.is_empty() {
         let codes: Vec<String> = request.kinds.iter().map(|k| k.code().to_string()).collect();
         conditions.push(format!("kind IN ({})", codes.join(", ")));
@@ -134,6 +146,26 @@ mod tests {
             ..request()
         };
         insta::assert_snapshot!(scan(&Tables::distributed("pathlens"), &request));
+    }
+
+    /// The reference reads a video's views of the whole history: days
+    /// beyond what ClickHouse's `Date` holds bound only `ts_us`.
+    #[test]
+    fn a_scan_of_the_whole_history_has_no_day_bounds_beyond_dates() {
+        let before = ScanRequest {
+            start: DateTime::<Utc>::MIN_UTC,
+            ..request()
+        };
+        let sql = scan(&Tables::local("pathlens"), &before);
+        assert!(!sql.contains("event_date >="), "{sql}");
+        assert!(sql.contains("event_date <= toDate('2026-01-30')"), "{sql}");
+        let after = ScanRequest {
+            end: DateTime::<Utc>::MAX_UTC,
+            ..request()
+        };
+        let sql = scan(&Tables::local("pathlens"), &after);
+        assert!(sql.contains("event_date >= toDate('2025-12-31')"), "{sql}");
+        assert!(!sql.contains("event_date <="), "{sql}");
     }
 
     #[test]
