@@ -82,6 +82,34 @@ pub const MAX_TEXT_CHARS: usize = 256;
 /// The most characters `target_url` may hold.
 pub const MAX_URL_CHARS: usize = 2048;
 
+/// The earliest time an imported event may carry: 2000-01-01T00:00:00Z.
+pub const EARLIEST_EVENT_SECS: i64 = 946_684_800;
+
+/// How far past the server's clock an imported event's time may lie.
+pub const MAX_FUTURE_HOURS: i64 = 24;
+
+/// Why an imported event's own time is refused, if it is: before
+/// [`EARLIEST_EVENT_SECS`] or more than [`MAX_FUTURE_HOURS`] hours after
+/// `now` (clocks drift, years 1 and 9999 are typing errors).
+pub fn event_time_problem(ts: DateTime<Utc>, now: DateTime<Utc>) -> Option<String> {
+    let earliest = DateTime::from_timestamp(EARLIEST_EVENT_SECS, 0).unwrap_or_default();
+    if ts < earliest {
+        return Some(format!(
+            "{} is before {}, the earliest time an event may carry",
+            ts.to_rfc3339(),
+            earliest.to_rfc3339()
+        ));
+    }
+    let latest = now + chrono::Duration::hours(MAX_FUTURE_HOURS);
+    (ts > latest).then(|| {
+        format!(
+            "{} is more than {MAX_FUTURE_HOURS} hours after the server's time {}",
+            ts.to_rfc3339(),
+            now.to_rfc3339()
+        )
+    })
+}
+
 /// What the request tells about its events, beyond their own fields.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestContext<'a> {

@@ -119,7 +119,12 @@ impl<'c> EventDecoder<'c> {
             return Err(Rejection::new(index, field.name(), reason));
         }
         let ts = match (self.ctx.trusted_timestamps, raw.ts) {
-            (true, Some(ts)) => ts,
+            (true, Some(ts)) => {
+                if let Some(reason) = crate::event_time_problem(ts, self.ctx.now) {
+                    return Err(Rejection::new(index, Field::Ts.name(), reason));
+                }
+                ts
+            }
             _ => self.ctx.now,
         };
         Ok(Event {
@@ -451,6 +456,41 @@ mod tests {
     }
 
     #[test]
+    fn an_imported_time_must_be_plausible() {
+        let trusted = RequestContext {
+            trusted_timestamps: true,
+            ..player_request()
+        };
+        // now() is 2024-06-01T08:30:00Z.
+        for (ts, needle) in [
+            ("0001-01-01T00:00:00Z", "earliest"),
+            ("1999-12-31T23:59:59Z", "earliest"),
+            ("9999-12-31T00:00:00Z", "24 hours after"),
+            ("2024-06-02T08:30:01Z", "24 hours after"),
+        ] {
+            let event = with(minimal_event("play", 1), "ts", json!(ts));
+            let rejection = decode(&event, &trusted).unwrap_err();
+            assert_eq!(rejection.field, "ts", "{ts}");
+            assert!(
+                rejection.reason.contains(needle),
+                "{ts}: {}",
+                rejection.reason
+            );
+        }
+        for ts in ["2000-01-01T00:00:00Z", "2024-06-02T08:30:00Z"] {
+            let event = with(minimal_event("play", 1), "ts", json!(ts));
+            assert!(decode(&event, &trusted).is_ok(), "{ts}");
+        }
+        // An untrusted time is ignored, not judged.
+        let far = with(
+            minimal_event("play", 1),
+            "ts",
+            json!("9999-12-31T00:00:00Z"),
+        );
+        assert_eq!(decode(&far, &player_request()).unwrap().ts, now());
+    }
+
+    #[test]
     fn context_comes_from_the_request_when_absent() {
         let ctx = RequestContext {
             user_agent: Some(CHROME_ON_WINDOWS),
@@ -576,7 +616,8 @@ mod tests {
                 (position, play_time_sum) in (amount(), amount()),
                 target_url in proptest::option::of("https://[a-z]{1,10}\\.com/[a-z0-9/?=&]{0,60}"),
                 quartile in proptest::sample::select(vec![25u8, 50, 75, 90, 100]),
-                (seconds, nanos) in (0i64..4_000_000_000, 0u32..1_000_000_000),
+                // From the earliest time an event may carry to the test's now.
+                (seconds, nanos) in (crate::EARLIEST_EVENT_SECS..1_717_200_000, 0u32..1_000_000_000),
                 optional in any::<[bool; 5]>(),
                 context in context(),
             ) -> Event {

@@ -386,9 +386,15 @@ impl Statement<'_> {
         }
         match self.text(&["timestamp"])? {
             None => Ok(request.now),
-            Some(text) => DateTime::parse_from_rfc3339(text)
-                .map(|ts| ts.with_timezone(&Utc))
-                .map_err(|error| self.error("timestamp", format!("not RFC 3339: {error}"))),
+            Some(text) => {
+                let ts = DateTime::parse_from_rfc3339(text)
+                    .map(|ts| ts.with_timezone(&Utc))
+                    .map_err(|error| self.error("timestamp", format!("not RFC 3339: {error}")))?;
+                match crate::event_time_problem(ts, request.now) {
+                    Some(reason) => Err(self.error("timestamp", reason)),
+                    None => Ok(ts),
+                }
+            }
         }
     }
 

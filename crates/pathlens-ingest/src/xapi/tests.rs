@@ -216,7 +216,7 @@ fn admin_imports_keep_the_timestamp() {
     let stamped = statement(
         "played",
         CONTENT,
-        json!({"timestamp": "2026-01-02T03:04:05.5+01:00"}),
+        json!({"timestamp": "2024-01-02T03:04:05.5+01:00"}),
     );
     assert_eq!(one(&stamped).ts, now());
     let trusted = XapiContext {
@@ -229,8 +229,17 @@ fn admin_imports_keep_the_timestamp() {
     let decoded = decode_statements(stamped.to_string().as_bytes(), &trusted).unwrap();
     assert_eq!(
         decoded.events[0].ts.to_rfc3339(),
-        "2026-01-02T02:04:05.500+00:00"
+        "2024-01-02T02:04:05.500+00:00"
     );
+    // A time in the far future is a mistake, named as such.
+    let future = statement(
+        "played",
+        CONTENT,
+        json!({"timestamp": "9999-01-01T00:00:00Z"}),
+    );
+    let error = decode_statements(future.to_string().as_bytes(), &trusted).unwrap_err();
+    assert_eq!(error.field, "timestamp");
+    assert!(error.reason.contains("24 hours after"), "{}", error.reason);
 }
 
 #[test]
