@@ -24,9 +24,7 @@ impl Params {
     /// otherwise a form-encoded string like the query.
     pub(crate) fn read(query: &str, body: &[u8]) -> Result<Params, KavaError> {
         let mut params = Params::default();
-        params
-            .pairs
-            .extend(form_urlencoded::parse(query.as_bytes()).into_owned());
+        params.pairs.extend(form_pairs(query.as_bytes())?);
         let body = trim(body);
         if body.first() == Some(&b'{') {
             let value: Value = serde_json::from_slice(body).map_err(|error| {
@@ -34,9 +32,7 @@ impl Params {
             })?;
             flatten("", &value, &mut params.pairs);
         } else if !body.is_empty() {
-            params
-                .pairs
-                .extend(form_urlencoded::parse(body).into_owned());
+            params.pairs.extend(form_pairs(body)?);
         }
         if params.pairs.len() > MAX_PARAMS {
             return Err(KavaError::body(format!(
@@ -55,6 +51,42 @@ impl Params {
             .find(|(key, value)| key == name && !value.trim().is_empty())
             .map(|(_, value)| value.as_str())
     }
+}
+
+/// The pairs of a form-encoded string. A name or value whose `%XX` escapes
+/// do not spell UTF-8 is refused, naming the parameter, rather than read
+/// with replacement characters that would be stored as if sent.
+fn form_pairs(input: &[u8]) -> Result<Vec<(String, String)>, KavaError> {
+    let decode = |part: &[u8]| {
+        let spaced: Vec<u8> = part
+            .iter()
+            .map(|&byte| if byte == b'+' { b' ' } else { byte })
+            .collect();
+        percent_encoding::percent_decode(&spaced)
+            .decode_utf8()
+            .map(std::borrow::Cow::into_owned)
+    };
+    let mut pairs = Vec::new();
+    for pair in input.split(|&byte| byte == b'&').filter(|p| !p.is_empty()) {
+        let (name, value) = match pair.iter().position(|&byte| byte == b'=') {
+            Some(at) => (&pair[..at], &pair[at + 1..]),
+            None => (pair, &pair[pair.len()..]),
+        };
+        let name = decode(name).map_err(|_| {
+            KavaError::new(
+                &String::from_utf8_lossy(name),
+                "the parameter's name is not UTF-8 once its %-escapes are decoded",
+            )
+        })?;
+        let value = decode(value).map_err(|_| {
+            KavaError::new(
+                &name,
+                "not UTF-8 once its %-escapes are decoded (a %XX escape spells a byte of UTF-8)",
+            )
+        })?;
+        pairs.push((name, value));
+    }
+    Ok(pairs)
 }
 
 fn trim(body: &[u8]) -> &[u8] {
@@ -132,6 +164,20 @@ mod tests {
     fn the_query_wins_over_the_body() {
         let params = Params::read("partnerId=1", br#"{"partnerId": 2}"#).unwrap();
         assert_eq!(params.get("partnerId"), Some("1"));
+    }
+
+    #[test]
+    fn escapes_that_are_not_utf8_are_refused_with_the_parameter() {
+        let error = Params::read("eventType=1&userId=al%FFce", b"").unwrap_err();
+        assert_eq!(error.field, "userId");
+        assert!(error.reason.contains("UTF-8"), "{}", error.reason);
+        let error = Params::read("eventType=1", b"referrer=%C3%28").unwrap_err();
+        assert_eq!(error.field, "referrer");
+        // Escaped UTF-8, a lone `=` and empty pairs are fine.
+        let params = Params::read("name=Jos%C3%A9&&flag&x=a%3Db", b"").unwrap();
+        assert_eq!(params.get("name"), Some("José"));
+        assert_eq!(params.get("x"), Some("a=b"));
+        assert_eq!(params.get("flag"), None);
     }
 
     #[test]
