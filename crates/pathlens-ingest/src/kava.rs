@@ -536,6 +536,14 @@ fn required<T>(params: &Params, name: &str, parse: Parse<T>) -> Result<T, KavaEr
 }
 
 fn optional<T>(params: &Params, name: &str, parse: Parse<T>) -> Result<Option<T>, KavaError> {
+    if params.get(name).is_none()
+        && let Some(shape) = params.nested(name)
+    {
+        return Err(KavaError::new(
+            name,
+            format!("expected a string or a number, got {shape}"),
+        ));
+    }
     params
         .get(name)
         .map(|raw| parse(raw).map_err(|reason| KavaError::new(name, reason)))

@@ -14,6 +14,9 @@ const MAX_PARAMS: usize = 512;
 #[derive(Debug, Default)]
 pub(crate) struct Params {
     pairs: Vec<(String, String)>,
+    /// Top-level names of a JSON body whose value was an object or an
+    /// array (flattened into `name:…` pairs), with what it was.
+    nested: Vec<(String, &'static str)>,
 }
 
 impl Params {
@@ -30,6 +33,15 @@ impl Params {
             let value: Value = serde_json::from_slice(body).map_err(|error| {
                 KavaError::body(format!("the body starts like JSON but is not: {error}"))
             })?;
+            if let Value::Object(fields) = &value {
+                for (name, item) in fields {
+                    match item {
+                        Value::Object(_) => params.nested.push((name.clone(), "an object")),
+                        Value::Array(_) => params.nested.push((name.clone(), "an array")),
+                        _ => {}
+                    }
+                }
+            }
             flatten("", &value, &mut params.pairs);
         } else if !body.is_empty() {
             params.pairs.extend(form_pairs(body)?);
@@ -41,6 +53,15 @@ impl Params {
             )));
         }
         Ok(params)
+    }
+
+    /// What a JSON body sent as `name` when that was an object or an array
+    /// rather than one value.
+    pub(crate) fn nested(&self, name: &str) -> Option<&'static str> {
+        self.nested
+            .iter()
+            .find(|(nested, _)| nested == name)
+            .map(|(_, shape)| *shape)
     }
 
     /// The first non-empty value of `name` (names are case-sensitive, as
@@ -178,6 +199,19 @@ mod tests {
         assert_eq!(params.get("name"), Some("José"));
         assert_eq!(params.get("x"), Some("a=b"));
         assert_eq!(params.get("flag"), None);
+    }
+
+    #[test]
+    fn objects_and_arrays_are_remembered_by_name() {
+        let params = Params::read(
+            "",
+            br#"{"eventIndex": {"n": 3}, "ids": [1], "position": 2}"#,
+        )
+        .unwrap();
+        assert_eq!(params.nested("eventIndex"), Some("an object"));
+        assert_eq!(params.nested("ids"), Some("an array"));
+        assert_eq!(params.nested("position"), None);
+        assert_eq!(params.get("eventIndex:n"), Some("3"));
     }
 
     #[test]

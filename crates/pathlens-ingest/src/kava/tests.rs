@@ -663,3 +663,22 @@ fn path_level_beacons_with_the_start_node_id_are_whole_video_events() {
     let node_play = of_type(44, "&rootEntryId=1_path&nodeId=n-start").unwrap();
     assert_eq!(event_of(&node_play).node_id.as_deref(), Some("n-start"));
 }
+
+/// Regression: an `eventIndex` sent as a JSON object was flattened away and
+/// reported as absent; it is a value of the wrong shape, named as such.
+#[test]
+fn a_field_sent_as_an_object_is_named_with_its_shape() {
+    let query = "eventType=99&partnerId=101&entryId=0_n&sessionId=S";
+    let error = post(query, r#"{"eventIndex": {"value": 3}}"#).unwrap_err();
+    assert_eq!(error.field, "eventIndex");
+    assert!(error.reason.contains("got an object"), "{}", error.reason);
+    let error = post(query, r#"{"eventIndex": 2, "position": [1, 2]}"#).unwrap_err();
+    assert_eq!(error.field, "position");
+    assert!(error.reason.contains("got an array"), "{}", error.reason);
+    // Nested objects the protocol does send are still flattened.
+    let beacon = post(
+        query,
+        r#"{"eventIndex": 2, "playerInfo": {"version": "3.17"}}"#,
+    );
+    assert!(beacon.is_ok(), "{beacon:?}");
+}
