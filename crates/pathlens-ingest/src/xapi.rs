@@ -403,12 +403,16 @@ impl Statement<'_> {
             match self.at(&[place, "extensions", ENDING_POINT]) {
                 None | Some(Value::Null) => {}
                 Some(Value::String(text)) => {
-                    return iso_duration_seconds(text).map(Some).ok_or_else(|| {
+                    let field = format!("{place}.extensions.{ENDING_POINT}");
+                    let seconds = iso_duration_seconds(text).ok_or_else(|| {
                         self.error(
-                            &format!("{place}.extensions.{ENDING_POINT}"),
+                            &field,
                             format!("expected an ISO 8601 duration such as PT1M3.5S, got {text:?}"),
                         )
-                    });
+                    })?;
+                    return within_a_video(seconds)
+                        .map(Some)
+                        .map_err(|r| self.error(&field, r));
                 }
                 Some(other) => {
                     return Err(self.error(
@@ -422,10 +426,15 @@ impl Statement<'_> {
             match self.at(&[place, "extensions", VIDEO_TIME]) {
                 None | Some(Value::Null) => {}
                 Some(value) => {
+                    let field = format!("{place}.extensions.{VIDEO_TIME}");
                     return match value.as_f64() {
-                        Some(seconds) if seconds.is_finite() && seconds >= 0.0 => Ok(Some(seconds)),
+                        Some(seconds) if seconds.is_finite() && seconds >= 0.0 => {
+                            within_a_video(seconds)
+                                .map(Some)
+                                .map_err(|r| self.error(&field, r))
+                        }
                         _ => Err(self.error(
-                            &format!("{place}.extensions.{VIDEO_TIME}"),
+                            &field,
                             format!("expected seconds (a number of 0 or more), got {value}"),
                         )),
                     };
@@ -433,6 +442,20 @@ impl Statement<'_> {
             }
         }
         Ok(None)
+    }
+}
+
+/// The longest position in a video an xAPI statement may report: a week.
+pub const MAX_POSITION_SECS: f64 = 7.0 * 86_400.0;
+
+/// `seconds`, unless it is longer than any video's position can be.
+fn within_a_video(seconds: f64) -> Result<f64, String> {
+    if seconds > MAX_POSITION_SECS {
+        Err(format!(
+            "{seconds} s is longer than any position in a video (at most {MAX_POSITION_SECS} s, a week)"
+        ))
+    } else {
+        Ok(seconds)
     }
 }
 

@@ -261,6 +261,12 @@ fn invalid_statements_name_their_index_and_field() {
         &format!("https://x/{}", "p".repeat(300)),
         json!({}),
     );
+    // Regression: a duration of 10^20 hours was taken as a position.
+    let endless_point = statement(
+        "interacted",
+        CONTENT,
+        json!({"result": {"extensions": {"http://id.tincanapi.com/extension/ending-point": "PT99999999999999999999H"}}}),
+    );
     for (bad, field) in [
         (no_verb, "verb.id"),
         (no_actor, "actor"),
@@ -270,6 +276,10 @@ fn invalid_statements_name_their_index_and_field() {
             "result.extensions.http://id.tincanapi.com/extension/ending-point",
         ),
         (long_object, "object.id"),
+        (
+            endless_point,
+            "result.extensions.http://id.tincanapi.com/extension/ending-point",
+        ),
         (json!("text"), "(statement)"),
     ] {
         let error = decode(&json!([good.clone(), bad]), None).unwrap_err();
