@@ -18,6 +18,55 @@ pub enum GraphError {
     Unreadable(String),
 }
 
+/// The most characters of an id (video, node, hotspot).
+pub const MAX_ID_CHARS: usize = 256;
+
+/// The most characters of a name or label.
+pub const MAX_NAME_CHARS: usize = 512;
+
+/// Characters that reorder or hide text (bidi controls, zero-width marks):
+/// in a name or id they make one thing look like another.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// Why `id` is not a usable id, if it is not: ids appear in URLs, CSV and
+/// the dashboard, so they hold no spaces, control or invisible characters
+/// and none of `/ ? # %`, and at most [`MAX_ID_CHARS`] characters.
+fn id_problem(id: &str) -> Option<String> {
+    if id.chars().count() > MAX_ID_CHARS {
+        return Some(format!("is longer than {MAX_ID_CHARS} characters"));
+    }
+    let bad = id.chars().find(|&c| {
+        c.is_whitespace() || c.is_control() || is_invisible(c) || matches!(c, '/' | '?' | '#' | '%')
+    })?;
+    Some(format!(
+        "holds {:?} (U+{:04X}); ids hold no spaces, control or invisible characters, nor / ? # %",
+        bad, bad as u32
+    ))
+}
+
+/// Why `name` is not a usable name, if it is not.
+fn name_problem(name: &str) -> Option<String> {
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Some(format!("is longer than {MAX_NAME_CHARS} characters"));
+    }
+    let bad = name.chars().find(|&c| c.is_control() || is_invisible(c))?;
+    Some(format!(
+        "holds the control or invisible character U+{:04X}",
+        bad as u32
+    ))
+}
+
+/// The start of a long id, for messages.
+fn short(id: &str) -> String {
+    if id.chars().count() <= 40 {
+        id.to_string()
+    } else {
+        format!("{}…", id.chars().take(40).collect::<String>())
+    }
+}
+
 /// What clicking a hotspot does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -130,6 +179,29 @@ impl Graph {
         let mut problems = Vec::new();
         if self.id.trim().is_empty() {
             problems.push("id: must not be empty".to_string());
+        } else if let Some(problem) = id_problem(&self.id) {
+            problems.push(format!("id: {problem}"));
+        }
+        if let Some(problem) = name_problem(&self.name) {
+            problems.push(format!("name: {problem}"));
+        }
+        // Live items follow the id and name rules; deleted history is kept
+        // as it came.
+        for node in self.live_nodes() {
+            if let Some(problem) = id_problem(&node.id) {
+                problems.push(format!("node {:?}: id {problem}", short(&node.id)));
+            }
+            if let Some(problem) = name_problem(&node.name) {
+                problems.push(format!("node {}: name {problem}", short(&node.id)));
+            }
+            for hotspot in node.live_hotspots() {
+                if let Some(problem) = id_problem(&hotspot.id) {
+                    problems.push(format!("hotspot {:?}: id {problem}", short(&hotspot.id)));
+                }
+                if let Some(problem) = name_problem(&hotspot.label) {
+                    problems.push(format!("hotspot {}: label {problem}", short(&hotspot.id)));
+                }
+            }
         }
         let mut node_ids = HashSet::new();
         let mut hotspot_ids = HashSet::new();
@@ -341,6 +413,51 @@ mod tests {
         assert!(problems.iter().any(|p| p.contains("duplicate hotspot id")));
         assert!(problems.iter().any(|p| p.starts_with("start_node")));
         assert!(problems.iter().any(|p| p.contains("\"zz\"")));
+    }
+
+    /// Ids travel in URLs and names are shown to people: an id with `/` or
+    /// a bidi override, a megabyte of name, are refused naming the item.
+    #[test]
+    fn ids_and_names_follow_their_rules() {
+        let problems = |change: &dyn Fn(&mut Graph)| {
+            let mut graph = diamond();
+            change(&mut graph);
+            match graph.validate() {
+                Err(GraphError::Invalid(problems)) => problems,
+                other => panic!("expected invalid, got {other:?}"),
+            }
+        };
+        let found = problems(&|g| g.id = "a/b".into());
+        assert!(
+            found[0].starts_with("id:") && found[0].contains("'/'"),
+            "{found:?}"
+        );
+        let found = problems(&|g| g.id = "x".repeat(MAX_ID_CHARS + 1));
+        assert!(found[0].contains("longer than 256"), "{found:?}");
+        let found = problems(&|g| g.name = "n".repeat(1 << 20));
+        assert!(found[0].starts_with("name:"), "{found:?}");
+        let found = problems(&|g| g.nodes[1].name = "evil\u{202E}gpj.exe".into());
+        assert!(
+            found[0].contains("node b: name") && found[0].contains("U+202E"),
+            "{found:?}"
+        );
+        let found = problems(&|g| g.nodes[0].hotspots[0].label = "tab\there".into());
+        assert!(found[0].contains("hotspot ab: label"), "{found:?}");
+        let found = problems(&|g| g.nodes[3].id = "d d".into());
+        assert!(
+            found.iter().any(|p| p.contains("node \"d d\": id")),
+            "{found:?}"
+        );
+        // Deleted history is kept as it came.
+        let mut graph = diamond();
+        graph.nodes[4].id = "old/node".into();
+        graph.nodes[4].deleted_at = Some(Utc::now());
+        assert!(graph.validate().is_ok());
+        // Ordinary ids and names from real graphs pass.
+        let mut graph = diamond();
+        graph.id = "1_abc:D.e-f_g~".into();
+        graph.name = "Onboarding — Café (v2)".into();
+        assert!(graph.validate().is_ok());
     }
 
     #[test]
