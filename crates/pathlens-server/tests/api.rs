@@ -152,6 +152,49 @@ async fn invalid_videos_list_every_problem() {
     }
 }
 
+/// Every refusal of a graph is the API's JSON error, even those an
+/// extractor used to answer in plain text; and ids and names follow rules.
+#[tokio::test]
+async fn refused_graph_bodies_are_json_errors() {
+    let app = app();
+    let huge = vec![b' '; 11 * 1024 * 1024];
+    let not_utf8 = b"{\"id\":\"x\xff\"}".to_vec();
+    let slashed = crate::support::GRAPH.replace(r#""id":"tour""#, r#""id":"a/b""#);
+    let spoofed = crate::support::GRAPH.replace(r#""name":"Tour""#, "\"name\":\"x\u{202E}y\"");
+    for (body, status, code, needle) in [
+        (
+            huge,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "larger than",
+        ),
+        (
+            not_utf8,
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "not UTF-8",
+        ),
+        (
+            slashed.into_bytes(),
+            StatusCode::BAD_REQUEST,
+            "invalid_video",
+            "id:",
+        ),
+        (
+            spoofed.into_bytes(),
+            StatusCode::BAD_REQUEST,
+            "invalid_video",
+            "U+202E",
+        ),
+    ] {
+        let answer = app.send("POST", "/api/v1/videos", &app.admin, body).await;
+        assert_eq!(answer.status, status, "{}", answer.text);
+        let json = answer.json();
+        assert_eq!(json["code"], code, "{json}");
+        assert!(json["message"].as_str().unwrap().contains(needle), "{json}");
+    }
+}
+
 #[tokio::test]
 async fn kaltura_paths_import_with_an_id() {
     let app = app();

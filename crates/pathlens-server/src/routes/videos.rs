@@ -5,6 +5,7 @@
 //! Replacing a graph keeps removed nodes and hotspots, flagged deleted.
 
 use axum::Json;
+use axum::body::{Body, to_bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use pathlens_model::{Graph, GraphError};
@@ -99,8 +100,9 @@ pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     Query(params): Query<ImportParams>,
-    body: String,
+    body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body = graph_text(body).await?;
     store_body(state, caller, &body, &params, None).await
 }
 
@@ -109,9 +111,34 @@ pub async fn replace(
     caller: Caller,
     Path(video): Path<String>,
     Query(params): Query<ImportParams>,
-    body: String,
+    body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body = graph_text(body).await?;
     store_body(state, caller, &body, &params, Some(&video)).await
+}
+
+/// The largest graph body, in bytes.
+pub const MAX_GRAPH_BYTES: usize = pathlens_ingest::MAX_BODY_BYTES;
+
+/// A graph's body as text, with the API's JSON errors for one too large or
+/// not UTF-8.
+async fn graph_text(body: Body) -> Result<String, ApiError> {
+    let bytes = to_bytes(body, MAX_GRAPH_BYTES).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the body is larger than {MAX_GRAPH_BYTES} bytes"),
+        )
+    })?;
+    String::from_utf8(bytes.to_vec()).map_err(|error| {
+        ApiError::bad_request(
+            "invalid_json",
+            format!(
+                "the body is not UTF-8 (invalid bytes at offset {})",
+                error.utf8_error().valid_up_to()
+            ),
+        )
+    })
 }
 
 /// Parses and stores a graph: 201 when the video is new, 200 when replaced.
