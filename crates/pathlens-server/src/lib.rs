@@ -46,6 +46,9 @@ pub struct ServerConfig {
     /// Per partner, the origins (`https://site.example`) whose pages may send
     /// KAVA beacons for it; a partner not listed accepts any origin.
     pub beacon_origins: std::collections::HashMap<u32, Vec<String>>,
+    /// The bearer token `/metrics` asks of clients not on this machine;
+    /// `None`: only loopback clients (and in-process calls) may read it.
+    pub metrics_token: Option<String>,
 }
 
 /// What every handler shares.

@@ -244,7 +244,13 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
     response
 }
 
-pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
+/// `GET /metrics`, for the metrics token's holder or a client on this
+/// machine (see [`crate::ServerConfig::metrics_token`]).
+pub async fn render(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+) -> Result<impl IntoResponse, crate::error::ApiError> {
+    may_read_metrics(&state, &request)?;
     state
         .metrics
         .write_queue_depth
@@ -256,11 +262,55 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
         .metrics
         .spool_oldest_age_seconds
         .set(spool.oldest_age_seconds);
-    (
+    Ok((
         [(
             axum::http::header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         state.metrics.render(),
-    )
+    ))
+}
+
+/// The metrics show every partner's traffic: they are for the operator.
+/// With a metrics token, a request must carry it (`Authorization: Bearer
+/// …`) unless it comes from this machine; without one, only loopback
+/// clients are served. A request with no peer address is an in-process call.
+fn may_read_metrics(
+    state: &AppState,
+    request: &axum::extract::Request,
+) -> Result<(), crate::error::ApiError> {
+    use axum::extract::ConnectInfo;
+    use axum::http::StatusCode;
+    use sha2::{Digest, Sha256};
+
+    let local = request
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .is_none_or(|ConnectInfo(peer)| peer.ip().is_loopback());
+    if local {
+        return Ok(());
+    }
+    let Some(expected) = &state.config.metrics_token else {
+        return Err(crate::error::ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "/metrics answers clients on this machine only; set metrics_token (PATHLENS_METRICS_TOKEN) to read it from elsewhere",
+        ));
+    };
+    let sent = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    // Compare digests, so the time taken does not tell how much matched.
+    if Sha256::digest(sent.as_bytes()) == Sha256::digest(expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(crate::error::ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "/metrics needs the metrics token: Authorization: Bearer <metrics_token>",
+        ))
+    }
 }

@@ -57,6 +57,58 @@ async fn openapi_documents_exactly_the_routes() {
     }
 }
 
+/// `/metrics` shows every partner's traffic: from another machine it
+/// needs the metrics token, and without one configured it is refused.
+#[tokio::test]
+async fn metrics_are_for_this_machine_or_the_token_holder() {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    use axum::extract::ConnectInfo;
+    use pathlens_server::{AppState, ServerConfig, router, system_clock};
+    use pathlens_store::memory::MemoryStore;
+    use tower::ServiceExt;
+
+    let serve = |token: Option<&str>| {
+        let config = ServerConfig {
+            metrics_token: token.map(str::to_string),
+            ..ServerConfig::default()
+        };
+        router(AppState::new(Arc::new(MemoryStore::new()), config, system_clock()).unwrap())
+    };
+    let ask = |from: [u8; 4], bearer: Option<&str>| {
+        let mut request = Request::get("/metrics");
+        if let Some(token) = bearer {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let mut request = request.body(Body::empty()).unwrap();
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from((from, 40_000))));
+        request
+    };
+    let remote = [203, 0, 113, 9];
+    let token = "a-long-metrics-token-0123";
+    let open = serve(None);
+    let guarded = serve(Some(token));
+    for (router, request, status) in [
+        (&open, ask([127, 0, 0, 1], None), StatusCode::OK),
+        (&open, ask(remote, None), StatusCode::FORBIDDEN),
+        (&open, ask(remote, Some(token)), StatusCode::FORBIDDEN),
+        (&guarded, ask(remote, None), StatusCode::UNAUTHORIZED),
+        (
+            &guarded,
+            ask(remote, Some("a-long-metrics-token-0124")),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (&guarded, ask(remote, Some(token)), StatusCode::OK),
+        (&guarded, ask([127, 0, 0, 1], None), StatusCode::OK),
+    ] {
+        let response = router.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), status);
+    }
+}
+
 #[tokio::test]
 async fn health_and_metrics_need_no_key() {
     let app = app();

@@ -27,6 +27,7 @@ struct RawConfig {
     clickhouse_cluster: Option<String>,
     spool_dir: Option<PathBuf>,
     beacon_origins: Option<HashMap<String, Vec<String>>>,
+    metrics_token: Option<String>,
 }
 
 /// Validated settings.
@@ -59,6 +60,9 @@ pub struct Config {
     /// Per partner, the origins whose pages may send KAVA beacons for it
     /// (file only: `[beacon_origins]` with `1 = ["https://a.example"]`).
     pub beacon_origins: HashMap<u32, Vec<String>>,
+    /// The bearer token `/metrics` asks of clients that are not on this
+    /// machine; without one, `/metrics` answers loopback clients only.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for Config {
@@ -76,12 +80,13 @@ impl Default for Config {
             clickhouse_cluster: None,
             spool_dir: None,
             beacon_origins: HashMap::new(),
+            metrics_token: None,
         }
     }
 }
 
 /// The environment variables read, and the setting each one sets.
-pub const ENV_VARS: [(&str, &str); 11] = [
+pub const ENV_VARS: [(&str, &str); 12] = [
     ("PATHLENS_DATA_DIR", "data_dir"),
     ("PATHLENS_LISTEN", "listen"),
     ("PATHLENS_COUNTRY_HEADER", "country_header"),
@@ -93,6 +98,7 @@ pub const ENV_VARS: [(&str, &str); 11] = [
     ("PATHLENS_CLICKHOUSE_CLUSTER", "clickhouse_cluster"),
     ("PATHLENS_SPOOL_DIR", "spool_dir"),
     ("PATHLENS_WRITE_QUEUE", "write_queue"),
+    ("PATHLENS_METRICS_TOKEN", "metrics_token"),
 ];
 
 impl Config {
@@ -133,6 +139,7 @@ impl Config {
         config.store = raw.store;
         config.clickhouse_cluster = raw.clickhouse_cluster;
         config.spool_dir = raw.spool_dir;
+        config.metrics_token = raw.metrics_token;
         for (partner, origins) in raw.beacon_origins.unwrap_or_default() {
             let Ok(id) = partner.parse::<u32>() else {
                 problems.push(format!(
@@ -160,8 +167,18 @@ impl Config {
                 "PATHLENS_STORE" => config.store = Some(value),
                 "PATHLENS_CLICKHOUSE_CLUSTER" => config.clickhouse_cluster = Some(value),
                 "PATHLENS_SPOOL_DIR" => config.spool_dir = Some(PathBuf::from(value)),
+                "PATHLENS_METRICS_TOKEN" => config.metrics_token = Some(value),
                 _ => write_queue = Some((var, value)),
             }
+        }
+        if config
+            .metrics_token
+            .as_ref()
+            .is_some_and(|token| token.trim().len() < 16)
+        {
+            problems.push(
+                "metrics_token: at least 16 characters, so that it cannot be guessed".to_string(),
+            );
         }
         if let Err(problem) = config.clickhouse() {
             problems.push(format!("store: {problem}"));
@@ -229,6 +246,10 @@ impl Config {
              # spool_dir = \"/var/lib/pathlens/spool\"\n\n\
              # Write batches that may wait for the store before ingest answers 503 (env PATHLENS_WRITE_QUEUE).\n\
              write_queue = {}\n\n\
+             # /metrics shows every partner's traffic. Without a token it answers clients on this\n\
+             # machine only; with one (16 characters or more), others send Authorization: Bearer <token>\n\
+             # (env PATHLENS_METRICS_TOKEN).\n\
+             # metrics_token = \"a-long-random-string\"\n\n\
              # Origins whose pages may send Kaltura (KAVA) beacons, per partner id. A partner\n\
              # not listed accepts beacons from any page (its partner id must still have a key).\n\
              # [beacon_origins]\n\
@@ -316,6 +337,19 @@ mod tests {
         assert_eq!(problems.len(), 3, "{problems:?}");
         assert!(problems[0].starts_with("listen (config file)"));
         assert!(problems[1].starts_with("partner (PATHLENS_PARTNER)"));
+    }
+
+    #[test]
+    fn the_metrics_token_is_read_and_must_be_long() {
+        let file = "metrics_token = \"short\"\n";
+        let problems = Config::load(Some(("f.toml", file)), &HashMap::new()).unwrap_err();
+        assert!(problems[0].starts_with("metrics_token"), "{problems:?}");
+        let env = HashMap::from([(
+            "PATHLENS_METRICS_TOKEN".to_string(),
+            "0123456789abcdef".to_string(),
+        )]);
+        let config = Config::load(Some(("f.toml", file)), &env).unwrap();
+        assert_eq!(config.metrics_token.as_deref(), Some("0123456789abcdef"));
     }
 
     #[test]

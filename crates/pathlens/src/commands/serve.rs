@@ -51,6 +51,7 @@ pub fn serve_store(
     let server_config = ServerConfig {
         country_header: config.country_header.clone(),
         beacon_origins: config.beacon_origins.clone(),
+        metrics_token: config.metrics_token.clone(),
     };
     let state = AppState::new(store, server_config, system_clock())?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
