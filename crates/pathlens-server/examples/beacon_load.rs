@@ -89,6 +89,7 @@ async fn main() {
             tokio::spawn(pathlens_server::serve(
                 listener,
                 router(state),
+                pathlens_server::ConnectionLimits::default(),
                 std::future::pending(),
             ));
             address

@@ -17,6 +17,41 @@ pub struct ApiError {
     pub message: String,
 }
 
+/// Reads a request body of at most `limit` bytes, with the API's errors: 413
+/// `too_large` past the limit (`what` names the body in the message), 408
+/// `body_timeout` when the client stops sending it before the server's body
+/// read timeout, 400 `invalid_body` when the connection breaks.
+///
+/// # Errors
+/// As above.
+pub async fn read_body(
+    body: axum::body::Body,
+    limit: usize,
+    what: &str,
+) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+        while let Some(current) = cause {
+            if current.is::<http_body_util::LengthLimitError>() {
+                return ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!("{what} holds at most {limit} bytes"),
+                );
+            }
+            if current.is::<tower_http::timeout::TimeoutError>() {
+                return ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    format!("{what} did not arrive within the server's body read timeout"),
+                );
+            }
+            cause = current.source();
+        }
+        ApiError::bad_request("invalid_body", format!("{what} could not be read: {error}"))
+    })
+}
+
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {

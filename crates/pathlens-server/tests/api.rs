@@ -214,12 +214,7 @@ async fn refused_graph_bodies_are_json_errors() {
     let slashed = crate::support::GRAPH.replace(r#""id":"tour""#, r#""id":"a/b""#);
     let spoofed = crate::support::GRAPH.replace(r#""name":"Tour""#, "\"name\":\"x\u{202E}y\"");
     for (body, status, code, needle) in [
-        (
-            huge,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            "larger than",
-        ),
+        (huge, StatusCode::PAYLOAD_TOO_LARGE, "too_large", "at most"),
         (
             not_utf8,
             StatusCode::BAD_REQUEST,
@@ -320,6 +315,7 @@ async fn a_real_socket_serves_the_api() {
     let server = tokio::spawn(pathlens_server::serve(
         listener,
         app.router.clone(),
+        pathlens_server::ConnectionLimits::default(),
         async {
             let _ = stopped.await;
         },
@@ -336,4 +332,75 @@ async fn a_real_socket_serves_the_api() {
     assert!(response.contains(r#"{"status":"ok"}"#));
     let _ = stop.send(());
     server.await.unwrap().unwrap();
+}
+
+/// Slow and idle clients cannot hold the server: a client that never
+/// finishes its headers is disconnected, a body that stops arriving gets a
+/// 408, and connections beyond the cap wait until a slot is free.
+#[tokio::test]
+async fn slow_clients_are_cut_off_and_connections_are_capped() {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    let app = app();
+    let limits = pathlens_server::ConnectionLimits {
+        header_read_timeout: Duration::from_millis(300),
+        body_read_timeout: Duration::from_millis(300),
+        max_connections: 2,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(pathlens_server::serve(
+        listener,
+        app.router.clone(),
+        limits,
+        std::future::pending(),
+    ));
+    // Everything below finishes long before this; it only keeps a broken
+    // server from hanging the suite.
+    let bounded = |future| tokio::time::timeout(Duration::from_secs(20), future);
+    let answer_of = |mut stream: TcpStream| async move {
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.unwrap();
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+
+    // Headers sent byte by byte, then never finished: the server hangs up.
+    let mut slow = TcpStream::connect(address).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHo")
+        .await
+        .unwrap();
+    let answer = bounded(answer_of(slow)).await.expect("the server hangs up");
+    assert!(!answer.contains("200 OK"), "{answer}");
+
+    // A body announced and never sent: 408 with the API's JSON error.
+    let mut stalled = TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{{",
+        app.write
+    );
+    stalled.write_all(head.as_bytes()).await.unwrap();
+    let answer = bounded(answer_of(stalled)).await.expect("an answer");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("body_timeout"), "{answer}");
+
+    // Two idle connections take both slots; a third client's request is
+    // answered once the server has closed them for idling.
+    let idle: Vec<TcpStream> = vec![
+        TcpStream::connect(address).await.unwrap(),
+        TcpStream::connect(address).await.unwrap(),
+    ];
+    let mut third = TcpStream::connect(address).await.unwrap();
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = bounded(answer_of(third)).await.expect("served in the end");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    for stream in idle {
+        let answer = bounded(answer_of(stream)).await.expect("idle closed");
+        assert!(answer.is_empty(), "{answer}");
+    }
 }

@@ -28,6 +28,9 @@ struct RawConfig {
     spool_dir: Option<PathBuf>,
     beacon_origins: Option<HashMap<String, Vec<String>>>,
     metrics_token: Option<String>,
+    header_read_timeout: Option<u64>,
+    body_read_timeout: Option<u64>,
+    max_connections: Option<usize>,
 }
 
 /// Validated settings.
@@ -63,6 +66,13 @@ pub struct Config {
     /// The bearer token `/metrics` asks of clients that are not on this
     /// machine; without one, `/metrics` answers loopback clients only.
     pub metrics_token: Option<String>,
+    /// Seconds a client may take to send a request's headers (also how long
+    /// an idle keep-alive connection stays open).
+    pub header_read_timeout: u64,
+    /// Seconds a client may take to send a request's body.
+    pub body_read_timeout: u64,
+    /// Connections served at once.
+    pub max_connections: usize,
 }
 
 impl Default for Config {
@@ -81,12 +91,15 @@ impl Default for Config {
             spool_dir: None,
             beacon_origins: HashMap::new(),
             metrics_token: None,
+            header_read_timeout: 10,
+            body_read_timeout: 30,
+            max_connections: 1024,
         }
     }
 }
 
 /// The environment variables read, and the setting each one sets.
-pub const ENV_VARS: [(&str, &str); 12] = [
+pub const ENV_VARS: [(&str, &str); 15] = [
     ("PATHLENS_DATA_DIR", "data_dir"),
     ("PATHLENS_LISTEN", "listen"),
     ("PATHLENS_COUNTRY_HEADER", "country_header"),
@@ -99,6 +112,9 @@ pub const ENV_VARS: [(&str, &str); 12] = [
     ("PATHLENS_SPOOL_DIR", "spool_dir"),
     ("PATHLENS_WRITE_QUEUE", "write_queue"),
     ("PATHLENS_METRICS_TOKEN", "metrics_token"),
+    ("PATHLENS_HEADER_READ_TIMEOUT", "header_read_timeout"),
+    ("PATHLENS_BODY_READ_TIMEOUT", "body_read_timeout"),
+    ("PATHLENS_MAX_CONNECTIONS", "max_connections"),
 ];
 
 impl Config {
@@ -140,6 +156,25 @@ impl Config {
         config.clickhouse_cluster = raw.clickhouse_cluster;
         config.spool_dir = raw.spool_dir;
         config.metrics_token = raw.metrics_token;
+        let mut limits: Vec<(&str, (&str, String))> = Vec::new();
+        for (name, value) in [
+            (
+                "header_read_timeout",
+                raw.header_read_timeout.map(|v| v.to_string()),
+            ),
+            (
+                "body_read_timeout",
+                raw.body_read_timeout.map(|v| v.to_string()),
+            ),
+            (
+                "max_connections",
+                raw.max_connections.map(|v| v.to_string()),
+            ),
+        ] {
+            if let Some(value) = value {
+                limits.push((name, ("config file", value)));
+            }
+        }
         for (partner, origins) in raw.beacon_origins.unwrap_or_default() {
             let Ok(id) = partner.parse::<u32>() else {
                 problems.push(format!(
@@ -168,6 +203,11 @@ impl Config {
                 "PATHLENS_CLICKHOUSE_CLUSTER" => config.clickhouse_cluster = Some(value),
                 "PATHLENS_SPOOL_DIR" => config.spool_dir = Some(PathBuf::from(value)),
                 "PATHLENS_METRICS_TOKEN" => config.metrics_token = Some(value),
+                "PATHLENS_HEADER_READ_TIMEOUT" => {
+                    limits.push(("header_read_timeout", (var, value)))
+                }
+                "PATHLENS_BODY_READ_TIMEOUT" => limits.push(("body_read_timeout", (var, value))),
+                "PATHLENS_MAX_CONNECTIONS" => limits.push(("max_connections", (var, value))),
                 _ => write_queue = Some((var, value)),
             }
         }
@@ -196,6 +236,18 @@ impl Config {
                 Ok(id) => config.partner = id,
                 Err(_) => problems.push(format!(
                     "partner ({source}): {value:?} is not a partner id (a whole number)"
+                )),
+            }
+        }
+        for (name, (source, value)) in limits {
+            match value.parse::<u64>() {
+                Ok(n) if n > 0 => match name {
+                    "header_read_timeout" => config.header_read_timeout = n,
+                    "body_read_timeout" => config.body_read_timeout = n,
+                    _ => config.max_connections = n as usize,
+                },
+                _ => problems.push(format!(
+                    "{name} ({source}): {value:?} is not a positive whole number"
                 )),
             }
         }
@@ -250,6 +302,13 @@ impl Config {
              # machine only; with one (16 characters or more), others send Authorization: Bearer <token>\n\
              # (env PATHLENS_METRICS_TOKEN).\n\
              # metrics_token = \"a-long-random-string\"\n\n\
+             # Against slow and idle clients: seconds to send a request's headers (also how long an\n\
+             # idle keep-alive connection stays open), seconds to send its body, connections served\n\
+             # at once (env PATHLENS_HEADER_READ_TIMEOUT, PATHLENS_BODY_READ_TIMEOUT,\n\
+             # PATHLENS_MAX_CONNECTIONS).\n\
+             # header_read_timeout = 10\n\
+             # body_read_timeout = 30\n\
+             # max_connections = 1024\n\n\
              # Origins whose pages may send Kaltura (KAVA) beacons, per partner id. A partner\n\
              # not listed accepts beacons from any page (its partner id must still have a key).\n\
              # [beacon_origins]\n\
@@ -263,6 +322,15 @@ impl Config {
 }
 
 impl Config {
+    /// The limits `serve` puts on every connection.
+    pub fn connection_limits(&self) -> pathlens_server::ConnectionLimits {
+        pathlens_server::ConnectionLimits {
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout),
+            body_read_timeout: std::time::Duration::from_secs(self.body_read_timeout),
+            max_connections: self.max_connections,
+        }
+    }
+
     /// The ClickHouse store configured, if any.
     ///
     /// # Errors

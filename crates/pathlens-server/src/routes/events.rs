@@ -5,7 +5,7 @@
 //! after the accepted events are durable.
 
 use axum::Json;
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
@@ -23,13 +23,7 @@ pub async fn ingest(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let bytes = to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("the body is larger than {MAX_BODY_BYTES} bytes"),
-        )
-    })?;
+    let bytes = crate::error::read_body(body, MAX_BODY_BYTES, "the body").await?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let gzip = header("content-encoding").is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
     let country = state.config.country_header.as_deref().and_then(header);

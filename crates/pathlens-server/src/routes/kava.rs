@@ -14,9 +14,8 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 
 use axum::Json;
-use axum::body::to_bytes;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, Method as HttpMethod, StatusCode};
+use axum::http::{HeaderMap, Method as HttpMethod};
 use chrono::Duration;
 use pathlens_ingest::kava::{
     self, BeaconContext, BeaconKind, BeaconRequest, KavaSessions, MAX_BEACON_BYTES, Method,
@@ -77,14 +76,9 @@ async fn track(
     } else {
         Method::Get
     };
-    let body = to_bytes(body, MAX_BEACON_BYTES).await.map_err(|_| {
-        state.metrics.count_events(SOURCE, 0, 0, 1);
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("a beacon's body holds at most {MAX_BEACON_BYTES} bytes"),
-        )
-    })?;
+    let body = crate::error::read_body(body, MAX_BEACON_BYTES, "a beacon's body")
+        .await
+        .inspect_err(|_| state.metrics.count_events(SOURCE, 0, 0, 1))?;
     let request = BeaconRequest {
         method,
         query: parts.uri.query().unwrap_or_default(),

@@ -5,7 +5,7 @@
 //! Replacing a graph keeps removed nodes and hotspots, flagged deleted.
 
 use axum::Json;
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use pathlens_model::{Graph, GraphError};
@@ -123,13 +123,7 @@ pub const MAX_GRAPH_BYTES: usize = pathlens_ingest::MAX_BODY_BYTES;
 /// A graph's body as text, with the API's JSON errors for one too large or
 /// not UTF-8.
 async fn graph_text(body: Body) -> Result<String, ApiError> {
-    let bytes = to_bytes(body, MAX_GRAPH_BYTES).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("the body is larger than {MAX_GRAPH_BYTES} bytes"),
-        )
-    })?;
+    let bytes = crate::error::read_body(body, MAX_GRAPH_BYTES, "the body").await?;
     String::from_utf8(bytes.to_vec()).map_err(|error| {
         ApiError::bad_request(
             "invalid_json",

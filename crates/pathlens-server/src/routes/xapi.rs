@@ -8,7 +8,6 @@
 //! password, user name) is the key — the form LRS settings in e-learning
 //! platforms take.
 
-use axum::body::to_bytes;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
@@ -59,13 +58,7 @@ async fn store_statements(
 ) -> Result<Vec<String>, ApiError> {
     let (mut parts, body) = request.into_parts();
     let key = caller_key(&mut parts, state).await?;
-    let body = to_bytes(body, MAX_XAPI_BYTES).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("the body is larger than {MAX_XAPI_BYTES} bytes"),
-        )
-    })?;
+    let body = crate::error::read_body(body, MAX_XAPI_BYTES, "the body").await?;
     let query = url_query(parts.uri.query().unwrap_or_default());
     let param = |name: &str| {
         query

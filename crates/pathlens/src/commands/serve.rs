@@ -64,8 +64,13 @@ pub fn serve_store(
             let _ = tokio::signal::ctrl_c().await;
             tracing::info!("shutting down");
         };
-        pathlens_server::serve(listener, router(state), shutdown)
-            .await
-            .context("serving")
+        pathlens_server::serve(
+            listener,
+            router(state),
+            config.connection_limits(),
+            shutdown,
+        )
+        .await
+        .context("serving")
     })
 }
