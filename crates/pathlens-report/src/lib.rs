@@ -178,19 +178,32 @@ pub fn period_totals(
     let today = now.with_timezone(&request.tz).date_naive();
     let period = request.days(today)?;
     let (start, end) = period.instants(request.tz);
-    let figures = store.aggregate(&AggregateRequest {
+    let whole = pathlens_store::Parts {
+        buckets: vec![(start.timestamp_micros(), end.timestamp_micros())],
+        ..pathlens_store::Parts::default()
+    };
+    let figures = aggregate(store, video, request, period, whole)?;
+    Ok((period, figures.totals.first().copied().unwrap_or_default()))
+}
+
+/// The store's figures of `parts` for `request` over `period`.
+fn aggregate(
+    store: &dyn Store,
+    video: &StoredVideo,
+    request: &ReportRequest,
+    period: DateRange,
+    parts: pathlens_store::Parts,
+) -> Result<pathlens_store::Aggregates, ReportError> {
+    let (start, end) = period.instants(request.tz);
+    Ok(store.aggregate(&AggregateRequest {
         partner_id: video.partner_id,
         graph: &video.graph,
         start,
         end,
         filter: request.filter.clone(),
         sessions: request.sessions.clone(),
-        parts: pathlens_store::Parts {
-            buckets: vec![(start.timestamp_micros(), end.timestamp_micros())],
-            ..pathlens_store::Parts::default()
-        },
-    })?;
-    Ok((period, figures.totals.first().copied().unwrap_or_default()))
+        parts,
+    })?)
 }
 
 struct Built {
@@ -205,15 +218,12 @@ fn table_for(
     period: DateRange,
 ) -> Result<Built, ReportError> {
     let (start, end) = period.instants(request.tz);
-    let parts = build::parts(request, start, end);
-    let figures = store.aggregate(&AggregateRequest {
-        partner_id: video.partner_id,
-        graph: &video.graph,
-        start,
-        end,
-        filter: request.filter.clone(),
-        sessions: request.sessions.clone(),
-        parts,
-    })?;
+    let figures = aggregate(
+        store,
+        video,
+        request,
+        period,
+        build::parts(request, start, end),
+    )?;
     build::table(&figures, &video.graph, request, start, end)
 }

@@ -681,6 +681,23 @@ fn native_event(step: &Step, session: &str, index: u32) -> Value {
     event
 }
 
+/// Sends `step`'s native counterpart to `native` at `time`, numbered in its
+/// viewing session `session`.
+async fn mirror(
+    native: &Clocked,
+    step: &Step,
+    session: &'static str,
+    indexes: &mut std::collections::HashMap<&'static str, u32>,
+    time: DateTime<Utc>,
+) {
+    let index = indexes.entry(session).or_default();
+    *index += 1;
+    native.set_time(time);
+    let event = native_event(step, session, *index);
+    let sent = send_native(&native.app, &event, step.client).await;
+    assert_eq!(sent.json()["accepted"], 1, "{event}: {}", sent.text);
+}
+
 async fn send_native(app: &App, event: &Value, client: Client) -> Answer {
     let request = Request::post("/api/v1/events")
         .header("authorization", format!("Bearer {}", app.write))
@@ -743,16 +760,7 @@ async fn beacons_report_exactly_like_native_events() {
                     answer.json(),
                     json!({"time": time.timestamp(), "viewEventsEnabled": true})
                 );
-                let index = indexes.entry(session).or_default();
-                *index += 1;
-                native.set_time(time);
-                let sent = send_native(
-                    &native.app,
-                    &native_event(step, session, *index),
-                    step.client,
-                )
-                .await;
-                assert_eq!(sent.json()["accepted"], 1, "step {i}: {}", sent.text);
+                mirror(&native, step, session, &mut indexes, time).await;
                 stored += 1;
             }
             Expect::Ignored | Expect::Retry => {

@@ -17,10 +17,11 @@
 
 use std::time::{Duration, Instant};
 
+mod common;
+
 use chrono::{DateTime, TimeZone, Utc};
 use pathlens_model::{Event, EventKind, Graph};
 use pathlens_report::{ReportRequest, request::dashboard_set};
-use pathlens_sim::{SimConfig, Simulator, sample_graphs};
 use pathlens_store::{
     AggregateRequest, Aggregates, ApiKey, AppendOutcome, EventRow, PartnerId, Result, ScanRequest,
     Store, StoredVideo,
@@ -81,26 +82,8 @@ fn now() -> DateTime<Utc> {
 }
 
 fn load(store: &DuckDbStore, wanted: usize) -> usize {
-    for graph in sample_graphs() {
-        store.put_video(1, &graph, now()).unwrap();
-    }
-    // 30 days of three videos, about 28 events per session.
-    let config = SimConfig {
-        seed: 11,
-        days: 30,
-        start: Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap(),
-        sessions_per_day: wanted as f64 / 30.0 / 3.0 / 28.0,
-        ..SimConfig::default()
-    };
-    let mut batch = Vec::with_capacity(10_000);
-    let mut stored = 0;
-    for event in Simulator::new(config, sample_graphs()).take(wanted) {
-        batch.push(event);
-        if batch.len() == 10_000 {
-            stored += store.append(std::mem::take(&mut batch)).unwrap().accepted;
-        }
-    }
-    stored + store.append(batch).unwrap().accepted
+    let start = Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap();
+    common::load_simulated(store, wanted, start, now())
 }
 
 /// The reports of workload (a) with `extra` parameters.

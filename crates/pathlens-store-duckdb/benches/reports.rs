@@ -8,10 +8,12 @@
 
 use std::time::Instant;
 
+mod common;
+
 use chrono::{NaiveDate, TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use pathlens_report::ReportRequest;
-use pathlens_sim::{SimConfig, Simulator, sample_graphs};
+use pathlens_sim::SimConfig;
 use pathlens_store::Store;
 use pathlens_store_duckdb::{DuckDbConfig, DuckDbStore};
 
@@ -24,28 +26,7 @@ fn target_events() -> usize {
 
 fn load(store: &DuckDbStore) -> usize {
     let now = Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap();
-    for graph in sample_graphs() {
-        store.put_video(1, &graph, now).unwrap();
-    }
-    let wanted = target_events();
-    // 30 days of three videos; about 31 events per session on average, so
-    // aim a little high and stop at the target.
-    let per_day = wanted as f64 / 30.0 / 3.0 / 28.0;
-    let config = SimConfig {
-        seed: 11,
-        days: 30,
-        sessions_per_day: per_day,
-        ..SimConfig::default()
-    };
-    let mut batch = Vec::with_capacity(10_000);
-    let mut stored = 0;
-    for event in Simulator::new(config, sample_graphs()).take(wanted) {
-        batch.push(event);
-        if batch.len() == 10_000 {
-            stored += store.append(std::mem::take(&mut batch)).unwrap().accepted;
-        }
-    }
-    stored + store.append(batch).unwrap().accepted
+    common::load_simulated(store, target_events(), SimConfig::default().start, now)
 }
 
 fn requests(compare: bool) -> Vec<ReportRequest> {

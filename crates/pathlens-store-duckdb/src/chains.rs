@@ -80,6 +80,24 @@ const RECOMPUTE: &str = "UPDATE events SET view_ms = c.view_ms FROM (
         )
     ) c WHERE events.seq = c.seq";
 
+/// Reads a row of (partner, video, session, player session, entry, event
+/// index, time, `play_time_sum` in ms).
+fn key_and_tail(row: &duckdb::Row<'_>) -> duckdb::Result<(ChainKey, Tail)> {
+    Ok((
+        (
+            row.get(0)?,
+            row.get(1)?,
+            row.get(2)?,
+            row.get(3)?,
+            row.get(4)?,
+        ),
+        Tail {
+            order: (row.get(5)?, row.get(6)?),
+            sum_ms: row.get(7)?,
+        },
+    ))
+}
+
 /// The tails of every player session.
 #[derive(Debug, Default)]
 pub(crate) struct Chains {
@@ -111,21 +129,7 @@ impl Chains {
             )
             .map_err(|e| internal("loading the view chains", e))?;
         let rows = statement
-            .query_map([], |row| {
-                Ok((
-                    (
-                        row.get::<_, u32>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, Option<String>>(3)?,
-                        row.get::<_, Option<String>>(4)?,
-                    ),
-                    Tail {
-                        order: (row.get(5)?, row.get(6)?),
-                        sum_ms: row.get(7)?,
-                    },
-                ))
-            })
+            .query_map([], key_and_tail)
             .map_err(|e| internal("loading the view chains", e))?;
         let mut tails = HashMap::new();
         for row in rows {
@@ -220,21 +224,7 @@ impl Chains {
             )
             .map_err(|e| internal("reading recomputed view chains", e))?;
         let rows = statement
-            .query_map([], |row| {
-                Ok((
-                    (
-                        row.get::<_, u32>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, Option<String>>(3)?,
-                        row.get::<_, Option<String>>(4)?,
-                    ),
-                    Tail {
-                        order: (row.get(5)?, row.get(6)?),
-                        sum_ms: row.get(7)?,
-                    },
-                ))
-            })
+            .query_map([], key_and_tail)
             .map_err(|e| internal("reading recomputed view chains", e))?;
         for row in rows {
             let (key, tail) = row.map_err(|e| internal("reading recomputed view chains", e))?;

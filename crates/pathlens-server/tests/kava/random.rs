@@ -260,16 +260,7 @@ async fn replay(steps: &[Step]) -> (Clocked, Clocked) {
         let answer = kava.app.call(beacon_request(step)).await;
         assert_eq!(answer.status, StatusCode::OK, "step {i}: {}", answer.text);
         if let Expect::Stored(session) = &step.expect {
-            let index = indexes.entry(session).or_default();
-            *index += 1;
-            native.set_time(time);
-            let sent = send_native(
-                &native.app,
-                &native_event(step, session, *index),
-                step.client,
-            )
-            .await;
-            assert_eq!(sent.json()["accepted"], 1, "step {i}: {}", sent.text);
+            mirror(&native, step, session, &mut indexes, time).await;
         }
     }
     let report_time = start() + Duration::hours(6);
