@@ -49,6 +49,8 @@ pub struct Metrics {
     pub beacons_unknown_partner: Family<SourceLabels, Counter>,
     /// xAPI statements whose verb maps to no event.
     pub xapi_statements_unmapped: Family<VerbLabels, Counter>,
+    /// Error answers by HTTP status and the API's error code.
+    pub errors: Family<ErrorLabels, Counter>,
     /// Verb labels seen so far, so a flood of made-up verbs cannot grow the
     /// metric without bound.
     xapi_verbs: std::sync::Mutex<std::collections::HashSet<String>>,
@@ -59,6 +61,12 @@ pub struct IgnoredLabels {
     pub source: String,
     pub event_type: String,
     pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub status: u16,
+    pub code: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -80,6 +88,12 @@ impl Metrics {
             Histogram::new(exponential_buckets(0.0005, 2.0, 16))
         });
         let write_queue_depth = Gauge::default();
+        let errors = Family::<ErrorLabels, Counter>::default();
+        registry.register(
+            "errors",
+            "Error answers by HTTP status and error code",
+            errors.clone(),
+        );
         registry.register("events_accepted", "Events stored", events_accepted.clone());
         registry.register(
             "events_rejected",
@@ -138,6 +152,7 @@ impl Metrics {
             xapi_statements_unmapped.clone(),
         );
         Metrics {
+            errors,
             registry,
             events_accepted,
             events_rejected,
@@ -232,6 +247,15 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let response = next.run(request).await;
+    if let Some(ErrorCode(code)) = response.extensions().get::<ErrorCode>() {
+        metrics
+            .errors
+            .get_or_create(&ErrorLabels {
+                status: response.status().as_u16(),
+                code: (*code).to_string(),
+            })
+            .inc();
+    }
     let labels = RouteLabels {
         method,
         route,
@@ -243,6 +267,11 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
         .observe(started.elapsed().as_secs_f64());
     response
 }
+
+/// The API error code of an error answer, which the latency middleware
+/// counts in `pathlens_errors_total`.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
 
 /// `GET /metrics`, for the metrics token's holder or a client on this
 /// machine (see [`crate::ServerConfig::metrics_token`]).

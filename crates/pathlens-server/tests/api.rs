@@ -132,6 +132,28 @@ async fn health_and_metrics_need_no_key() {
     );
 }
 
+/// Every error answer is counted by status and the API's error code.
+#[tokio::test]
+async fn errors_are_counted_by_code() {
+    let app = app();
+    for _ in 0..2 {
+        let answer = app.get("/api/v1/videos", "pla_nope").await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    }
+    let missing = app.get("/api/v1/videos/nothing", &app.admin).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let metrics = app
+        .call(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .text;
+    for line in [
+        "pathlens_errors_total{status=\"401\",code=\"unauthorized\"} 2",
+        "pathlens_errors_total{status=\"404\",code=\"not_found\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from\n{metrics}");
+    }
+}
+
 #[tokio::test]
 async fn keys_are_required_and_checked() {
     let app = app();
