@@ -15,6 +15,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds for a `Retry-After` header, when retrying later will help.
+    pub retry_after: Option<u32>,
 }
 
 /// Reads a request body of at most `limit` bytes, with the API's errors: 413
@@ -53,8 +55,15 @@ pub async fn read_body(
 }
 
 impl ApiError {
+    /// The same error, telling the client to retry after `seconds`.
+    pub fn retry_after(mut self, seconds: u32) -> ApiError {
+        self.retry_after = Some(seconds);
+        self
+    }
+
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {
+            retry_after: None,
             status,
             code,
             message: message.into(),
@@ -97,6 +106,11 @@ impl IntoResponse for ApiError {
         response
             .extensions_mut()
             .insert(crate::metrics::ErrorCode(self.code));
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
         response
     }
 }
@@ -113,7 +127,8 @@ impl From<StoreError> for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "the store is unavailable; retry later",
-            ),
+            )
+            .retry_after(5),
             StoreErrorKind::Incompatible | StoreErrorKind::Internal => ApiError::internal(error),
         }
     }

@@ -51,6 +51,8 @@ pub struct Metrics {
     pub xapi_statements_unmapped: Family<VerbLabels, Counter>,
     /// Error answers by HTTP status and the API's error code.
     pub errors: Family<ErrorLabels, Counter>,
+    /// 1 when the store answered its last health check, 0 when it failed.
+    pub store_up: Gauge,
     /// Verb labels seen so far, so a flood of made-up verbs cannot grow the
     /// metric without bound.
     xapi_verbs: std::sync::Mutex<std::collections::HashSet<String>>,
@@ -89,6 +91,13 @@ impl Metrics {
         });
         let write_queue_depth = Gauge::default();
         let errors = Family::<ErrorLabels, Counter>::default();
+        let store_up = Gauge::default();
+        store_up.set(1);
+        registry.register(
+            "store_up",
+            "1 when the store answered its last health check (at /healthz and /metrics), 0 when it failed",
+            store_up.clone(),
+        );
         registry.register(
             "errors",
             "Error answers by HTTP status and error code",
@@ -153,6 +162,7 @@ impl Metrics {
         );
         Metrics {
             errors,
+            store_up,
             registry,
             events_accepted,
             events_rejected,
@@ -280,6 +290,11 @@ pub async fn render(
     request: axum::extract::Request,
 ) -> Result<impl IntoResponse, crate::error::ApiError> {
     may_read_metrics(&state, &request)?;
+    let store = state.store.clone();
+    let healthy = tokio::task::spawn_blocking(move || store.health().is_ok())
+        .await
+        .unwrap_or(false);
+    state.metrics.store_up.set(i64::from(healthy));
     state
         .metrics
         .write_queue_depth

@@ -5,6 +5,8 @@ use axum::http::{Request, StatusCode};
 use pathlens_server::openapi::{DOCUMENT, ROUTES};
 use serde_json::Value;
 
+use pathlens_store::Store;
+
 use crate::support::{GRAPH, app, with_video};
 
 #[tokio::test]
@@ -130,6 +132,57 @@ async fn health_and_metrics_need_no_key() {
         "{}",
         metrics.text
     );
+}
+
+/// While the store cannot be used, `/healthz` says so (503 with
+/// `Retry-After`, `pathlens_store_up 0`) and writers are told to retry; once
+/// it works again, so does everything, with nothing lost.
+#[tokio::test]
+async fn an_unusable_store_is_reported_and_recovers() {
+    let app = app();
+    with_video(&app).await;
+    let event =
+        r#"{"partner_id":1,"video_id":"tour","session_id":"s","event_index":1,"kind":"play"}"#;
+    let first = app.send("POST", "/api/v1/events", &app.write, event).await;
+    assert_eq!(first.json()["accepted"], 1, "{}", first.text);
+    app.store.set_unavailable(true);
+    let health = app
+        .call(Request::get("/healthz").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(health.json()["code"], "storage_unavailable");
+    assert_eq!(health.headers["retry-after"], "5");
+    let write = app
+        .send(
+            "POST",
+            "/api/v1/events",
+            &app.write,
+            event.replace("\"s\"", "\"t\""),
+        )
+        .await;
+    assert_eq!(
+        write.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        write.text
+    );
+    assert!(write.headers.contains_key("retry-after"));
+    let metrics = app
+        .call(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .text;
+    assert!(metrics.contains("pathlens_store_up 0"), "{metrics}");
+    app.store.set_unavailable(false);
+    let health = app
+        .call(Request::get("/healthz").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(health.status, StatusCode::OK, "{}", health.text);
+    let metrics = app
+        .call(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .text;
+    assert!(metrics.contains("pathlens_store_up 1"), "{metrics}");
+    assert_eq!(app.store.event_count().unwrap(), 1);
 }
 
 /// Every error answer is counted by status and the API's error code.
@@ -351,7 +404,7 @@ async fn a_real_socket_serves_the_api() {
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    assert!(response.contains(r#"{"status":"ok"}"#));
+    assert!(response.contains(r#""status":"ok""#), "{response}");
     let _ = stop.send(());
     server.await.unwrap().unwrap();
 }

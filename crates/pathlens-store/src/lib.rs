@@ -168,6 +168,15 @@ pub trait Store: Send + Sync {
     /// As the backend fails.
     fn export(&self, partner: Option<PartnerId>, offset: u64, limit: usize) -> Result<Vec<Event>>;
 
+    /// Whether the store can serve reads and writes now: a cheap round trip
+    /// to its database. The default asks for [`Store::event_count`].
+    ///
+    /// # Errors
+    /// The fault that makes the store unusable.
+    fn health(&self) -> Result<()> {
+        self.event_count().map(|_| ())
+    }
+
     /// How many events are stored in all.
     ///
     /// # Errors

@@ -26,6 +26,8 @@ struct State {
 #[derive(Clone, Default)]
 pub struct MemoryStore {
     state: Arc<Mutex<State>>,
+    /// Set by tests to play a store whose database is unreachable.
+    unavailable: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl MemoryStore {
@@ -33,7 +35,20 @@ impl MemoryStore {
         MemoryStore::default()
     }
 
+    /// Makes every operation fail as an unreachable database does (for
+    /// tests of the layers above), or work again.
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.unavailable
+            .store(unavailable, std::sync::atomic::Ordering::SeqCst);
+    }
+
     fn state(&self) -> Result<std::sync::MutexGuard<'_, State>> {
+        if self.unavailable.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::new(
+                crate::StoreErrorKind::Unavailable,
+                "the memory store is set unavailable",
+            ));
+        }
         self.state
             .lock()
             .map_err(|_| StoreError::internal("memory store lock poisoned"))

@@ -12,9 +12,27 @@ pub mod xapi;
 use axum::Json;
 use serde_json::{Value, json};
 
-/// `GET /healthz`: the process answers.
-pub async fn health() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// `GET /healthz`: 200 when the process answers and its store works; 503
+/// `storage_unavailable` (with `Retry-After`) while the store cannot be
+/// used, so a load balancer stops sending traffic here.
+pub async fn health(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+) -> Result<Json<Value>, crate::error::ApiError> {
+    let store = state.store.clone();
+    let healthy = tokio::task::spawn_blocking(move || store.health()).await?;
+    state.metrics.store_up.set(i64::from(healthy.is_ok()));
+    match healthy {
+        Ok(()) => Ok(Json(json!({"status": "ok", "store": "ok"}))),
+        Err(error) => {
+            tracing::error!(%error, "health check: the store cannot be used");
+            Err(crate::error::ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "the store cannot be used now; retry later",
+            )
+            .retry_after(5))
+        }
+    }
 }
 
 /// Runs blocking store work off the async runtime.
