@@ -446,10 +446,10 @@ impl Beacon {
         self.root_entry_id.as_deref().unwrap_or(&self.entry_id)
     }
 
-    /// Path-level types (1, 2, 3, 44, 47, 48) carry the first player's
-    /// session id.
+    /// Path-level beacons (types 1, 2, 3, 44, 47, 48, but not a node
+    /// player's own 1/2/3) carry the first player's session id.
     pub fn is_path_level(&self) -> bool {
-        matches!(self.event_type, 1 | 2 | 3 | 44 | 47 | 48)
+        matches!(self.event_type, 1 | 2 | 3 | 44 | 47 | 48) && !self.is_node_player_repeat()
     }
 
     /// Whether the beacon comes from a node's own player: `nodeId` set and

@@ -13,7 +13,8 @@ use crate::{Built, ReportError};
 
 /// The figures a report of `request` over `[start, end)` needs.
 pub(crate) fn parts(request: &ReportRequest, start: DateTime<Utc>, end: DateTime<Utc>) -> Parts {
-    let node = || request.node.clone().or_else(|| Some(String::new()));
+    // Drill-down requests always name their node or hotspot (from_params checks).
+    let node = || request.node.clone();
     match request.kind {
         ReportKind::Totals => Parts {
             buckets: vec![(start.timestamp_micros(), end.timestamp_micros())],
@@ -40,7 +41,7 @@ pub(crate) fn parts(request: &ReportRequest, start: DateTime<Utc>, end: DateTime
             ..Parts::default()
         },
         ReportKind::Heatmap => Parts {
-            heatmap: request.hotspot.clone().or_else(|| Some(String::new())),
+            heatmap: request.hotspot.clone(),
             ..Parts::default()
         },
         ReportKind::Transitions => Parts {

@@ -319,6 +319,18 @@ fn query<T>(
         .map_err(|e| internal(&format!("aggregating {what}"), e))
 }
 
+/// Rows of (an id, a count): per node, or per hotspot.
+fn per_node(
+    connection: &Connection,
+    sql: &str,
+    params: &Params,
+    what: &str,
+) -> Result<Vec<(String, u64)>> {
+    query(connection, sql, params, what, |row| {
+        Ok((row.get::<_, String>(0)?, u64_of(row.get(1)?)))
+    })
+}
+
 fn u64_of(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
@@ -327,15 +339,18 @@ fn u64_of(value: i64) -> u64 {
 pub fn aggregate(connection: &Connection, request: &AggregateRequest) -> Result<Aggregates> {
     let parts = &request.parts;
     let mut figures = Aggregates::default();
+    // The common CTEs and their parameters, worked out once for every part.
+    let mut conditions = Conditions::default();
+    let common = base(request, &mut conditions);
+    let params = &conditions.params;
     let run = |tail: &str, with_watched: bool, only: Option<&str>| {
-        let mut conditions = Conditions::default();
-        let mut sql = base(request, &mut conditions);
+        let mut sql = common.clone();
         if with_watched {
             sql.push_str(&watched_ctes(only));
         }
         sql.push(' ');
         sql.push_str(tail);
-        (sql, conditions.params)
+        sql
     };
     let (impression, play) = (code(EventKind::Impression), code(EventKind::Play));
     if !parts.buckets.is_empty() {
@@ -360,7 +375,7 @@ pub fn aggregate(connection: &Connection, request: &AggregateRequest) -> Result<
             &rows,
         );
         let bucketed = bucket_join(&parts.buckets, &buckets);
-        let (sql, params) = run(
+        let sql = run(
             &format!(
                 // Sums over the rows that add to them; distinct counts over
                 // play rows only, a small part of the period's events.
@@ -391,7 +406,7 @@ pub fn aggregate(connection: &Connection, request: &AggregateRequest) -> Result<
             None,
         );
         figures.totals = vec![Totals::default(); parts.buckets.len()];
-        for (idx, totals) in query(connection, &sql, &params, "totals", |row| {
+        for (idx, totals) in query(connection, &sql, params, "totals", |row| {
             Ok((
                 row.get::<_, i64>(0)?,
                 Totals {
@@ -410,22 +425,20 @@ pub fn aggregate(connection: &Connection, request: &AggregateRequest) -> Result<
         }
     }
     if parts.nodes {
-        figures.nodes = nodes(connection, request, &run)?;
+        figures.nodes = nodes(connection, request, &run, params)?;
     }
     if parts.clicks {
-        let (sql, params) = run(
+        let sql = run(
             "SELECT counted, count(*) FROM f WHERE counted IS NOT NULL GROUP BY counted",
             false,
             None,
         );
-        figures.clicks = query(connection, &sql, &params, "clicks", |row| {
-            Ok((row.get::<_, String>(0)?, u64_of(row.get(1)?)))
-        })?
-        .into_iter()
-        .collect();
+        figures.clicks = per_node(connection, &sql, params, "clicks")?
+            .into_iter()
+            .collect();
     }
     if parts.transitions {
-        let (sql, params) = run(
+        let sql = run(
             &format!(
                 "SELECT from_node_id, to_node_id, counted, count(*) FROM f
                 WHERE kind = {} AND from_node_id IS NOT NULL AND to_node_id IS NOT NULL
@@ -435,7 +448,7 @@ pub fn aggregate(connection: &Connection, request: &AggregateRequest) -> Result<
             false,
             None,
         );
-        figures.transitions = query(connection, &sql, &params, "transitions", |row| {
+        figures.transitions = query(connection, &sql, params, "transitions", |row| {
             Ok((
                 Transition {
                     from: row.get(0)?,
@@ -449,7 +462,7 @@ pub fn aggregate(connection: &Connection, request: &AggregateRequest) -> Result<
         .collect();
     }
     if parts.viewers {
-        let (sql, params) = run(
+        let sql = run(
             &format!(
                 "SELECT user_id, count(*) FILTER (WHERE kind = {impression}),
                     count(*) FILTER (WHERE kind = {play}), sum(view_ms)::BIGINT
@@ -459,7 +472,7 @@ pub fn aggregate(connection: &Connection, request: &AggregateRequest) -> Result<
             false,
             None,
         );
-        figures.viewers = query(connection, &sql, &params, "viewers", |row| {
+        figures.viewers = query(connection, &sql, params, "viewers", |row| {
             Ok((
                 row.get::<_, Option<String>>(0)?,
                 ViewerStats {
@@ -473,22 +486,23 @@ pub fn aggregate(connection: &Connection, request: &AggregateRequest) -> Result<
         .collect();
     }
     if let Some(node) = &parts.curve {
-        figures.curve = curve(connection, node, &run)?;
+        figures.curve = curve(connection, node, &run, params)?;
     }
     if let Some(hotspot) = &parts.heatmap {
-        figures.heatmap = heatmap(connection, request.graph, hotspot, &run)?;
+        figures.heatmap = heatmap(connection, request.graph, hotspot, &run, params)?;
     }
     Ok(figures)
 }
 
 /// Builds a part's query: its tail after the common CTEs, with the watched
 /// buckets' CTEs or not, for one node or every node.
-type Runner<'a> = dyn Fn(&str, bool, Option<&str>) -> (String, Params) + 'a;
+type Runner<'a> = dyn Fn(&str, bool, Option<&str>) -> String + 'a;
 
 fn nodes(
     connection: &Connection,
     request: &AggregateRequest,
     run: &Runner<'_>,
+    params: &Params,
 ) -> Result<HashMap<String, NodeStats>> {
     let node_play = code(EventKind::NodePlay);
     let only = request.parts.only_node.as_deref();
@@ -505,7 +519,7 @@ fn nodes(
     let one = only.map_or(String::new(), |node| {
         format!(" AND node_id = {}", quote(node))
     });
-    let (sql, params) = run(
+    let sql = run(
         &format!(
             "SELECT node_id, count(*) FILTER (WHERE kind = {node_play}),
                 count(DISTINCT user_id) + max(CASE WHEN user_id IS NULL THEN 1 ELSE 0 END),
@@ -515,7 +529,7 @@ fn nodes(
         false,
         None,
     );
-    for (node, plays, viewers, view_ms) in query(connection, &sql, &params, "nodes", |row| {
+    for (node, plays, viewers, view_ms) in query(connection, &sql, params, "nodes", |row| {
         Ok((
             row.get::<_, String>(0)?,
             u64_of(row.get(1)?),
@@ -528,19 +542,17 @@ fn nodes(
         entry.unique_viewers = viewers;
         entry.view_ms = view_ms;
     }
-    let (sql, params) = run(
+    let sql = run(
         "SELECT node_id, sum(last - first + 1)::BIGINT FROM islands GROUP BY node_id",
         true,
         only,
     );
-    for (node, buckets) in query(connection, &sql, &params, "watched buckets", |row| {
-        Ok((row.get::<_, String>(0)?, u64_of(row.get(1)?)))
-    })? {
+    for (node, buckets) in per_node(connection, &sql, params, "watched buckets")? {
         if let Some(entry) = stats.get_mut(&node) {
             entry.watched_buckets = buckets;
         }
     }
-    let (sql, params) = run(
+    let sql = run(
         &format!(
             "SELECT node_id, count(*) FROM (
                 SELECT session_id, node_id, row_number() OVER (
@@ -552,9 +564,7 @@ fn nodes(
         false,
         None,
     );
-    for (node, dropoffs) in query(connection, &sql, &params, "drop-offs", |row| {
-        Ok((row.get::<_, String>(0)?, u64_of(row.get(1)?)))
-    })? {
+    for (node, dropoffs) in per_node(connection, &sql, params, "drop-offs")? {
         if let Some(entry) = stats.get_mut(&node) {
             entry.dropoffs = dropoffs;
         }
@@ -562,11 +572,11 @@ fn nodes(
     Ok(stats)
 }
 
-fn curve(connection: &Connection, id: &str, run: &Runner<'_>) -> Result<Curve> {
+fn curve(connection: &Connection, id: &str, run: &Runner<'_>, params: &Params) -> Result<Curve> {
     let node = quote(id);
     // Islands of one play are disjoint: a bucket's viewers are the islands
     // covering it, counted from where islands open and close.
-    let (sql, params) = run(
+    let sql = run(
         &format!(
             "SELECT 'plays' AS what, 0 AS bucket, count(*) FROM node_plays WHERE node_id = {node}
             UNION ALL
@@ -579,7 +589,7 @@ fn curve(connection: &Connection, id: &str, run: &Runner<'_>) -> Result<Curve> {
     );
     let mut changes = [0i64; 101];
     let mut plays = 0;
-    for (what, bucket, count) in query(connection, &sql, &params, "a viewing curve", |row| {
+    for (what, bucket, count) in query(connection, &sql, params, "a viewing curve", |row| {
         Ok((
             row.get::<_, String>(0)?,
             row.get::<_, i64>(1)?,
@@ -607,6 +617,7 @@ fn heatmap(
     graph: &Graph,
     hotspot: &str,
     run: &Runner<'_>,
+    params: &Params,
 ) -> Result<Vec<u64>> {
     let mut buckets = vec![0u64; 100];
     let Some((_, spot)) = graph.hotspot(hotspot) else {
@@ -621,7 +632,7 @@ fn heatmap(
     } else {
         "0.0".to_string()
     };
-    let (sql, params) = run(
+    let sql = run(
         &format!(
             "SELECT least(greatest(floor({percent} + 1e-6), 0.0), 99.0)::INTEGER AS bucket, count(*)
             FROM f WHERE counted = {} GROUP BY bucket",
@@ -630,7 +641,7 @@ fn heatmap(
         false,
         None,
     );
-    for (bucket, count) in query(connection, &sql, &params, "a heat map", |row| {
+    for (bucket, count) in query(connection, &sql, params, "a heat map", |row| {
         Ok((row.get::<_, i64>(0)?, u64_of(row.get(1)?)))
     })? {
         if let Some(slot) = buckets.get_mut(bucket as usize) {

@@ -101,7 +101,7 @@ impl KavaSessions {
                 &client.to_le_bytes(),
             ])
         });
-        let (session_id, rule) = if beacon.is_path_level() && !beacon.is_node_player_repeat() {
+        let (session_id, rule) = if beacon.is_path_level() {
             self.paths.insert(path_key, (), now);
             (own.to_owned(), SessionRule::PathLevel)
         } else if self.paths.get(path_key, now).is_some() {
