@@ -125,10 +125,16 @@ impl From<StoreError> for ApiError {
             ),
             StoreErrorKind::Unavailable => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the store is unavailable; retry later",
+                "storage_unavailable",
+                "the store cannot be used now; retry later",
             )
             .retry_after(5),
+            StoreErrorKind::Full => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_full",
+                "the storage has no space left; nothing of this request was stored; retry later",
+            )
+            .retry_after(30),
             StoreErrorKind::Incompatible | StoreErrorKind::Internal => ApiError::internal(error),
         }
     }

@@ -11,6 +11,18 @@
 //!
 //! DuckDB's commit writes and syncs its write-ahead log, so an acknowledged
 //! append survives `kill -9`.
+//!
+//! # Faults
+//!
+//! A failed write caused by a full disk is [`StoreErrorKind::Full`]: nothing
+//! of it is stored and the next write tries again. A fatal DuckDB error (a
+//! checkpoint that could not be written, an I/O error) invalidates the
+//! database until it is reopened: from then on the store answers
+//! [`StoreErrorKind::Unavailable`] (or `Full` when the cause was a full
+//! disk), [`Store::health`] fails, and the writer tries to reopen the
+//! database every [`REOPEN_INTERVAL`] until it succeeds. Reopening replays
+//! DuckDB's write-ahead log, so every acknowledged event is there again, and
+//! reloads the dedup index and the view chains from the database.
 
 mod aggregate;
 mod chains;
@@ -20,9 +32,10 @@ pub mod schema;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use duckdb::Connection;
@@ -36,6 +49,9 @@ use crate::writer::{Job, Write};
 
 /// The database file inside the data directory.
 pub const DATABASE_FILE: &str = "pathlens.duckdb";
+
+/// How often the writer tries to reopen a database that became unusable.
+pub const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Settings of the embedded store.
 #[derive(Debug, Clone)]
@@ -58,16 +74,78 @@ impl Default for DuckDbConfig {
 
 /// The embedded DuckDB store.
 pub struct DuckDbStore {
-    path: PathBuf,
-    /// A connection kept only to clone readers from.
-    reader_source: Mutex<Connection>,
+    shared: Arc<Shared>,
     jobs: Option<SyncSender<Job>>,
     writer: Option<JoinHandle<()>>,
     depth: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
+/// What the store's callers and its writer thread share.
+pub(crate) struct Shared {
+    pub path: PathBuf,
+    pub config: DuckDbConfig,
+    /// A connection kept only to clone readers from; `None` while the
+    /// writer reopens the database.
+    pub readers: Mutex<Option<Connection>>,
+    /// Why the database cannot be used, until the writer has reopened it.
+    pub fault: Mutex<Option<StoreError>>,
+}
+
+impl Shared {
+    /// The current fault, if the database is unusable.
+    pub fn fault(&self) -> Option<StoreError> {
+        self.fault
+            .lock()
+            .ok()
+            .and_then(|fault| fault.as_ref().map(StoreError::same))
+    }
+
+    /// Records `error` as the store's fault when it made the database
+    /// unusable; returns the error unchanged.
+    pub fn observe(&self, error: StoreError) -> StoreError {
+        if is_fatal(&error.to_string())
+            && let Ok(mut fault) = self.fault.lock()
+            && fault.is_none()
+        {
+            tracing::error!(%error, "the database became unusable; reopening it");
+            *fault = Some(error.same());
+        }
+        error
+    }
+}
+
+/// A DuckDB error that invalidates the database until it is reopened.
+pub(crate) fn is_fatal(message: &str) -> bool {
+    message.contains("FATAL Error") || message.contains("database has been invalidated")
+}
+
+/// A store error for a failed DuckDB call, its kind told by the message: a
+/// full disk is [`StoreErrorKind::Full`], a fatal error
+/// [`StoreErrorKind::Unavailable`], anything else
+/// [`StoreErrorKind::Internal`].
 pub(crate) fn internal(context: &str, error: impl std::fmt::Display) -> StoreError {
-    StoreError::internal(format!("{context}: {error}"))
+    let message = format!("{context}: {error}");
+    let kind = if message.contains("No space left on device") || message.contains("Disk full") {
+        StoreErrorKind::Full
+    } else if is_fatal(&message) {
+        StoreErrorKind::Unavailable
+    } else {
+        StoreErrorKind::Internal
+    };
+    StoreError::new(kind, message)
+}
+
+/// Opens the database file and brings its schema up to date.
+pub(crate) fn open_database(path: &Path, config: &DuckDbConfig) -> Result<Connection> {
+    let connection =
+        Connection::open(path).map_err(|e| internal(&format!("opening {}", path.display()), e))?;
+    if let Some(limit) = &config.memory_limit {
+        connection
+            .execute_batch(&format!("SET memory_limit = '{}'", limit.replace('\'', "")))
+            .map_err(|e| internal("setting memory_limit", e))?;
+    }
+    schema::migrate(&connection)?;
+    Ok(connection)
 }
 
 impl DuckDbStore {
@@ -81,27 +159,25 @@ impl DuckDbStore {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| internal(&format!("creating {}", data_dir.display()), e))?;
         let path = data_dir.join(DATABASE_FILE);
-        let connection = Connection::open(&path)
-            .map_err(|e| internal(&format!("opening {}", path.display()), e))?;
-        if let Some(limit) = &config.memory_limit {
-            connection
-                .execute_batch(&format!("SET memory_limit = '{}'", limit.replace('\'', "")))
-                .map_err(|e| internal("setting memory_limit", e))?;
-        }
-        schema::migrate(&connection)?;
+        let connection = open_database(&path, config)?;
         let reader_source = connection
             .try_clone()
             .map_err(|e| internal("opening a reader", e))?;
+        let shared = Arc::new(Shared {
+            path,
+            config: config.clone(),
+            readers: Mutex::new(Some(reader_source)),
+            fault: Mutex::new(None),
+        });
         let depth = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (jobs, receiver) = sync_channel(config.queue_capacity.max(1));
-        let state = writer::WriterState::load(connection, depth.clone())?;
+        let state = writer::WriterState::load(connection, depth.clone(), shared.clone())?;
         let writer = std::thread::Builder::new()
             .name("pathlens-duckdb-writer".into())
             .spawn(move || state.run(receiver))
             .map_err(|e| internal("starting the writer thread", e))?;
         Ok(DuckDbStore {
-            path,
-            reader_source: Mutex::new(reader_source),
+            shared,
             jobs: Some(jobs),
             writer: Some(writer),
             depth,
@@ -110,17 +186,44 @@ impl DuckDbStore {
 
     /// The database file.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.shared.path
     }
 
-    fn reader(&self) -> Result<Connection> {
-        let source = self
-            .reader_source
-            .lock()
-            .map_err(|_| StoreError::internal("reader lock poisoned"))?;
-        source
-            .try_clone()
-            .map_err(|e| internal("opening a reader", e))
+    /// Writes everything in DuckDB's write-ahead log into the database file
+    /// now (DuckDB also does so by itself once the log is large).
+    ///
+    /// # Errors
+    /// As the checkpoint fails; a fatal failure makes the store unusable
+    /// until the writer has reopened the database.
+    pub fn checkpoint(&self) -> Result<()> {
+        self.submit(|reply| Write::Checkpoint { reply })
+    }
+
+    /// Runs `read` on a fresh reader connection, recording a fault that
+    /// makes the database unusable.
+    fn read<T>(&self, read: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        if let Some(fault) = self.shared.fault() {
+            return Err(fault);
+        }
+        let connection = {
+            let source = self
+                .shared
+                .readers
+                .lock()
+                .map_err(|_| StoreError::internal("reader lock poisoned"))?;
+            source
+                .as_ref()
+                .ok_or_else(|| {
+                    StoreError::new(
+                        StoreErrorKind::Unavailable,
+                        "the database is being reopened",
+                    )
+                })?
+                .try_clone()
+                .map_err(|e| internal("opening a reader", e))
+                .map_err(|e| self.shared.observe(e))?
+        };
+        read(&connection).map_err(|e| self.shared.observe(e))
     }
 
     fn submit<T>(
@@ -184,11 +287,11 @@ impl Store for DuckDbStore {
     }
 
     fn video(&self, partner: PartnerId, id: &str) -> Result<Option<StoredVideo>> {
-        read::video(&self.reader()?, partner, id)
+        self.read(|c| read::video(c, partner, id))
     }
 
     fn videos(&self, partner: PartnerId) -> Result<Vec<StoredVideo>> {
-        read::videos(&self.reader()?, partner)
+        self.read(|c| read::videos(c, partner))
     }
 
     fn put_key(&self, key: &ApiKey) -> Result<()> {
@@ -197,7 +300,7 @@ impl Store for DuckDbStore {
     }
 
     fn keys(&self) -> Result<Vec<ApiKey>> {
-        read::keys(&self.reader()?)
+        self.read(read::keys)
     }
 
     fn revoke_key(&self, id: &str, now: DateTime<Utc>) -> Result<bool> {
@@ -213,19 +316,23 @@ impl Store for DuckDbStore {
     }
 
     fn scan(&self, request: &ScanRequest) -> Result<Vec<EventRow>> {
-        read::scan(&self.reader()?, request)
+        self.read(|c| read::scan(c, request))
     }
 
     fn aggregate(&self, request: &AggregateRequest) -> Result<Aggregates> {
-        aggregate::aggregate(&self.reader()?, request)
+        self.read(|c| aggregate::aggregate(c, request))
     }
 
     fn export(&self, partner: Option<PartnerId>, offset: u64, limit: usize) -> Result<Vec<Event>> {
-        read::export(&self.reader()?, partner, offset, limit)
+        self.read(|c| read::export(c, partner, offset, limit))
     }
 
     fn event_count(&self) -> Result<u64> {
-        read::event_count(&self.reader()?)
+        self.read(read::event_count)
+    }
+
+    fn health(&self) -> Result<()> {
+        self.read(read::event_count).map(|_| ())
     }
 
     fn write_queue_depth(&self) -> usize {

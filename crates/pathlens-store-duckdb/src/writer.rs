@@ -5,11 +5,17 @@
 //! transaction, one write-ahead-log sync, then every waiting caller gets its
 //! answer. The dedup index — (partner, dedup key) of every stored event —
 //! lives in memory here, loaded from the events table when the store opens.
+//!
+//! When a write makes the database unusable (see the crate's docs on
+//! faults), the writer answers every job with the fault and, between jobs
+//! and while idle, tries to reopen the database every
+//! [`REOPEN_INTERVAL`](crate::REOPEN_INTERVAL), reloading its state from it.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use duckdb::{Connection, params};
@@ -17,8 +23,7 @@ use pathlens_model::{Event, Graph};
 use pathlens_store::{ApiKey, AppendOutcome, PartnerId, Result};
 
 use crate::chains::Chains;
-use crate::codec;
-use crate::internal;
+use crate::{REOPEN_INTERVAL, Shared, codec, internal, open_database};
 
 /// Appends committed in one transaction at most.
 const MAX_JOBS_PER_COMMIT: usize = 64;
@@ -44,6 +49,9 @@ pub(crate) enum Write {
         now: DateTime<Utc>,
         reply: SyncSender<Result<bool>>,
     },
+    Checkpoint {
+        reply: SyncSender<Result<()>>,
+    },
 }
 
 pub(crate) struct Job {
@@ -56,11 +64,42 @@ pub(crate) struct WriterState {
     chains: Chains,
     next_seq: i64,
     depth: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
+    /// When the writer last tried to reopen an unusable database.
+    last_reopen: Option<Instant>,
+}
+
+/// What the writer keeps in memory, loaded from the database.
+struct Loaded {
+    seen: HashSet<(u32, u64)>,
+    chains: Chains,
+    next_seq: i64,
 }
 
 impl WriterState {
     /// Loads the dedup index and the next storage sequence number.
-    pub fn load(connection: Connection, depth: Arc<AtomicUsize>) -> Result<WriterState> {
+    pub fn load(
+        connection: Connection,
+        depth: Arc<AtomicUsize>,
+        shared: Arc<Shared>,
+    ) -> Result<WriterState> {
+        let Loaded {
+            seen,
+            chains,
+            next_seq,
+        } = Self::read_state(&connection)?;
+        Ok(WriterState {
+            connection,
+            seen,
+            chains,
+            next_seq,
+            depth,
+            shared,
+            last_reopen: None,
+        })
+    }
+
+    fn read_state(connection: &Connection) -> Result<Loaded> {
         let mut seen = HashSet::new();
         {
             let mut statement = connection
@@ -73,24 +112,88 @@ impl WriterState {
                 seen.insert(key.map_err(|e| internal("loading the dedup index", e))?);
             }
         }
-        let chains = Chains::load(&connection)?;
+        let chains = Chains::load(connection)?;
         let next_seq = connection
             .query_row("SELECT coalesce(max(seq) + 1, 0) FROM events", [], |row| {
                 row.get(0)
             })
             .map_err(|e| internal("reading the last sequence number", e))?;
-        Ok(WriterState {
-            connection,
+        Ok(Loaded {
             seen,
             chains,
             next_seq,
-            depth,
         })
+    }
+
+    /// Reopens the database when it is unusable, at most once per
+    /// [`REOPEN_INTERVAL`]; on success the store is usable again.
+    fn heal(&mut self) {
+        let Some(fault) = self.shared.fault() else {
+            return;
+        };
+        if self
+            .last_reopen
+            .is_some_and(|last| last.elapsed() < REOPEN_INTERVAL)
+        {
+            return;
+        }
+        self.last_reopen = Some(Instant::now());
+        // Readers of the unusable database go first, so only the new one is
+        // open once it has replayed its log.
+        if let Ok(mut readers) = self.shared.readers.lock() {
+            readers.take();
+        }
+        let reopened = open_database(&self.shared.path, &self.shared.config).and_then(|c| {
+            let loaded = Self::read_state(&c)?;
+            let readers = c.try_clone().map_err(|e| internal("opening a reader", e))?;
+            Ok((c, loaded, readers))
+        });
+        match reopened {
+            Ok((connection, loaded, readers)) => {
+                self.connection = connection;
+                self.seen = loaded.seen;
+                self.chains = loaded.chains;
+                self.next_seq = loaded.next_seq;
+                if let Ok(mut source) = self.shared.readers.lock() {
+                    *source = Some(readers);
+                }
+                if let Ok(mut slot) = self.shared.fault.lock() {
+                    slot.take();
+                }
+                self.last_reopen = None;
+                tracing::info!(previous = %fault, "the database is usable again: reopened");
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the database cannot be reopened yet; retrying");
+                if let Ok(mut slot) = self.shared.fault.lock() {
+                    // A full disk stays the reason while it lasts.
+                    *slot = Some(if error.kind() == pathlens_store::StoreErrorKind::Full {
+                        error
+                    } else {
+                        fault
+                    });
+                }
+            }
+        }
+    }
+
+    /// The fault to answer with instead of writing, while there is one.
+    fn refuse(&self) -> Option<pathlens_store::StoreError> {
+        self.shared.fault()
     }
 
     /// Serves jobs until every sender is gone.
     pub fn run(mut self, jobs: Receiver<Job>) {
-        while let Ok(first) = jobs.recv() {
+        loop {
+            let first = match jobs.recv_timeout(REOPEN_INTERVAL) {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.heal();
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            self.heal();
             let mut appends = Vec::new();
             let mut next = Some(first);
             while let Some(job) = next.take() {
@@ -111,6 +214,16 @@ impl WriterState {
     }
 
     fn apply(&mut self, write: Write) {
+        if let Some(fault) = self.refuse() {
+            match write {
+                Write::Append { reply, .. } => drop(reply.send(Err(fault))),
+                Write::Video { reply, .. }
+                | Write::Key { reply, .. }
+                | Write::Checkpoint { reply } => drop(reply.send(Err(fault))),
+                Write::Revoke { reply, .. } => drop(reply.send(Err(fault))),
+            }
+            return;
+        }
         match write {
             Write::Append { events, reply } => self.commit_appends(vec![(events, reply)]),
             Write::Video {
@@ -119,10 +232,19 @@ impl WriterState {
                 now,
                 reply,
             } => {
-                let _ = reply.send(self.put_video(partner, &graph, now));
+                let result = self.put_video(partner, &graph, now);
+                let _ = reply.send(result.map_err(|e| self.shared.observe(e)));
             }
             Write::Key { key, reply } => {
-                let _ = reply.send(self.put_key(&key));
+                let result = self.put_key(&key);
+                let _ = reply.send(result.map_err(|e| self.shared.observe(e)));
+            }
+            Write::Checkpoint { reply } => {
+                let result = self
+                    .connection
+                    .execute_batch("CHECKPOINT")
+                    .map_err(|e| internal("checkpointing", e));
+                let _ = reply.send(result.map_err(|e| self.shared.observe(e)));
             }
             Write::Revoke { id, now, reply } => {
                 let result = self
@@ -132,7 +254,7 @@ impl WriterState {
                         params![now.timestamp_micros(), id],
                     )
                     .map(|changed| changed > 0)
-                    .map_err(|e| internal("revoking a key", e));
+                    .map_err(|e| self.shared.observe(internal("revoking a key", e)));
                 let _ = reply.send(result);
             }
         }
@@ -174,6 +296,12 @@ impl WriterState {
         if jobs.is_empty() {
             return;
         }
+        if let Some(fault) = self.refuse() {
+            for (_, reply) in jobs {
+                let _ = reply.send(Err(fault.same()));
+            }
+            return;
+        }
         let mut fresh: HashSet<(u32, u64)> = HashSet::new();
         let mut outcomes = Vec::with_capacity(jobs.len());
         let mut accepted: Vec<&Event> = Vec::new();
@@ -190,7 +318,9 @@ impl WriterState {
             }
             outcomes.push(outcome);
         }
-        let result = self.write_events(&accepted);
+        let result = self
+            .write_events(&accepted)
+            .map_err(|e| self.shared.observe(e));
         if result.is_ok() {
             self.seen.extend(fresh);
             self.next_seq += accepted.len() as i64;
@@ -198,10 +328,7 @@ impl WriterState {
         for ((_, reply), outcome) in jobs.into_iter().zip(outcomes) {
             let answer = match &result {
                 Ok(()) => Ok(outcome),
-                Err(error) => Err(pathlens_store::StoreError::new(
-                    error.kind(),
-                    error.to_string(),
-                )),
+                Err(error) => Err(error.same()),
             };
             let _ = reply.send(answer);
         }

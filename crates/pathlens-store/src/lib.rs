@@ -39,8 +39,12 @@ pub type PartnerId = u32;
 pub enum StoreErrorKind {
     /// The write queue is full: the caller should retry later (HTTP 503).
     Overloaded,
-    /// The store cannot be reached or has shut down.
+    /// The store cannot be reached, has shut down, or its database is
+    /// unusable until it is reopened (the embedded store reopens itself).
     Unavailable,
+    /// The storage has no space left: nothing of the failed write is kept;
+    /// the caller should retry once space is freed (HTTP 503).
+    Full,
     /// The data on disk is not what this version understands.
     Incompatible,
     /// Anything else: a bug or an I/O fault.
@@ -69,6 +73,12 @@ impl StoreError {
 
     pub fn kind(&self) -> StoreErrorKind {
         self.kind
+    }
+
+    /// Another error of the same kind and message, for answering several
+    /// callers with one failure.
+    pub fn same(&self) -> StoreError {
+        StoreError::new(self.kind, self.message.clone())
     }
 }
 

@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 
 /// `GET /healthz`: 200 when the process answers and its store works; 503
 /// `storage_unavailable` (with `Retry-After`) while the store cannot be
-/// used, so a load balancer stops sending traffic here.
+/// used, `storage_full` while its disk is full, so a load balancer stops
+/// sending traffic here.
 pub async fn health(
     axum::extract::State(state): axum::extract::State<crate::AppState>,
 ) -> Result<Json<Value>, crate::error::ApiError> {
@@ -25,12 +26,15 @@ pub async fn health(
         Ok(()) => Ok(Json(json!({"status": "ok", "store": "ok"}))),
         Err(error) => {
             tracing::error!(%error, "health check: the store cannot be used");
-            Err(crate::error::ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "storage_unavailable",
-                "the store cannot be used now; retry later",
-            )
-            .retry_after(5))
+            Err(match error.kind() {
+                pathlens_store::StoreErrorKind::Full => error.into(),
+                _ => crate::error::ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    "the store cannot be used now; retry later",
+                )
+                .retry_after(5),
+            })
         }
     }
 }
