@@ -11,15 +11,20 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let ctx = RequestContext {
+        window: pathlens_ingest::TimeWindow::default(),
         partner_id: 1,
         now: Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap(),
         trusted_timestamps: flags & 1 == 1,
-        user_agent: (flags & 2 == 2).then_some("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)"),
+        user_agent: (flags & 2 == 2)
+            .then_some("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)"),
         country: (flags & 4 == 4).then_some("DE"),
     };
     if let Ok(decoded) = decode_batch(body, flags & 8 == 8, &ctx) {
         for event in &decoded.events {
-            assert_eq!(event.partner_id, 1, "an event for another partner was accepted");
+            assert_eq!(
+                event.partner_id, 1,
+                "an event for another partner was accepted"
+            );
         }
     }
 });

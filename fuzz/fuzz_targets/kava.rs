@@ -18,7 +18,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let request = BeaconRequest {
-        method: if flags & 1 == 1 { Method::Post } else { Method::Get },
+        method: if flags & 1 == 1 {
+            Method::Post
+        } else {
+            Method::Get
+        },
         query,
         body: if flags & 1 == 1 { body } else { &[] },
         require_service_action: flags & 2 == 2,

@@ -12,11 +12,15 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(text) = std::str::from_utf8(body) {
         if let Some(seconds) = iso_duration_seconds(text) {
-            assert!(seconds.is_finite() && seconds >= 0.0, "{text:?} gave {seconds}");
+            assert!(
+                seconds.is_finite() && seconds >= 0.0,
+                "{text:?} gave {seconds}"
+            );
         }
     }
     let ctx = XapiContext {
         request: RequestContext {
+            window: pathlens_ingest::TimeWindow::default(),
             partner_id: 1,
             now: Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap(),
             trusted_timestamps: flags & 1 == 1,

@@ -150,6 +150,7 @@ fn bench_decode(criterion: &mut Criterion) {
     let body = ndjson_body();
     let compressed = gzip(&body);
     let ctx = RequestContext {
+        window: pathlens_ingest::TimeWindow::default(),
         partner_id: PARTNER_ID,
         now: Utc.with_ymd_and_hms(2024, 5, 2, 0, 0, 0).unwrap(),
         trusted_timestamps: false,

@@ -61,6 +61,7 @@ impl Decoded {
 /// use pathlens_ingest::{RequestContext, decode_batch};
 ///
 /// let ctx = RequestContext {
+///     window: pathlens_ingest::TimeWindow::default(),
 ///     partner_id: 7,
 ///     now: Utc::now(),
 ///     trusted_timestamps: false,

@@ -88,26 +88,51 @@ pub const EARLIEST_EVENT_SECS: i64 = 946_684_800;
 /// How far past the server's clock an imported event's time may lie.
 pub const MAX_FUTURE_HOURS: i64 = 24;
 
-/// Why an imported event's own time is refused, if it is: before
-/// [`EARLIEST_EVENT_SECS`] or more than [`MAX_FUTURE_HOURS`] hours after
-/// `now` (clocks drift, years 1 and 9999 are typing errors).
-pub fn event_time_problem(ts: DateTime<Utc>, now: DateTime<Utc>) -> Option<String> {
-    let earliest = DateTime::from_timestamp(EARLIEST_EVENT_SECS, 0).unwrap_or_default();
-    if ts < earliest {
-        return Some(format!(
-            "{} is before {}, the earliest time an event may carry",
-            ts.to_rfc3339(),
-            earliest.to_rfc3339()
-        ));
+/// The times an imported event may carry: from `earliest` to `max_future`
+/// after the server's clock (clocks drift; years 1 and 9999 are typing
+/// errors). Events without their own time get the server's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeWindow {
+    pub earliest: DateTime<Utc>,
+    pub max_future: chrono::Duration,
+}
+
+impl Default for TimeWindow {
+    /// From [`EARLIEST_EVENT_SECS`] to [`MAX_FUTURE_HOURS`] hours ahead.
+    fn default() -> TimeWindow {
+        TimeWindow {
+            earliest: DateTime::from_timestamp(EARLIEST_EVENT_SECS, 0).unwrap_or_default(),
+            max_future: chrono::Duration::hours(MAX_FUTURE_HOURS),
+        }
     }
-    let latest = now + chrono::Duration::hours(MAX_FUTURE_HOURS);
-    (ts > latest).then(|| {
-        format!(
-            "{} is more than {MAX_FUTURE_HOURS} hours after the server's time {}",
-            ts.to_rfc3339(),
-            now.to_rfc3339()
-        )
-    })
+}
+
+impl TimeWindow {
+    /// Why an event's own time `ts` is refused at `now`, if it is.
+    pub fn problem(&self, ts: DateTime<Utc>, now: DateTime<Utc>) -> Option<String> {
+        if ts < self.earliest {
+            return Some(format!(
+                "{} is before {}, the earliest time an event may carry (setting earliest_event_date)",
+                ts.to_rfc3339(),
+                self.earliest.to_rfc3339()
+            ));
+        }
+        let latest = now + self.max_future;
+        (ts > latest).then(|| {
+            format!(
+                "{} is more than {} hours after the server's time {} (setting max_future_hours)",
+                ts.to_rfc3339(),
+                self.max_future.num_hours(),
+                now.to_rfc3339()
+            )
+        })
+    }
+}
+
+/// Why an imported event's own time is refused under the default
+/// [`TimeWindow`], if it is.
+pub fn event_time_problem(ts: DateTime<Utc>, now: DateTime<Utc>) -> Option<String> {
+    TimeWindow::default().problem(ts, now)
 }
 
 /// What the request tells about its events, beyond their own fields.
@@ -128,4 +153,6 @@ pub struct RequestContext<'a> {
     /// The viewer's country from a trusted proxy header, for events that lack
     /// one; ignored unless it is a two-letter code.
     pub country: Option<&'a str>,
+    /// The times an imported event may carry.
+    pub window: TimeWindow,
 }

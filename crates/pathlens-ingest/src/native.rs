@@ -120,7 +120,7 @@ impl<'c> EventDecoder<'c> {
         }
         let ts = match (self.ctx.trusted_timestamps, raw.ts) {
             (true, Some(ts)) => {
-                if let Some(reason) = crate::event_time_problem(ts, self.ctx.now) {
+                if let Some(reason) = self.ctx.window.problem(ts, self.ctx.now) {
                     return Err(Rejection::new(index, Field::Ts.name(), reason));
                 }
                 ts
@@ -242,6 +242,7 @@ mod tests {
     #[test]
     fn an_event_with_every_field_decodes() {
         let trusted = RequestContext {
+            window: crate::TimeWindow::default(),
             trusted_timestamps: true,
             ..player_request()
         };
@@ -447,6 +448,7 @@ mod tests {
         );
         assert_eq!(decode(&sent, &player_request()).unwrap().ts, now());
         let trusted = RequestContext {
+            window: crate::TimeWindow::default(),
             trusted_timestamps: true,
             ..player_request()
         };
@@ -458,6 +460,7 @@ mod tests {
     #[test]
     fn an_imported_time_must_be_plausible() {
         let trusted = RequestContext {
+            window: crate::TimeWindow::default(),
             trusted_timestamps: true,
             ..player_request()
         };
@@ -488,11 +491,29 @@ mod tests {
             json!("9999-12-31T00:00:00Z"),
         );
         assert_eq!(decode(&far, &player_request()).unwrap().ts, now());
+        // The window is configurable.
+        let narrow = RequestContext {
+            window: crate::TimeWindow {
+                earliest: "2024-01-01T00:00:00Z".parse().unwrap(),
+                max_future: chrono::Duration::hours(1),
+            },
+            ..trusted
+        };
+        for (ts, ok) in [
+            ("2023-12-31T23:59:59Z", false),
+            ("2024-01-01T00:00:00Z", true),
+            ("2024-06-01T09:30:00Z", true),
+            ("2024-06-01T09:30:01Z", false),
+        ] {
+            let event = with(minimal_event("play", 1), "ts", json!(ts));
+            assert_eq!(decode(&event, &narrow).is_ok(), ok, "{ts}");
+        }
     }
 
     #[test]
     fn context_comes_from_the_request_when_absent() {
         let ctx = RequestContext {
+            window: crate::TimeWindow::default(),
             user_agent: Some(CHROME_ON_WINDOWS),
             country: Some("de"),
             ..player_request()
@@ -518,6 +539,7 @@ mod tests {
     #[test]
     fn a_bad_country_header_is_ignored() {
         let ctx = RequestContext {
+            window: crate::TimeWindow::default(),
             country: Some("T1"),
             ..player_request()
         };

@@ -18,6 +18,7 @@ pub(crate) fn now() -> DateTime<Utc> {
 /// A player's request: untrusted times, no header context.
 pub(crate) fn player_request() -> RequestContext<'static> {
     RequestContext {
+        window: crate::TimeWindow::default(),
         partner_id: PARTNER,
         now: now(),
         trusted_timestamps: false,

@@ -390,7 +390,7 @@ impl Statement<'_> {
                 let ts = DateTime::parse_from_rfc3339(text)
                     .map(|ts| ts.with_timezone(&Utc))
                     .map_err(|error| self.error("timestamp", format!("not RFC 3339: {error}")))?;
-                match crate::event_time_problem(ts, request.now) {
+                match request.window.problem(ts, request.now) {
                     Some(reason) => Err(self.error("timestamp", reason)),
                     None => Ok(ts),
                 }

@@ -176,18 +176,25 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+        let address = state.client_address(parts);
+        // An address that guessed too many tokens is refused whatever it
+        // sends, so a right guess does not show.
+        state.throttle.check_locked_out(address)?;
         let (token, from_query) = token_from(parts).ok_or_else(|| {
             ApiError::unauthorized("missing API key: send 'Authorization: Bearer <token>' (or ?key=<write key> for beacons)")
         })?;
-        let key = state
-            .keys
-            .check(&token)
-            .ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))?;
+        let Some(key) = state.keys.check(&token) else {
+            return Err(state.throttle.auth_failed(
+                address,
+                ApiError::unauthorized("unknown or revoked API key"),
+            ));
+        };
         if from_query && key.kind == KeyKind::Admin {
             return Err(ApiError::forbidden(
                 "admin tokens must be sent in the Authorization header, not the URL",
             ));
         }
+        state.throttle.check_key(&key.id)?;
         Ok(Caller { key })
     }
 }

@@ -8,6 +8,8 @@
 //! - [`auth`]: API keys and the [`auth::Caller`] extractor;
 //! - [`error`]: errors as `{"code", "message"}` with the right status;
 //! - [`metrics`]: Prometheus metrics and the latency middleware;
+//! - [`throttle`]: rate limits, the client address behind trusted proxies,
+//!   bots;
 //! - [`openapi`]: the OpenAPI document and the route list it must match;
 //! - [`assets`]: the dashboard, embedded, served at `/`.
 
@@ -17,6 +19,7 @@ pub mod error;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
+pub mod throttle;
 
 use std::sync::Arc;
 
@@ -28,6 +31,7 @@ use tower_http::compression::CompressionLayer;
 
 use crate::auth::KeyRing;
 use crate::metrics::Metrics;
+use crate::throttle::{Bots, RateLimits, Throttle, TrustedProxies};
 
 /// The current time; tests inject a fixed or stepping clock.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -37,8 +41,10 @@ pub fn system_clock() -> Clock {
     Arc::new(Utc::now)
 }
 
-/// Settings of the HTTP layer.
-#[derive(Debug, Clone, Default)]
+/// Settings of the HTTP layer. The default has no rate limit (for
+/// embedding and tests); `pathlens serve` applies [`RateLimits::default`]
+/// unless configured otherwise.
+#[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// A header set by a trusted reverse proxy with the viewer's ISO country
     /// code (e.g. `CF-IPCountry`); ignored when `None`.
@@ -49,6 +55,29 @@ pub struct ServerConfig {
     /// The bearer token `/metrics` asks of clients not on this machine;
     /// `None`: only loopback clients (and in-process calls) may read it.
     pub metrics_token: Option<String>,
+    /// Requests per key, beacons and failed authentications per address.
+    pub rate_limits: RateLimits,
+    /// Proxies whose `X-Forwarded-For` names the client's address.
+    pub trusted_proxies: TrustedProxies,
+    /// Whether events sent by bots and crawlers (by `User-Agent`) are kept
+    /// out of the store; they are counted in `pathlens_bot_events_total`.
+    pub exclude_bots: bool,
+    /// The times imported events may carry.
+    pub time_window: pathlens_ingest::TimeWindow,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            country_header: None,
+            beacon_origins: std::collections::HashMap::new(),
+            metrics_token: None,
+            rate_limits: RateLimits::OFF,
+            trusted_proxies: TrustedProxies::default(),
+            exclude_bots: true,
+            time_window: pathlens_ingest::TimeWindow::default(),
+        }
+    }
 }
 
 /// What every handler shares.
@@ -61,6 +90,10 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     /// What KAVA beacon decoding remembers between requests.
     pub beacons: Arc<routes::kava::BeaconMemory>,
+    /// The rate limiters.
+    pub throttle: Arc<Throttle>,
+    /// Which user agents are bots.
+    pub bots: Arc<Bots>,
 }
 
 impl AppState {
@@ -79,6 +112,8 @@ impl AppState {
             keys,
             metrics: Arc::new(Metrics::new()),
             clock,
+            throttle: Arc::new(Throttle::new(config.rate_limits)),
+            bots: Arc::new(Bots::new(config.exclude_bots)),
             config: Arc::new(config),
             beacons: Arc::default(),
         })
@@ -86,6 +121,12 @@ impl AppState {
 
     pub fn now(&self) -> DateTime<Utc> {
         (self.clock)()
+    }
+
+    /// The address of the client that made a request (see
+    /// [`TrustedProxies::client`]).
+    pub fn client_address(&self, parts: &axum::http::request::Parts) -> Option<std::net::IpAddr> {
+        self.config.trusted_proxies.client(parts)
     }
 }
 

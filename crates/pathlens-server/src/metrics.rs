@@ -1,6 +1,7 @@
 //! `/metrics` in Prometheus text format: events accepted, rejected and
 //! duplicate (by source: `native`, `kava`, `xapi`), beacons ignored or from
-//! unknown partners, unmapped xAPI verbs, request latency per route, and the
+//! unknown partners, beacons dropped (rate, origin), events from bots,
+//! unmapped xAPI verbs, request latency per route, and the
 //! store's write queue depth and local spool (events, bytes, oldest age).
 
 use std::sync::Arc;
@@ -53,6 +54,12 @@ pub struct Metrics {
     pub errors: Family<ErrorLabels, Counter>,
     /// 1 when the store answered its last health check, 0 when it failed.
     pub store_up: Gauge,
+    /// Events sent by bots and crawlers, answered but not stored.
+    pub bot_events: Family<SourceLabels, Counter>,
+    /// Beacons refused before decoding or storing, by reason (`rate`:
+    /// past the per-address limit, `origin`: from a page the partner did
+    /// not list).
+    pub beacons_dropped: Family<ReasonLabels, Counter>,
     /// Verb labels seen so far, so a flood of made-up verbs cannot grow the
     /// metric without bound.
     xapi_verbs: std::sync::Mutex<std::collections::HashSet<String>>,
@@ -69,6 +76,11 @@ pub struct IgnoredLabels {
 pub struct ErrorLabels {
     pub status: u16,
     pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -93,6 +105,18 @@ impl Metrics {
         let errors = Family::<ErrorLabels, Counter>::default();
         let store_up = Gauge::default();
         store_up.set(1);
+        let bot_events = Family::<SourceLabels, Counter>::default();
+        let beacons_dropped = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "bot_events",
+            "Events sent by bots and crawlers (by User-Agent): answered, not stored",
+            bot_events.clone(),
+        );
+        registry.register(
+            "beacons_dropped",
+            "KAVA beacons refused: past the per-address rate limit, or from an origin the partner did not list",
+            beacons_dropped.clone(),
+        );
         registry.register(
             "store_up",
             "1 when the store answered its last health check (at /healthz and /metrics), 0 when it failed",
@@ -163,6 +187,8 @@ impl Metrics {
         Metrics {
             errors,
             store_up,
+            bot_events,
+            beacons_dropped,
             registry,
             events_accepted,
             events_rejected,
@@ -193,6 +219,24 @@ impl Metrics {
         self.events_rejected
             .get_or_create(&labels)
             .inc_by(rejected as u64);
+    }
+
+    /// Counts `events` sent by a bot, answered but not stored.
+    pub fn count_bots(&self, source: &str, events: usize) {
+        self.bot_events
+            .get_or_create(&SourceLabels {
+                source: source.to_string(),
+            })
+            .inc_by(events as u64);
+    }
+
+    /// Counts a beacon refused for `reason` (`rate` or `origin`).
+    pub fn count_dropped_beacon(&self, reason: &str) {
+        self.beacons_dropped
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_string(),
+            })
+            .inc();
     }
 
     /// Counts a beacon of `event_type` that was answered but not stored.

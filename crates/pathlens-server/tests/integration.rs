@@ -1,6 +1,7 @@
 //! The HTTP API driven through `router(state)` over the in-memory store,
 //! plus one exchange over a real socket.
 
+mod abuse;
 mod api;
 mod ingest;
 mod kava;

@@ -27,15 +27,19 @@ pub struct App {
 }
 
 pub fn app() -> App {
+    app_with(ServerConfig {
+        country_header: Some("x-country".into()),
+        ..ServerConfig::default()
+    })
+}
+
+/// The test application with `config`.
+pub fn app_with(config: ServerConfig) -> App {
     let store = Arc::new(MemoryStore::new());
     let (_, admin) = issue_key(store.as_ref(), 1, KeyKind::Admin, "admin", now()).unwrap();
     let (_, write) = issue_key(store.as_ref(), 1, KeyKind::Write, "player", now()).unwrap();
     let (_, other_admin) = issue_key(store.as_ref(), 2, KeyKind::Admin, "other", now()).unwrap();
     let shared: Arc<dyn Store> = store.clone();
-    let config = ServerConfig {
-        country_header: Some("x-country".into()),
-        ..ServerConfig::default()
-    };
     let state = AppState::new(shared, config, Arc::new(now)).unwrap();
     App {
         router: router(state),

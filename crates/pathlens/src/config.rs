@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use chrono::Datelike;
 use pathlens_store_clickhouse::ClickHouseConfig;
 use serde::Deserialize;
 
@@ -31,6 +32,13 @@ struct RawConfig {
     header_read_timeout: Option<u64>,
     body_read_timeout: Option<u64>,
     max_connections: Option<usize>,
+    rate_limit_per_key: Option<u32>,
+    beacon_rate_limit: Option<u32>,
+    auth_failures_per_minute: Option<u32>,
+    trusted_proxies: Option<Vec<String>>,
+    exclude_bots: Option<bool>,
+    earliest_event_date: Option<String>,
+    max_future_hours: Option<u32>,
 }
 
 /// Validated settings.
@@ -73,6 +81,17 @@ pub struct Config {
     pub body_read_timeout: u64,
     /// Connections served at once.
     pub max_connections: usize,
+    /// Requests per second per API key, KAVA beacons per second per client
+    /// address, failed authentications per minute per address (0: no limit).
+    pub rate_limits: pathlens_server::throttle::RateLimits,
+    /// Reverse proxies whose `X-Forwarded-For` names the client's address.
+    pub trusted_proxies: Vec<String>,
+    /// Whether live events from bots and crawlers are kept out of the store.
+    pub exclude_bots: bool,
+    /// The earliest date an imported event may carry (UTC midnight).
+    pub earliest_event_date: chrono::NaiveDate,
+    /// How many hours past the server's clock an imported event may lie.
+    pub max_future_hours: u32,
 }
 
 impl Default for Config {
@@ -94,12 +113,17 @@ impl Default for Config {
             header_read_timeout: 10,
             body_read_timeout: 30,
             max_connections: 1024,
+            rate_limits: pathlens_server::throttle::RateLimits::default(),
+            trusted_proxies: Vec::new(),
+            exclude_bots: true,
+            earliest_event_date: chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default(),
+            max_future_hours: 24,
         }
     }
 }
 
 /// The environment variables read, and the setting each one sets.
-pub const ENV_VARS: [(&str, &str); 15] = [
+pub const ENV_VARS: [(&str, &str); 22] = [
     ("PATHLENS_DATA_DIR", "data_dir"),
     ("PATHLENS_LISTEN", "listen"),
     ("PATHLENS_COUNTRY_HEADER", "country_header"),
@@ -115,6 +139,16 @@ pub const ENV_VARS: [(&str, &str); 15] = [
     ("PATHLENS_HEADER_READ_TIMEOUT", "header_read_timeout"),
     ("PATHLENS_BODY_READ_TIMEOUT", "body_read_timeout"),
     ("PATHLENS_MAX_CONNECTIONS", "max_connections"),
+    ("PATHLENS_RATE_LIMIT_PER_KEY", "rate_limit_per_key"),
+    ("PATHLENS_BEACON_RATE_LIMIT", "beacon_rate_limit"),
+    (
+        "PATHLENS_AUTH_FAILURES_PER_MINUTE",
+        "auth_failures_per_minute",
+    ),
+    ("PATHLENS_TRUSTED_PROXIES", "trusted_proxies"),
+    ("PATHLENS_EXCLUDE_BOTS", "exclude_bots"),
+    ("PATHLENS_EARLIEST_EVENT_DATE", "earliest_event_date"),
+    ("PATHLENS_MAX_FUTURE_HOURS", "max_future_hours"),
 ];
 
 impl Config {
@@ -175,6 +209,20 @@ impl Config {
                 limits.push((name, ("config file", value)));
             }
         }
+        let mut rates: Vec<(&str, (&str, String))> = [
+            ("rate_limit_per_key", raw.rate_limit_per_key),
+            ("beacon_rate_limit", raw.beacon_rate_limit),
+            ("auth_failures_per_minute", raw.auth_failures_per_minute),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|v| (name, ("config file", v.to_string()))))
+        .collect();
+        let mut proxies = raw.trusted_proxies.map(|list| ("config file", list));
+        let mut earliest = raw.earliest_event_date.map(|d| ("config file", d));
+        let mut future = raw.max_future_hours.map(|h| ("config file", h.to_string()));
+        if let Some(exclude) = raw.exclude_bots {
+            config.exclude_bots = exclude;
+        }
         for (partner, origins) in raw.beacon_origins.unwrap_or_default() {
             let Ok(id) = partner.parse::<u32>() else {
                 problems.push(format!(
@@ -208,6 +256,31 @@ impl Config {
                 }
                 "PATHLENS_BODY_READ_TIMEOUT" => limits.push(("body_read_timeout", (var, value))),
                 "PATHLENS_MAX_CONNECTIONS" => limits.push(("max_connections", (var, value))),
+                "PATHLENS_RATE_LIMIT_PER_KEY" => rates.push(("rate_limit_per_key", (var, value))),
+                "PATHLENS_BEACON_RATE_LIMIT" => rates.push(("beacon_rate_limit", (var, value))),
+                "PATHLENS_AUTH_FAILURES_PER_MINUTE" => {
+                    rates.push(("auth_failures_per_minute", (var, value)))
+                }
+                "PATHLENS_TRUSTED_PROXIES" => {
+                    proxies = Some((
+                        var,
+                        value
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|p| !p.is_empty())
+                            .map(String::from)
+                            .collect(),
+                    ));
+                }
+                "PATHLENS_EARLIEST_EVENT_DATE" => earliest = Some((var, value)),
+                "PATHLENS_MAX_FUTURE_HOURS" => future = Some((var, value)),
+                "PATHLENS_EXCLUDE_BOTS" => match value.trim() {
+                    "1" | "true" | "yes" => config.exclude_bots = true,
+                    "0" | "false" | "no" => config.exclude_bots = false,
+                    _ => problems.push(format!(
+                        "exclude_bots ({var}): {value:?} is not true or false"
+                    )),
+                },
                 _ => write_queue = Some((var, value)),
             }
         }
@@ -249,6 +322,40 @@ impl Config {
                 _ => problems.push(format!(
                     "{name} ({source}): {value:?} is not a positive whole number"
                 )),
+            }
+        }
+        for (name, (source, value)) in rates {
+            match value.parse::<u32>() {
+                Ok(n) => match name {
+                    "rate_limit_per_key" => config.rate_limits.per_key = n,
+                    "beacon_rate_limit" => config.rate_limits.beacons_per_address = n,
+                    _ => config.rate_limits.auth_failures_per_minute = n,
+                },
+                _ => problems.push(format!(
+                    "{name} ({source}): {value:?} is not a whole number (0 turns the limit off)"
+                )),
+            }
+        }
+        if let Some((source, value)) = earliest {
+            match chrono::NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d") {
+                Ok(date) if date.year() >= 1970 => config.earliest_event_date = date,
+                _ => problems.push(format!(
+                    "earliest_event_date ({source}): {value:?} is not a date like 2015-01-01 (1970 or later)"
+                )),
+            }
+        }
+        if let Some((source, value)) = future {
+            match value.parse::<u32>() {
+                Ok(hours) if hours <= 24 * 366 => config.max_future_hours = hours,
+                _ => problems.push(format!(
+                    "max_future_hours ({source}): {value:?} is not a whole number of hours up to 8784 (a year)"
+                )),
+            }
+        }
+        if let Some((source, list)) = proxies {
+            match pathlens_server::throttle::TrustedProxies::parse(&list) {
+                Ok(_) => config.trusted_proxies = list,
+                Err(problem) => problems.push(format!("trusted_proxies ({source}): {problem}")),
             }
         }
         if let Some((source, value)) = write_queue {
@@ -309,6 +416,26 @@ impl Config {
              # header_read_timeout = 10\n\
              # body_read_timeout = 30\n\
              # max_connections = 1024\n\n\
+             # Rate limits (0 turns one off): requests per second per API key, KAVA beacons per\n\
+             # second per client address (bursts of twice as many), failed authentications per\n\
+             # minute per address before it is refused for a minute. Past a limit: 429 with\n\
+             # Retry-After (env PATHLENS_RATE_LIMIT_PER_KEY, PATHLENS_BEACON_RATE_LIMIT,\n\
+             # PATHLENS_AUTH_FAILURES_PER_MINUTE).\n\
+             # rate_limit_per_key = {}\n\
+             # beacon_rate_limit = {}\n\
+             # auth_failures_per_minute = {}\n\n\
+             # Reverse proxies (addresses or networks) whose X-Forwarded-For header names the\n\
+             # client's address, for rate limits and beacon sessions (env PATHLENS_TRUSTED_PROXIES,\n\
+             # comma-separated).\n\
+             # trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]\n\n\
+             # Live events whose User-Agent is a known bot or crawler are answered but not stored,\n\
+             # and counted in pathlens_bot_events_total (env PATHLENS_EXCLUDE_BOTS).\n\
+             # exclude_bots = true\n\n\
+             # Imported events keep their own time only between this date (UTC) and this many hours\n\
+             # past the server's clock; others are rejected naming ts (env PATHLENS_EARLIEST_EVENT_DATE,\n\
+             # PATHLENS_MAX_FUTURE_HOURS).\n\
+             # earliest_event_date = \"2000-01-01\"\n\
+             # max_future_hours = 24\n\n\
              # Origins whose pages may send Kaltura (KAVA) beacons, per partner id. A partner\n\
              # not listed accepts beacons from any page (its partner id must still have a key).\n\
              # [beacon_origins]\n\
@@ -316,12 +443,26 @@ impl Config {
             defaults.data_dir.display().to_string(),
             defaults.listen,
             defaults.partner,
-            defaults.write_queue
+            defaults.write_queue,
+            defaults.rate_limits.per_key,
+            defaults.rate_limits.beacons_per_address,
+            defaults.rate_limits.auth_failures_per_minute,
         )
     }
 }
 
 impl Config {
+    /// The times imported events may carry.
+    pub fn time_window(&self) -> pathlens_ingest::TimeWindow {
+        pathlens_ingest::TimeWindow {
+            earliest: self
+                .earliest_event_date
+                .and_time(chrono::NaiveTime::MIN)
+                .and_utc(),
+            max_future: chrono::Duration::hours(i64::from(self.max_future_hours)),
+        }
+    }
+
     /// The limits `serve` puts on every connection.
     pub fn connection_limits(&self) -> pathlens_server::ConnectionLimits {
         pathlens_server::ConnectionLimits {
@@ -452,6 +593,55 @@ mod tests {
             Config::load(None, &env(&[("PATHLENS_STORE", "clickhouse://h/bad-name")])).unwrap_err();
         assert!(problems[0].starts_with("store: "), "{problems:?}");
         assert_eq!(Config::default().clickhouse(), Ok(None));
+    }
+
+    #[test]
+    fn rate_limits_proxies_and_bots_are_read() {
+        let file =
+            "rate_limit_per_key = 5\ntrusted_proxies = [\"10.0.0.0/8\"]\nexclude_bots = false\n";
+        let config = Config::load(
+            Some(("f.toml", file)),
+            &env(&[("PATHLENS_BEACON_RATE_LIMIT", "0")]),
+        )
+        .unwrap();
+        assert_eq!(config.rate_limits.per_key, 5);
+        assert_eq!(config.rate_limits.beacons_per_address, 0, "0 turns it off");
+        assert_eq!(config.rate_limits.auth_failures_per_minute, 20);
+        assert_eq!(config.trusted_proxies, ["10.0.0.0/8"]);
+        assert!(!config.exclude_bots);
+        let window = Config::load(
+            Some(("f.toml", "earliest_event_date = \"2015-06-01\"\n")),
+            &env(&[("PATHLENS_MAX_FUTURE_HOURS", "2")]),
+        )
+        .unwrap()
+        .time_window();
+        assert_eq!(window.earliest.to_rfc3339(), "2015-06-01T00:00:00+00:00");
+        assert_eq!(window.max_future, chrono::Duration::hours(2));
+        assert_eq!(
+            Config::default().time_window(),
+            pathlens_ingest::TimeWindow::default()
+        );
+        assert!(
+            Config::load(
+                None,
+                &env(&[("PATHLENS_EARLIEST_EVENT_DATE", "0001-01-01")])
+            )
+            .is_err()
+        );
+        let problems = Config::load(
+            None,
+            &env(&[
+                ("PATHLENS_TRUSTED_PROXIES", "10.0.0.1, nowhere"),
+                ("PATHLENS_RATE_LIMIT_PER_KEY", "-1"),
+                ("PATHLENS_EXCLUDE_BOTS", "maybe"),
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(
+            problems.iter().any(|p| p.contains("\"nowhere\"")),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ const CONTENT: &str = "https://lms.example.edu/mod/hvp/embed.php?id=12";
 fn ctx(video: Option<&'static str>) -> XapiContext<'static> {
     XapiContext {
         request: RequestContext {
+            window: crate::TimeWindow::default(),
             user_agent: Some(CHROME_ON_WINDOWS),
             country: Some("nl"),
             ..player_request()
@@ -200,6 +201,7 @@ fn statement_ids_deduplicate_and_missing_ids_never_do() {
     let without = statement("played", CONTENT, json!({}));
     let later = XapiContext {
         request: RequestContext {
+            window: crate::TimeWindow::default(),
             now: now() + chrono::Duration::seconds(1),
             ..ctx(None).request
         },
@@ -221,6 +223,7 @@ fn admin_imports_keep_the_timestamp() {
     assert_eq!(one(&stamped).ts, now());
     let trusted = XapiContext {
         request: RequestContext {
+            window: crate::TimeWindow::default(),
             trusted_timestamps: true,
             ..ctx(None).request
         },

@@ -28,6 +28,7 @@ pub async fn ingest(
     let gzip = header("content-encoding").is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
     let country = state.config.country_header.as_deref().and_then(header);
     let context = RequestContext {
+        window: state.config.time_window,
         partner_id: caller.partner_id(),
         now: state.now(),
         trusted_timestamps: caller.key.kind == KeyKind::Admin,
@@ -36,7 +37,15 @@ pub async fn ingest(
     };
     let decoded = pathlens_ingest::decode_batch(&bytes, gzip, &context)?;
     let rejected = decoded.rejected;
-    let events = decoded.events;
+    let mut events = decoded.events;
+    // Live events sent by a crawler are counted apart, not stored; an
+    // administrator's import is taken as it is.
+    let mut bots = 0;
+    if caller.key.kind == KeyKind::Write && state.bots.is_bot(header("user-agent")) {
+        bots = events.len();
+        state.metrics.count_bots("native", bots);
+        events.clear();
+    }
     let store = state.store.clone();
     let outcome = crate::routes::blocking(move || Ok(store.append(events)?)).await?;
     state.metrics.count_events(
@@ -47,7 +56,7 @@ pub async fn ingest(
     );
     // A batch in which nothing was valid is a bad request; otherwise the
     // good events are kept and the answer lists the bad ones.
-    let all_bad = outcome.accepted + outcome.duplicates == 0 && !rejected.is_empty();
+    let all_bad = outcome.accepted + outcome.duplicates + bots == 0 && !rejected.is_empty();
     let status = if all_bad {
         StatusCode::BAD_REQUEST
     } else {
@@ -60,6 +69,7 @@ pub async fn ingest(
             "accepted": outcome.accepted,
             "duplicates": outcome.duplicates,
             "rejected": rejected.len(),
+            "bots": bots,
             "errors": rejected,
         })),
     ))

@@ -7,14 +7,13 @@
 //! (or, without one, the origin of its `Referer`) must be one of them.
 //! Decoding and session reassembly follow `pathlens_ingest::kava`; this
 //! module adds the HTTP side: limits, the retry window, the partner and
-//! origin checks, the store and the answer `{"time", "viewEventsEnabled"}`
+//! origin checks, the per-address rate limit, bots, the store and the answer `{"time", "viewEventsEnabled"}`
 //! that the player waits for.
 
-use std::net::SocketAddr;
 use std::sync::Mutex;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method as HttpMethod};
 use chrono::Duration;
 use pathlens_ingest::kava::{
@@ -71,6 +70,11 @@ async fn track(
     require_service_action: bool,
 ) -> Result<Json<Value>, ApiError> {
     let (parts, body) = request.into_parts();
+    let client_ip = state.client_address(&parts);
+    if let Err(error) = state.throttle.check_beacon(client_ip) {
+        state.metrics.count_dropped_beacon("rate");
+        return Err(error);
+    }
     let method = if parts.method == HttpMethod::POST {
         Method::Post
     } else {
@@ -106,8 +110,14 @@ async fn track(
         )));
     }
     if let Err(error) = check_origin(&state, beacon.partner_id, &parts.headers) {
-        state.metrics.count_events(SOURCE, 0, 0, 1);
+        state.metrics.count_dropped_beacon("origin");
         return Err(error);
+    }
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let user_agent = header("user-agent");
+    if state.bots.is_bot(user_agent) {
+        state.metrics.count_bots(SOURCE, 1);
+        return Ok(answer);
     }
     let retry_hash = request.retry_hash();
     let first_time = state
@@ -120,12 +130,6 @@ async fn track(
         state.metrics.count_events(SOURCE, 0, 1, 0);
         return Ok(answer);
     }
-    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-    let user_agent = header("user-agent");
-    let client_ip = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip());
     let fingerprint = kava::client_fingerprint(client_ip, user_agent);
     let assigned = state
         .beacons

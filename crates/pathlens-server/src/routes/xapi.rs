@@ -74,6 +74,7 @@ async fn store_statements(
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
     let ctx = XapiContext {
         request: RequestContext {
+            window: state.config.time_window,
             partner_id: key.partner_id,
             now: state.now(),
             trusted_timestamps: key.kind == KeyKind::Admin,
@@ -89,7 +90,11 @@ async fn store_statements(
     for verb in &decoded.unmapped {
         state.metrics.count_xapi_unmapped(verb);
     }
-    let events = decoded.events;
+    let mut events = decoded.events;
+    if key.kind == KeyKind::Write && state.bots.is_bot(header("user-agent")) {
+        state.metrics.count_bots(SOURCE, events.len());
+        events.clear();
+    }
     let store = state.store.clone();
     let outcome = blocking(move || Ok(store.append(events)?)).await?;
     state
@@ -149,7 +154,18 @@ async fn caller_key(parts: &mut Parts, state: &AppState) -> Result<ApiKey, ApiEr
             .unwrap_or_default();
         let (user, password) = decoded.split_once(':').unwrap_or((decoded.as_str(), ""));
         let token = if password.is_empty() { user } else { password };
-        return state.keys.check(token).ok_or_else(|| ApiError::unauthorized("unknown or revoked API key in the Basic credentials (put the write key in the password)"));
+        let address = state.client_address(parts);
+        state.throttle.check_locked_out(address)?;
+        let Some(key) = state.keys.check(token) else {
+            return Err(state.throttle.auth_failed(
+                address,
+                ApiError::unauthorized(
+                    "unknown or revoked API key in the Basic credentials (put the write key in the password)",
+                ),
+            ));
+        };
+        state.throttle.check_key(&key.id)?;
+        return Ok(key);
     }
     Ok(Caller::from_request_parts(parts, state).await?.key)
 }

@@ -93,6 +93,7 @@ pub fn run(config: &Config, args: ImportArgs) -> anyhow::Result<()> {
         import_local(
             store.as_ref(),
             config.partner,
+            config.time_window(),
             reader,
             &bar,
             args.batch.unwrap_or(50_000).max(1),
@@ -126,12 +127,14 @@ pub fn run(config: &Config, args: ImportArgs) -> anyhow::Result<()> {
 fn import_local(
     store: &dyn Store,
     partner: u32,
+    window: pathlens_ingest::TimeWindow,
     mut reader: Box<dyn BufRead>,
     bar: &ProgressBar,
     batch_size: usize,
 ) -> anyhow::Result<Summary> {
     let mut summary = Summary::default();
     let context = RequestContext {
+        window,
         partner_id: partner,
         now: Utc::now(),
         trusted_timestamps: true,

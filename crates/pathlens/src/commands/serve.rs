@@ -52,6 +52,12 @@ pub fn serve_store(
         country_header: config.country_header.clone(),
         beacon_origins: config.beacon_origins.clone(),
         metrics_token: config.metrics_token.clone(),
+        rate_limits: config.rate_limits,
+        trusted_proxies: pathlens_server::throttle::TrustedProxies::parse(&config.trusted_proxies)
+            .map_err(anyhow::Error::msg)
+            .context("trusted_proxies")?,
+        exclude_bots: config.exclude_bots,
+        time_window: config.time_window(),
     };
     let state = AppState::new(store, server_config, system_clock())?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
