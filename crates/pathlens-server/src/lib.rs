@@ -64,6 +64,9 @@ pub struct ServerConfig {
     pub exclude_bots: bool,
     /// The times imported events may carry.
     pub time_window: pathlens_ingest::TimeWindow,
+    /// How long a report may take before it answers 503
+    /// `deadline_exceeded`.
+    pub report_timeout: std::time::Duration,
 }
 
 impl Default for ServerConfig {
@@ -76,6 +79,7 @@ impl Default for ServerConfig {
             trusted_proxies: TrustedProxies::default(),
             exclude_bots: true,
             time_window: pathlens_ingest::TimeWindow::default(),
+            report_timeout: std::time::Duration::from_secs(30),
         }
     }
 }

@@ -191,3 +191,137 @@ async fn the_video_list_counts_plays_as_the_dashboard_does() {
         bad.text
     );
 }
+
+/// A store whose reads take `delay`: a report that cannot finish in time.
+struct SlowStore {
+    inner: std::sync::Arc<pathlens_store::memory::MemoryStore>,
+    delay: std::time::Duration,
+}
+
+impl pathlens_store::Store for SlowStore {
+    fn put_video(
+        &self,
+        partner: pathlens_store::PartnerId,
+        graph: &pathlens_model::Graph,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> pathlens_store::Result<()> {
+        self.inner.put_video(partner, graph, now)
+    }
+    fn video(
+        &self,
+        partner: pathlens_store::PartnerId,
+        id: &str,
+    ) -> pathlens_store::Result<Option<pathlens_store::StoredVideo>> {
+        self.inner.video(partner, id)
+    }
+    fn videos(
+        &self,
+        partner: pathlens_store::PartnerId,
+    ) -> pathlens_store::Result<Vec<pathlens_store::StoredVideo>> {
+        self.inner.videos(partner)
+    }
+    fn put_key(&self, key: &pathlens_store::ApiKey) -> pathlens_store::Result<()> {
+        self.inner.put_key(key)
+    }
+    fn keys(&self) -> pathlens_store::Result<Vec<pathlens_store::ApiKey>> {
+        self.inner.keys()
+    }
+    fn revoke_key(
+        &self,
+        id: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> pathlens_store::Result<bool> {
+        self.inner.revoke_key(id, now)
+    }
+    fn append(
+        &self,
+        events: Vec<pathlens_model::Event>,
+    ) -> pathlens_store::Result<pathlens_store::AppendOutcome> {
+        self.inner.append(events)
+    }
+    fn scan(
+        &self,
+        request: &pathlens_store::ScanRequest,
+    ) -> pathlens_store::Result<Vec<pathlens_store::EventRow>> {
+        std::thread::sleep(self.delay);
+        self.inner.scan(request)
+    }
+    fn aggregate(
+        &self,
+        request: &pathlens_store::AggregateRequest,
+    ) -> pathlens_store::Result<pathlens_store::Aggregates> {
+        std::thread::sleep(self.delay);
+        self.inner.aggregate(request)
+    }
+    fn export(
+        &self,
+        partner: Option<pathlens_store::PartnerId>,
+        offset: u64,
+        limit: usize,
+    ) -> pathlens_store::Result<Vec<pathlens_model::Event>> {
+        self.inner.export(partner, offset, limit)
+    }
+    fn event_count(&self) -> pathlens_store::Result<u64> {
+        self.inner.event_count()
+    }
+    fn write_queue_depth(&self) -> usize {
+        0
+    }
+}
+
+#[tokio::test]
+async fn a_report_past_its_deadline_answers_503_with_the_reason() {
+    use pathlens_server::{AppState, ServerConfig, auth::issue_key, router};
+    let inner = std::sync::Arc::new(pathlens_store::memory::MemoryStore::new());
+    let (_, admin) = issue_key(
+        inner.as_ref(),
+        1,
+        pathlens_store::KeyKind::Admin,
+        "admin",
+        crate::support::now(),
+    )
+    .unwrap();
+    pathlens_store::Store::put_video(
+        inner.as_ref(),
+        1,
+        &pathlens_model::Graph::from_json(crate::support::GRAPH).unwrap(),
+        crate::support::now(),
+    )
+    .unwrap();
+    let store = std::sync::Arc::new(SlowStore {
+        inner,
+        delay: std::time::Duration::from_millis(400),
+    });
+    let config = ServerConfig {
+        report_timeout: std::time::Duration::from_millis(50),
+        ..ServerConfig::default()
+    };
+    let state = AppState::new(store, config, std::sync::Arc::new(crate::support::now)).unwrap();
+    let app = crate::support::App {
+        router: router(state),
+        store: std::sync::Arc::new(pathlens_store::memory::MemoryStore::new()),
+        admin: admin.clone(),
+        write: String::new(),
+        other_admin: String::new(),
+    };
+    let answer = app
+        .get(
+            "/api/v1/videos/tour/reports/totals?range=last_7_days",
+            &admin,
+        )
+        .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        answer.text
+    );
+    assert_eq!(answer.json()["code"], "deadline_exceeded");
+    assert!(
+        answer.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("report_timeout")
+    );
+    assert!(answer.headers.contains_key("retry-after"));
+}

@@ -32,6 +32,7 @@ struct RawConfig {
     header_read_timeout: Option<u64>,
     body_read_timeout: Option<u64>,
     max_connections: Option<usize>,
+    report_timeout: Option<u64>,
     rate_limit_per_key: Option<u32>,
     beacon_rate_limit: Option<u32>,
     auth_failures_per_minute: Option<u32>,
@@ -81,6 +82,8 @@ pub struct Config {
     pub body_read_timeout: u64,
     /// Connections served at once.
     pub max_connections: usize,
+    /// Seconds a report may take before it answers 503 `deadline_exceeded`.
+    pub report_timeout: u64,
     /// Requests per second per API key, KAVA beacons per second per client
     /// address, failed authentications per minute per address (0: no limit).
     pub rate_limits: pathlens_server::throttle::RateLimits,
@@ -113,6 +116,7 @@ impl Default for Config {
             header_read_timeout: 10,
             body_read_timeout: 30,
             max_connections: 1024,
+            report_timeout: 30,
             rate_limits: pathlens_server::throttle::RateLimits::default(),
             trusted_proxies: Vec::new(),
             exclude_bots: true,
@@ -123,7 +127,7 @@ impl Default for Config {
 }
 
 /// The environment variables read, and the setting each one sets.
-pub const ENV_VARS: [(&str, &str); 22] = [
+pub const ENV_VARS: [(&str, &str); 23] = [
     ("PATHLENS_DATA_DIR", "data_dir"),
     ("PATHLENS_LISTEN", "listen"),
     ("PATHLENS_COUNTRY_HEADER", "country_header"),
@@ -139,6 +143,7 @@ pub const ENV_VARS: [(&str, &str); 22] = [
     ("PATHLENS_HEADER_READ_TIMEOUT", "header_read_timeout"),
     ("PATHLENS_BODY_READ_TIMEOUT", "body_read_timeout"),
     ("PATHLENS_MAX_CONNECTIONS", "max_connections"),
+    ("PATHLENS_REPORT_TIMEOUT", "report_timeout"),
     ("PATHLENS_RATE_LIMIT_PER_KEY", "rate_limit_per_key"),
     ("PATHLENS_BEACON_RATE_LIMIT", "beacon_rate_limit"),
     (
@@ -204,6 +209,7 @@ impl Config {
                 "max_connections",
                 raw.max_connections.map(|v| v.to_string()),
             ),
+            ("report_timeout", raw.report_timeout.map(|v| v.to_string())),
         ] {
             if let Some(value) = value {
                 limits.push((name, ("config file", value)));
@@ -256,6 +262,7 @@ impl Config {
                 }
                 "PATHLENS_BODY_READ_TIMEOUT" => limits.push(("body_read_timeout", (var, value))),
                 "PATHLENS_MAX_CONNECTIONS" => limits.push(("max_connections", (var, value))),
+                "PATHLENS_REPORT_TIMEOUT" => limits.push(("report_timeout", (var, value))),
                 "PATHLENS_RATE_LIMIT_PER_KEY" => rates.push(("rate_limit_per_key", (var, value))),
                 "PATHLENS_BEACON_RATE_LIMIT" => rates.push(("beacon_rate_limit", (var, value))),
                 "PATHLENS_AUTH_FAILURES_PER_MINUTE" => {
@@ -317,6 +324,7 @@ impl Config {
                 Ok(n) if n > 0 => match name {
                     "header_read_timeout" => config.header_read_timeout = n,
                     "body_read_timeout" => config.body_read_timeout = n,
+                    "report_timeout" => config.report_timeout = n,
                     _ => config.max_connections = n as usize,
                 },
                 _ => problems.push(format!(
@@ -416,6 +424,9 @@ impl Config {
              # header_read_timeout = 10\n\
              # body_read_timeout = 30\n\
              # max_connections = 1024\n\n\
+             # Seconds a report may take before it answers 503 deadline_exceeded (env\n\
+             # PATHLENS_REPORT_TIMEOUT).\n\
+             # report_timeout = 30\n\n\
              # Rate limits (0 turns one off): requests per second per API key, KAVA beacons per\n\
              # second per client address (bursts of twice as many), failed authentications per\n\
              # minute per address before it is refused for a minute. Past a limit: 429 with\n\

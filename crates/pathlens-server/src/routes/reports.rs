@@ -1,5 +1,6 @@
 //! `GET /api/v1/videos/{video}/reports/{kind}`: JSON, or CSV with
-//! `format=csv`.
+//! `format=csv`. A report that takes longer than `report_timeout` answers
+//! 503 `deadline_exceeded`.
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -36,7 +37,8 @@ pub async fn report(
     }
     let request = ReportRequest::from_params(kind, &params)?;
     let partner = caller.partner_id();
-    let report = blocking(move || {
+    let deadline = state.config.report_timeout;
+    let work = blocking(move || {
         let stored = state
             .store
             .video(partner, &video)?
@@ -47,8 +49,18 @@ pub async fn report(
             &request,
             state.now(),
         )?)
-    })
-    .await?;
+    });
+    let report = tokio::time::timeout(deadline, work).await.map_err(|_| {
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "deadline_exceeded",
+            format!(
+                "the report took longer than the server's {} s limit (report_timeout); narrow the range or the filters, or retry later",
+                deadline.as_secs_f64()
+            ),
+        )
+        .retry_after(5)
+    })??;
     if format == "csv" {
         let filename = format!(
             "attachment; filename=\"{}-{}.csv\"",

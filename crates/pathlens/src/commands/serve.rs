@@ -58,6 +58,7 @@ pub fn serve_store(
             .context("trusted_proxies")?,
         exclude_bots: config.exclude_bots,
         time_window: config.time_window(),
+        report_timeout: std::time::Duration::from_secs(config.report_timeout),
     };
     let state = AppState::new(store, server_config, system_clock())?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
