@@ -89,6 +89,25 @@ impl<'c> EventDecoder<'c> {
         let session_id = raw.session_id.ok_or_else(|| required(Field::SessionId))?;
         let event_index = raw.event_index.ok_or_else(|| required(Field::EventIndex))?;
         let kind = raw.kind.ok_or_else(|| required(Field::Kind))?;
+        // Ids appear in URLs, CSV files and the dashboard: the video id
+        // follows the graph's id rules; the others may not hide or reorder
+        // text.
+        if let Some(problem) = pathlens_model::graph::id_problem(&video_id) {
+            return Err(Rejection::new(index, Field::VideoId.name(), problem));
+        }
+        for (field, value) in [
+            (Field::SessionId, Some(&session_id)),
+            (Field::NodeId, raw.node_id.as_ref()),
+            (Field::FromNodeId, raw.from_node_id.as_ref()),
+            (Field::ToNodeId, raw.to_node_id.as_ref()),
+            (Field::HotspotId, raw.hotspot_id.as_ref()),
+            (Field::EntryId, raw.entry_id.as_ref()),
+            (Field::UserId, raw.user_id.as_ref()),
+        ] {
+            if let Some(problem) = value.and_then(|v| pathlens_model::graph::text_problem(v)) {
+                return Err(Rejection::new(index, field.name(), problem));
+            }
+        }
         if partner_id != self.ctx.partner_id {
             return Err(Rejection::new(
                 index,
@@ -437,6 +456,24 @@ mod tests {
             );
             assert_eq!(event.unwrap().user_id, None);
         }
+    }
+
+    #[test]
+    fn ids_that_would_mislead_are_refused_naming_the_field() {
+        for (field, value, needle) in [
+            ("video_id", "a/b", "'/'"),
+            ("video_id", "two words", "' '"),
+            ("session_id", "s\u{202E}1", "U+202E"),
+            ("user_id", "ada\u{0007}", "U+0007"),
+            ("node_id", "n\u{200B}", "U+200B"),
+        ] {
+            let event = with(minimal_event("play", 1), field, json!(value));
+            let rejection = decode(&event, &player_request()).unwrap_err();
+            assert_eq!(rejection.field, field, "{value:?}");
+            assert!(rejection.reason.contains(needle), "{}", rejection.reason);
+        }
+        let fine = with(minimal_event("play", 1), "user_id", json!("Ada Lovelace"));
+        assert!(decode(&fine, &player_request()).is_ok());
     }
 
     #[test]

@@ -33,7 +33,7 @@ fn is_invisible(c: char) -> bool {
 /// Why `id` is not a usable id, if it is not: ids appear in URLs, CSV and
 /// the dashboard, so they hold no spaces, control or invisible characters
 /// and none of `/ ? # %`, and at most [`MAX_ID_CHARS`] characters.
-fn id_problem(id: &str) -> Option<String> {
+pub fn id_problem(id: &str) -> Option<String> {
     if id.chars().count() > MAX_ID_CHARS {
         return Some(format!("is longer than {MAX_ID_CHARS} characters"));
     }
@@ -43,6 +43,16 @@ fn id_problem(id: &str) -> Option<String> {
     Some(format!(
         "holds {:?} (U+{:04X}); ids hold no spaces, control or invisible characters, nor / ? # %",
         bad, bad as u32
+    ))
+}
+
+/// Why `text` (a session or user id, a name) is not usable, if it is not:
+/// it holds a control or invisible character.
+pub fn text_problem(text: &str) -> Option<String> {
+    let bad = text.chars().find(|&c| c.is_control() || is_invisible(c))?;
+    Some(format!(
+        "holds the control or invisible character U+{:04X}",
+        bad as u32
     ))
 }
 
