@@ -98,7 +98,11 @@ impl Throttle {
     }
 
     fn sweep(&self) {
-        if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY != 0 {
+        if !self
+            .checks
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(SWEEP_EVERY)
+        {
             return;
         }
         for limiter in [&self.beacons, &self.auth_failures].into_iter().flatten() {
