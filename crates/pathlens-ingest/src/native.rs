@@ -621,6 +621,11 @@ mod tests {
             "[a-zA-Z0-9_:.@-]{1,24}|[a-z \"\\\\/\u{e9}\u{4e2d}\u{1f600}]{1,12}"
         }
 
+        /// A video id: it follows the graph's id rules (no spaces, `/`, …).
+        fn video_id() -> impl Strategy<Value = String> {
+            "[a-zA-Z0-9_:.@-]{1,24}|[a-z\"\\\\\u{e9}\u{4e2d}\u{1f600}]{1,12}"
+        }
+
         fn optional_text() -> impl Strategy<Value = Option<String>> {
             proptest::option::of(text())
         }
@@ -669,7 +674,7 @@ mod tests {
         prop_compose! {
             fn event()(
                 kind in proptest::sample::select(EventKind::ALL.to_vec()),
-                (video_id, session_id, event_index) in (text(), text(), any::<u32>()),
+                (video_id, session_id, event_index) in (video_id(), text(), any::<u32>()),
                 (node_id, entry_id, user_id) in (text(), optional_text(), optional_text()),
                 (from_node_id, to_node_id, hotspot_id) in (text(), text(), text()),
                 (position, play_time_sum) in (amount(), amount()),
