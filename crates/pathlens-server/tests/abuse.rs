@@ -56,6 +56,7 @@ async fn a_key_past_its_rate_gets_429_with_retry_after() {
         per_key: 5,
         ..RateLimits::OFF
     });
+    let started = std::time::Instant::now();
     let mut statuses = Vec::new();
     for _ in 0..30 {
         let answer = app.call(videos(&app.admin)).await;
@@ -70,11 +71,14 @@ async fn a_key_past_its_rate_gets_429_with_retry_after() {
         }
         statuses.push(answer.status);
     }
+    // A full bucket holds a burst of twice the rate; it refills at the rate.
+    let refilled = (started.elapsed().as_secs_f64() * 5.0).ceil() as usize;
     let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
     assert!(
-        (10..=12).contains(&ok),
-        "a burst of twice the rate, then 429: {statuses:?}"
+        statuses[..10].iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
     );
+    assert!(ok <= 10 + refilled, "{ok} served: {statuses:?}");
     assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS));
     // Another key is not held back by this one.
     let other = app.call(videos(&app.other_admin)).await;
@@ -133,6 +137,7 @@ async fn beacons_past_the_per_address_rate_are_dropped_and_counted() {
         beacons_per_address: 10,
         ..RateLimits::OFF
     });
+    let started = std::time::Instant::now();
     let mut accepted = 0;
     let mut refused = 0;
     for i in 0..100 {
@@ -152,7 +157,11 @@ async fn beacons_past_the_per_address_rate_are_dropped_and_counted() {
             other => panic!("{other}: {}", answer.text),
         }
     }
-    assert!((20..=22).contains(&accepted), "accepted {accepted}");
+    let refilled = (started.elapsed().as_secs_f64() * 10.0).ceil() as usize;
+    assert!(
+        (20..=20 + refilled).contains(&accepted),
+        "accepted {accepted}"
+    );
     assert_eq!(accepted + refused, 100);
     let stored = pathlens_store::Store::event_count(app.store.as_ref()).unwrap();
     assert_eq!(
