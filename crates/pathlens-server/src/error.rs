@@ -170,3 +170,65 @@ impl From<tokio::task::JoinError> for ApiError {
         ApiError::internal(error)
     }
 }
+
+/// Middleware: an error answered by something other than [`ApiError`] — an
+/// axum extractor's rejection (a query or path that does not parse, a body
+/// past a limit), a method a route does not serve, a layer's timeout —
+/// becomes `{"code", "message"}` too, so every error of every route has the
+/// API's shape.
+pub async fn json_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error())
+        || is_json
+        || response
+            .extensions()
+            .get::<crate::metrics::ErrorCode>()
+            .is_some()
+    {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    // Rejection texts are short; anything longer is cut.
+    let text = match axum::body::to_bytes(body, 4096).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let code = match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::REQUEST_TIMEOUT => "body_timeout",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid_parameter",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        _ if status.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_string()
+    } else {
+        text
+    };
+    let mut error = ApiError::new(status, code, message).into_response();
+    // Keep what the original answer said beyond its body (Allow, Retry-After).
+    for (name, value) in &parts.headers {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            error.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    error
+}

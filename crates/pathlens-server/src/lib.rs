@@ -159,12 +159,13 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::render))
         .merge(routes::cors::router())
         .fallback(assets::serve);
-    api.layer(axum::middleware::from_fn_with_state(
-        state.metrics.clone(),
-        metrics::track,
-    ))
-    .layer(CompressionLayer::new())
-    .with_state(state)
+    api.layer(axum::middleware::from_fn(error::json_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ))
+        .layer(CompressionLayer::new())
+        .with_state(state)
 }
 
 /// Limits on every connection, so that slow or idle clients cannot hold the

@@ -479,3 +479,49 @@ async fn slow_clients_are_cut_off_and_connections_are_capped() {
         assert!(answer.is_empty(), "{answer}");
     }
 }
+
+#[tokio::test]
+async fn extractor_and_routing_errors_are_json_too() {
+    let app = app();
+    for (method, uri, status, code) in [
+        // A path segment that is not UTF-8.
+        (
+            "GET",
+            "/api/v1/videos/%FF",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        // A query that does not fit the route's parameters.
+        (
+            "POST",
+            "/api/v1/videos?id=a&id=b",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "DELETE",
+            "/api/v1/videos",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+    ] {
+        let answer = app
+            .call(
+                Request::builder()
+                    .method(method)
+                    .uri(uri)
+                    .header("authorization", format!("Bearer {}", app.admin))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(answer.status, status, "{method} {uri}: {}", answer.text);
+        let body = answer.json();
+        assert_eq!(body["code"], code, "{method} {uri}: {}", answer.text);
+        assert!(
+            !body["message"].as_str().unwrap_or_default().is_empty(),
+            "{method} {uri}: {}",
+            answer.text
+        );
+    }
+}
