@@ -203,6 +203,7 @@ fn aggregate(
         filter: request.filter.clone(),
         sessions: request.sessions.clone(),
         parts,
+        cancel: request.cancel.clone(),
     })?)
 }
 

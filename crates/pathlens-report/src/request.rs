@@ -90,6 +90,9 @@ pub struct ReportRequest {
     pub descending: bool,
     pub page: usize,
     pub page_size: usize,
+    /// Cancelling it stops the report's work in the store (the server does
+    /// when the client goes away or the deadline passes).
+    pub cancel: pathlens_store::Cancel,
 }
 
 /// The largest page a paginated report returns.
@@ -140,6 +143,7 @@ impl ReportRequest {
             descending: true,
             page: 1,
             page_size: 50,
+            cancel: pathlens_store::Cancel::default(),
         }
     }
 

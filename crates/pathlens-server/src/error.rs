@@ -135,6 +135,12 @@ impl From<StoreError> for ApiError {
                 "the storage has no space left; nothing of this request was stored; retry later",
             )
             .retry_after(30),
+            StoreErrorKind::Cancelled => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "deadline_exceeded",
+                "the report was stopped before it finished: it took longer than the server's report_timeout, or its client went away",
+            )
+            .retry_after(5),
             StoreErrorKind::Incompatible | StoreErrorKind::Internal => ApiError::internal(error),
         }
     }

@@ -290,7 +290,7 @@ pub struct Bots {
 }
 
 /// Product names of HTTP libraries and command-line clients: isbot counts
-/// them as bots, but they are how server-side relays, importers and tests
+/// them (and headless browsers) as bots, but they are how server-side relays, importers and tests
 /// send events, so they are not excluded.
 const HTTP_LIBRARIES: &[&str] = &[
     "curl",
@@ -341,7 +341,11 @@ impl Bots {
             .next()
             .unwrap_or_default()
             .to_ascii_lowercase();
-        !HTTP_LIBRARIES.contains(&product.as_str()) && known.is_bot(agent)
+        // Headless browsers run real players (test rigs, synthetic
+        // monitoring, kiosks): their plays count.
+        !HTTP_LIBRARIES.contains(&product.as_str())
+            && !agent.contains("HeadlessChrome")
+            && known.is_bot(agent)
     }
 }
 
@@ -412,6 +416,9 @@ mod tests {
             "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
         )));
         assert!(!bots.is_bot(Some("curl/8.5.0")));
+        assert!(!bots.is_bot(Some(
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36"
+        )));
         assert!(!bots.is_bot(Some("python-requests/2.31.0")));
         assert!(!bots.is_bot(None));
         assert!(!Bots::new(false).is_bot(Some("Googlebot/2.1")));

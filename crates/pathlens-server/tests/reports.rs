@@ -192,10 +192,12 @@ async fn the_video_list_counts_plays_as_the_dashboard_does() {
     );
 }
 
-/// A store whose reads take `delay`: a report that cannot finish in time.
+/// A store whose aggregates run until they are cancelled (or `delay`
+/// passes): a report that cannot finish in time.
 struct SlowStore {
     inner: std::sync::Arc<pathlens_store::memory::MemoryStore>,
     delay: std::time::Duration,
+    saw_cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl pathlens_store::Store for SlowStore {
@@ -243,14 +245,21 @@ impl pathlens_store::Store for SlowStore {
         &self,
         request: &pathlens_store::ScanRequest,
     ) -> pathlens_store::Result<Vec<pathlens_store::EventRow>> {
-        std::thread::sleep(self.delay);
         self.inner.scan(request)
     }
     fn aggregate(
         &self,
         request: &pathlens_store::AggregateRequest,
     ) -> pathlens_store::Result<pathlens_store::Aggregates> {
-        std::thread::sleep(self.delay);
+        let started = std::time::Instant::now();
+        while started.elapsed() < self.delay {
+            if request.cancel.is_cancelled() {
+                self.saw_cancel
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                return Err(pathlens_store::cancel::cancelled());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         self.inner.aggregate(request)
     }
     fn export(
@@ -270,7 +279,7 @@ impl pathlens_store::Store for SlowStore {
 }
 
 #[tokio::test]
-async fn a_report_past_its_deadline_answers_503_with_the_reason() {
+async fn a_report_past_its_deadline_answers_503_and_its_work_is_cancelled() {
     use pathlens_server::{AppState, ServerConfig, auth::issue_key, router};
     let inner = std::sync::Arc::new(pathlens_store::memory::MemoryStore::new());
     let (_, admin) = issue_key(
@@ -288,9 +297,11 @@ async fn a_report_past_its_deadline_answers_503_with_the_reason() {
         crate::support::now(),
     )
     .unwrap();
+    let saw_cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let store = std::sync::Arc::new(SlowStore {
         inner,
-        delay: std::time::Duration::from_millis(400),
+        delay: std::time::Duration::from_secs(30),
+        saw_cancel: saw_cancel.clone(),
     });
     let config = ServerConfig {
         report_timeout: std::time::Duration::from_millis(50),
@@ -324,4 +335,13 @@ async fn a_report_past_its_deadline_answers_503_with_the_reason() {
             .contains("report_timeout")
     );
     assert!(answer.headers.contains_key("retry-after"));
+    // The store's work was stopped, not left running for its 30 s.
+    let waited = std::time::Instant::now();
+    while !saw_cancel.load(std::sync::atomic::Ordering::SeqCst) {
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(20),
+            "the store was never told to stop"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }

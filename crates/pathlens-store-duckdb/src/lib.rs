@@ -320,7 +320,17 @@ impl Store for DuckDbStore {
     }
 
     fn aggregate(&self, request: &AggregateRequest) -> Result<Aggregates> {
-        self.read(|c| aggregate::aggregate(c, request))
+        request.cancel.check()?;
+        let outcome = self.read(|c| {
+            // Cancelling interrupts the query this reader is running.
+            let handle = c.interrupt_handle();
+            let _guard = request.cancel.on_cancel(move || handle.interrupt());
+            aggregate::aggregate(c, request)
+        });
+        match outcome {
+            Err(_) if request.cancel.is_cancelled() => Err(pathlens_store::cancel::cancelled()),
+            other => other,
+        }
     }
 
     fn export(&self, partner: Option<PartnerId>, offset: u64, limit: usize) -> Result<Vec<Event>> {

@@ -268,6 +268,7 @@ fn aggregates_in_sql_equal_the_reference() {
                         curve: Some(first_node.clone()),
                         heatmap: Some(first_hotspot.clone()),
                     },
+                    cancel: Default::default(),
                 };
                 let sql = store.aggregate(&request).unwrap();
                 let rows = reference::aggregate(&store, &request).unwrap();
@@ -357,11 +358,22 @@ fn view_playback_does_not_depend_on_arrival_order() {
                 viewers: true,
                 ..Parts::default()
             },
+            cancel: Default::default(),
         };
         let expected = reference::aggregate(stores[0].as_ref(), &request).unwrap();
         assert!(expected.totals[0].view_ms > 0);
         for store in &stores {
             assert_eq!(store.aggregate(&request).unwrap(), expected, "{}", graph.id);
+            // A cancelled request does no work and says so.
+            let cancelled = AggregateRequest {
+                cancel: pathlens_store::Cancel::new(),
+                ..request.clone()
+            };
+            cancelled.cancel.cancel();
+            assert_eq!(
+                store.aggregate(&cancelled).unwrap_err().kind(),
+                StoreErrorKind::Cancelled
+            );
         }
     }
     drop(stores);

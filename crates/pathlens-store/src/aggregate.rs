@@ -73,6 +73,9 @@ pub struct AggregateRequest<'g> {
     pub filter: ContextFilter,
     pub sessions: SessionFilter,
     pub parts: Parts,
+    /// Stops the work when cancelled; backends check it and may interrupt
+    /// a query in progress.
+    pub cancel: crate::Cancel,
 }
 
 /// Headline metrics of one bucket (or of the whole period).

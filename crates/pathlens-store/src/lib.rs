@@ -10,11 +10,13 @@
 //! - [`aggregate`]: the figures a report asks for, aggregated in the store;
 //! - [`reference`]: those figures computed row by row, the definitions'
 //!   reading every backend is held to;
+//! - [`cancel`]: stopping a read whose client went away;
 //! - [`key`]: API keys, which authenticate admins and players;
 //! - [`conformance`]: the behaviour every backend must show, as a test suite
 //!   each backend runs against itself.
 
 pub mod aggregate;
+pub mod cancel;
 pub mod conformance;
 pub mod key;
 pub mod memory;
@@ -28,6 +30,7 @@ pub use aggregate::{
     AggregateRequest, Aggregates, Curve, NodeStats, Parts, SessionFilter, Totals, Transition,
     ViewerStats,
 };
+pub use cancel::Cancel;
 pub use key::{ApiKey, KeyKind};
 pub use query::{ContextFilter, EventRow, ScanRequest, ViewerKind};
 
@@ -47,6 +50,8 @@ pub enum StoreErrorKind {
     Full,
     /// The data on disk is not what this version understands.
     Incompatible,
+    /// A read stopped by its [`Cancel`] (client gone, deadline passed).
+    Cancelled,
     /// Anything else: a bug or an I/O fault.
     Internal,
 }

@@ -34,7 +34,9 @@ pub fn aggregate<S: Store + ?Sized>(store: &S, request: &AggregateRequest) -> Re
         kinds,
         filter: request.filter.clone(),
     };
+    request.cancel.check()?;
     let mut rows = store.scan(&scan(request.start, request.end, Vec::new()))?;
+    request.cancel.check()?;
     // A view's previous view is looked up over the player session's whole
     // stored history, wherever in time it lies.
     rows.extend(store.scan(&scan(
@@ -47,6 +49,7 @@ pub fn aggregate<S: Store + ?Sized>(store: &S, request: &AggregateRequest) -> Re
         DateTime::<Utc>::MAX_UTC,
         vec![EventKind::View],
     ))?);
+    request.cancel.check()?;
     let dataset = Dataset::new(
         request.graph,
         rows,

@@ -1,6 +1,7 @@
 //! `GET /api/v1/videos/{video}/reports/{kind}`: JSON, or CSV with
 //! `format=csv`. A report that takes longer than `report_timeout` answers
-//! 503 `deadline_exceeded`.
+//! 503 `deadline_exceeded`; then, or when its client goes away, its work in
+//! the store is cancelled.
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -35,7 +36,13 @@ pub async fn report(
             format!("format: {format:?} is not json or csv"),
         ));
     }
-    let request = ReportRequest::from_params(kind, &params)?;
+    let mut request = ReportRequest::from_params(kind, &params)?;
+    // When this handler is dropped — its client went away, or the deadline
+    // below passed — the report's work in the store is cancelled (DuckDB
+    // interrupts the running query).
+    let cancel = pathlens_store::Cancel::new();
+    request.cancel = cancel.clone();
+    let _stop = CancelOnDrop(cancel);
     let partner = caller.partner_id();
     let deadline = state.config.report_timeout;
     let work = blocking(move || {
@@ -77,4 +84,13 @@ pub async fn report(
             .into_response());
     }
     Ok(Json(report.to_json()).into_response())
+}
+
+/// Cancels a report's work when the request handling it ends.
+struct CancelOnDrop(pathlens_store::Cancel);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
 }
