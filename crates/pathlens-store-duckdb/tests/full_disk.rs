@@ -139,14 +139,18 @@ fn a_full_disk_during_a_checkpoint_heals_without_a_restart() {
         ),
         "{refused}"
     );
-    let unhealthy = store.health().expect_err("unhealthy while it lasts");
-    assert!(
-        matches!(
-            unhealthy.kind(),
-            StoreErrorKind::Unavailable | StoreErrorKind::Full
-        ),
-        "{unhealthy}"
-    );
+    // Unhealthy until the writer has reopened the database, which it may
+    // manage even before space is freed (opening needs no new space); the
+    // next write then meets the full disk as a plain `Full`.
+    if let Err(unhealthy) = store.health() {
+        assert!(
+            matches!(
+                unhealthy.kind(),
+                StoreErrorKind::Unavailable | StoreErrorKind::Full
+            ),
+            "{unhealthy}"
+        );
+    }
 
     std::fs::remove_file(filler).unwrap();
     let freed = Instant::now();
