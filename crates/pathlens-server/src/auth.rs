@@ -177,24 +177,40 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
         let address = state.client_address(parts);
-        // An address that guessed too many tokens is refused whatever it
-        // sends, so a right guess does not show.
         state.throttle.check_locked_out(address)?;
         let (token, from_query) = token_from(parts).ok_or_else(|| {
             ApiError::unauthorized("missing API key: send 'Authorization: Bearer <token>' (or ?key=<write key> for beacons)")
         })?;
-        let Some(key) = state.keys.check(&token) else {
-            return Err(state.throttle.auth_failed(
-                address,
-                ApiError::unauthorized("unknown or revoked API key"),
-            ));
-        };
+        let key = admit(state, address, &token, "unknown or revoked API key")?;
         if from_query && key.kind == KeyKind::Admin {
             return Err(ApiError::forbidden(
                 "admin tokens must be sent in the Authorization header, not the URL",
             ));
         }
-        state.throttle.check_key(&key.id)?;
         Ok(Caller { key })
     }
+}
+
+/// The live key behind `token` sent from `address`, through the rate
+/// limits: an address that guessed too many tokens is refused whatever it
+/// sends (so a right guess does not show), an unknown token counts against
+/// its address (401 with `unknown`, 429 once too many), and a known key
+/// takes one request from its rate.
+///
+/// # Errors
+/// 401 or 429 as above.
+pub fn admit(
+    state: &AppState,
+    address: Option<std::net::IpAddr>,
+    token: &str,
+    unknown: &str,
+) -> Result<ApiKey, ApiError> {
+    state.throttle.check_locked_out(address)?;
+    let Some(key) = state.keys.check(token) else {
+        return Err(state
+            .throttle
+            .auth_failed(address, ApiError::unauthorized(unknown.to_string())));
+    };
+    state.throttle.check_key(&key.id)?;
+    Ok(key)
 }

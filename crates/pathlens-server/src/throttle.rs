@@ -130,13 +130,7 @@ impl Throttle {
         };
         limiter.check_key(&key_id.to_string()).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
-            limited(
-                wait,
-                format!(
-                    "too many requests with this API key; retry in {} s",
-                    seconds(wait)
-                ),
-            )
+            limited(wait, "too many requests with this API key")
         })
     }
 
@@ -151,13 +145,7 @@ impl Throttle {
         };
         limiter.check_key(&address).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
-            limited(
-                wait,
-                format!(
-                    "too many beacons from {address}; retry in {} s",
-                    seconds(wait)
-                ),
-            )
+            limited(wait, &format!("too many beacons from {address}"))
         })
     }
 
@@ -206,18 +194,21 @@ fn seconds(wait: Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
-fn limited(wait: Duration, message: String) -> ApiError {
-    let after = u32::try_from(seconds(wait).max(1)).unwrap_or(u32::MAX);
-    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message).retry_after(after)
+/// 429 `rate_limited`: `what`, and when to retry (at least a second).
+fn limited(wait: Duration, what: &str) -> ApiError {
+    let after = seconds(wait).max(1);
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("{what}; retry in {after} s"),
+    )
+    .retry_after(u32::try_from(after).unwrap_or(u32::MAX))
 }
 
 fn lockout(address: IpAddr, wait: Duration) -> ApiError {
     limited(
         wait,
-        format!(
-            "too many failed authentications from {address}; retry in {} s",
-            seconds(wait).max(1)
-        ),
+        &format!("too many failed authentications from {address}"),
     )
 }
 

@@ -9,11 +9,25 @@ use pathlens_store_duckdb::{DuckDbConfig, DuckDbStore};
 
 use crate::support::{Server, token};
 
-fn batch(number: usize) -> String {
-    (0..200)
-        .map(|i| format!(r#"{{"partner_id":1,"video_id":"v","session_id":"b{number}","event_index":{i},"kind":"view","node_id":"n","entry_id":"e","play_time_sum":{i}}}"#))
+/// `count` view events of `session`, as NDJSON.
+fn views(session: &str, count: usize) -> String {
+    (0..count)
+        .map(|i| format!(r#"{{"partner_id":1,"video_id":"v","session_id":"{session}","event_index":{i},"kind":"view","node_id":"n","entry_id":"e","play_time_sum":{i}}}"#))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+fn batch(number: usize) -> String {
+    views(&format!("b{number}"), 200)
+}
+
+/// An HTTP client that takes every status as an answer.
+fn client() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(10)))
+        .build()
+        .new_agent()
 }
 
 #[test]
@@ -86,22 +100,11 @@ struct Traffic {
     unanswered_beacons: Mutex<Vec<String>>,
 }
 
-fn session_batch(session: &str) -> String {
-    (0..50)
-        .map(|i| format!(r#"{{"partner_id":1,"video_id":"v","session_id":"{session}","event_index":{i},"kind":"view","node_id":"n","entry_id":"e","play_time_sum":{i}}}"#))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// Sends batches until told to stop; a batch without an answer is sent
 /// again (to the restarted server) until it is acknowledged, as a client
 /// that retries does: deduplication must keep one copy.
 fn batch_writer(traffic: &Traffic, writer: usize, write: &str) {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(std::time::Duration::from_secs(10)))
-        .build()
-        .new_agent();
+    let agent = client();
     let mut number = 0;
     // A batch sent without an answer may be stored: the writer stops only
     // once its last batch was acknowledged.
@@ -116,7 +119,7 @@ fn batch_writer(traffic: &Traffic, writer: usize, write: &str) {
         let answer = agent
             .post(format!("{base}/api/v1/events"))
             .header("Authorization", format!("Bearer {write}"))
-            .send(session_batch(&session));
+            .send(views(&session, 50));
         match answer {
             Ok(response) if response.status() == 200 => {
                 traffic.batches.lock().unwrap().push(session);
@@ -135,11 +138,7 @@ fn batch_writer(traffic: &Traffic, writer: usize, write: &str) {
 /// Sends KAVA beacons until told to stop. A player does not resend a
 /// beacon, so one without an answer is noted and not sent again.
 fn beacon_writer(traffic: &Traffic, writer: usize) {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(std::time::Duration::from_secs(10)))
-        .build()
-        .new_agent();
+    let agent = client();
     let mut number = 0;
     while !traffic.stop.load(std::sync::atomic::Ordering::Relaxed) {
         let base = traffic.base.read().unwrap().clone();

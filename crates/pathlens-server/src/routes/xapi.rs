@@ -154,18 +154,12 @@ async fn caller_key(parts: &mut Parts, state: &AppState) -> Result<ApiKey, ApiEr
             .unwrap_or_default();
         let (user, password) = decoded.split_once(':').unwrap_or((decoded.as_str(), ""));
         let token = if password.is_empty() { user } else { password };
-        let address = state.client_address(parts);
-        state.throttle.check_locked_out(address)?;
-        let Some(key) = state.keys.check(token) else {
-            return Err(state.throttle.auth_failed(
-                address,
-                ApiError::unauthorized(
-                    "unknown or revoked API key in the Basic credentials (put the write key in the password)",
-                ),
-            ));
-        };
-        state.throttle.check_key(&key.id)?;
-        return Ok(key);
+        return crate::auth::admit(
+            state,
+            state.client_address(parts),
+            token,
+            "unknown or revoked API key in the Basic credentials (put the write key in the password)",
+        );
     }
     Ok(Caller::from_request_parts(parts, state).await?.key)
 }
