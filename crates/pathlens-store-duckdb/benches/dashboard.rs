@@ -1,7 +1,10 @@
-//! The dashboard of one video, answered in DuckDB's SQL (`Store::aggregate`)
-//! beside the row engine it replaced (`pathlens_store::reference`: the
-//! period's rows read into Rust and computed there), on the same database in
-//! one run. Every answer of the two is checked equal before its time counts.
+//! The dashboard of one video: pathlens's embedded store beside a plain
+//! DuckDB (the Python package) answering the same questions from the same
+//! events, in one run on one machine. Every answer is checked before its
+//! time counts: pathlens's reports against the row engine
+//! (`pathlens_store::reference`, rows read into Rust and computed there),
+//! and the peer's figures against pathlens's for each question the
+//! dashboard asks the store.
 //!
 //! Workloads, over the last 30 local days in Asia/Kolkata of the busiest
 //! sample video:
@@ -9,12 +12,17 @@
 //!   overview, the start node's hotspots, transitions;
 //! - (b) the same with a country filter, and with a known viewer's id.
 //!
-//! Prints one table: p50 / p99 ms of each workload per engine and the ratio,
-//! with the machine's load average. Set PATHLENS_BENCH_EVENTS (default
-//! 1,000,000) and PATHLENS_BENCH_RUNS (default 15).
+//! The peer (`benches/peers/duckdb_peer.py`) runs in two variants: raw
+//! events only, and with each view's increase precomputed at load.
+//!
+//! Prints one table: p50 / p99 ms of each workload for pathlens and each
+//! peer, and the ratio to the faster peer, with the machine's load average.
+//! Set PATHLENS_BENCH_EVENTS (default 1,000,000) and PATHLENS_BENCH_RUNS
+//! (default 15); PATHLENS_BENCH_PYTHON names the Python with `duckdb`.
 //!
 //! Run: `cargo bench --profile dev -p pathlens-store-duckdb --bench dashboard`
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 mod common;
@@ -23,10 +31,11 @@ use chrono::{DateTime, TimeZone, Utc};
 use pathlens_model::{Event, EventKind, Graph};
 use pathlens_report::{ReportRequest, request::dashboard_set};
 use pathlens_store::{
-    AggregateRequest, Aggregates, ApiKey, AppendOutcome, EventRow, PartnerId, Result, ScanRequest,
-    Store, StoredVideo,
+    AggregateRequest, Aggregates, ApiKey, AppendOutcome, ContextFilter, EventRow, PartnerId, Parts,
+    Result, ScanRequest, Store, StoredVideo,
 };
 use pathlens_store_duckdb::{DuckDbConfig, DuckDbStore};
+use serde_json::{Value, json};
 
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -35,8 +44,26 @@ fn env_number(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// The same database, with reports computed row by row in Rust.
-struct RowEngine<'s>(&'s DuckDbStore);
+/// One question a report asked the store.
+#[derive(Clone)]
+struct Question {
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    filter: ContextFilter,
+    parts: Parts,
+}
+
+/// How a wrapped store answers `aggregate`.
+enum Engine {
+    /// Row by row in Rust (the reference).
+    Rows,
+    /// The store's own, recording each question.
+    Recording(Mutex<Vec<Question>>),
+}
+
+/// The same database, with reports computed row by row in Rust, or with
+/// the store's questions recorded.
+struct RowEngine<'s>(&'s DuckDbStore, Engine);
 
 impl Store for RowEngine<'_> {
     fn put_video(&self, partner: PartnerId, graph: &Graph, now: DateTime<Utc>) -> Result<()> {
@@ -64,7 +91,18 @@ impl Store for RowEngine<'_> {
         self.0.scan(request)
     }
     fn aggregate(&self, request: &AggregateRequest) -> Result<Aggregates> {
-        pathlens_store::reference::aggregate(self, request)
+        match &self.1 {
+            Engine::Rows => pathlens_store::reference::aggregate(self, request),
+            Engine::Recording(seen) => {
+                seen.lock().unwrap().push(Question {
+                    start: request.start,
+                    end: request.end,
+                    filter: request.filter.clone(),
+                    parts: request.parts.clone(),
+                });
+                self.0.aggregate(request)
+            }
+        }
     }
     fn export(&self, partner: Option<PartnerId>, offset: u64, limit: usize) -> Result<Vec<Event>> {
         self.0.export(partner, offset, limit)
@@ -156,10 +194,115 @@ fn load_average() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
+/// A question as the peer reads it.
+fn question_json(question: &Question) -> Value {
+    assert!(
+        question.filter.devices.is_empty()
+            && question.filter.os.is_empty()
+            && question.filter.browsers.is_empty()
+            && question.filter.viewer.is_none(),
+        "the peer knows country and viewer filters only"
+    );
+    json!({
+        "start": question.start.timestamp_micros(),
+        "end": question.end.timestamp_micros(),
+        "buckets": question.parts.buckets,
+        "nodes": question.parts.nodes,
+        "only_node": question.parts.only_node,
+        "clicks": question.parts.clicks,
+        "transitions": question.parts.transitions,
+        "countries": question.filter.countries,
+        "user_ids": question.filter.user_ids,
+    })
+}
+
+/// pathlens's figures in the peer's shape.
+fn figures_json(question: &Question, figures: &Aggregates) -> Value {
+    let mut out = serde_json::Map::new();
+    if !question.parts.buckets.is_empty() {
+        let totals: Vec<Value> = figures
+            .totals
+            .iter()
+            .map(|t| {
+                json!([
+                    t.impressions,
+                    t.plays,
+                    t.unique_viewers,
+                    t.view_ms,
+                    t.sessions_played,
+                    t.sessions_completed
+                ])
+            })
+            .collect();
+        out.insert("totals".into(), Value::Array(totals));
+    }
+    if question.parts.nodes {
+        let nodes: serde_json::Map<String, Value> = figures
+            .nodes
+            .iter()
+            .map(|(node, n)| {
+                (
+                    node.clone(),
+                    json!([
+                        n.plays,
+                        n.unique_viewers,
+                        n.view_ms,
+                        n.watched_buckets,
+                        n.dropoffs
+                    ]),
+                )
+            })
+            .collect();
+        out.insert("nodes".into(), Value::Object(nodes));
+    }
+    if question.parts.clicks {
+        out.insert("clicks".into(), json!(figures.clicks));
+    }
+    if question.parts.transitions {
+        let mut moves: Vec<_> = figures.transitions.iter().collect();
+        moves.sort();
+        let moves: Vec<Value> = moves
+            .into_iter()
+            .map(|(t, n)| json!([t.from, t.to, t.hotspot, n]))
+            .collect();
+        out.insert("transitions".into(), Value::Array(moves));
+    }
+    Value::Object(out)
+}
+
+/// The graph's facts the peer needs: node-leading hotspots (the first of a
+/// repeated id), node durations, end nodes.
+fn graph_json(graph: &Graph) -> (Value, Value, Value) {
+    let mut seen = std::collections::HashSet::new();
+    let mut edges = Vec::new();
+    let mut durations = serde_json::Map::new();
+    for node in &graph.nodes {
+        durations
+            .entry(node.id.clone())
+            .or_insert(json!(node.duration_ms));
+        for hotspot in &node.hotspots {
+            if let Some(target) = hotspot.behavior.target_node()
+                && seen.insert(hotspot.id.clone())
+            {
+                edges.push(json!([hotspot.id, node.id, target]));
+            }
+        }
+    }
+    (
+        Value::Array(edges),
+        Value::Object(durations),
+        json!(graph.end_nodes()),
+    )
+}
+
+/// One workload's timing: p50 and p99 ms.
+type Timing = (f64, f64);
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is taken.
     let wanted = env_number("PATHLENS_BENCH_EVENTS", 1_000_000);
     let runs = env_number("PATHLENS_BENCH_RUNS", 15).max(1);
+    let python = std::env::var("PATHLENS_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
     let dir = tempfile::tempdir().unwrap();
     // PATHLENS_BENCH_DIR keeps the database there, to look into afterwards.
     let path = std::env::var_os("PATHLENS_BENCH_DIR")
@@ -168,10 +311,10 @@ fn main() {
     let started = Instant::now();
     let stored = load(&store, wanted);
     eprintln!(
-        "loaded {stored} events in {:.1} s",
+        "loaded {stored} events (with their session facts) in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let rows = RowEngine(&store);
+    let rows = RowEngine(&store, Engine::Rows);
     // The busiest video: the most plays in the whole history.
     let videos = store.videos(1).unwrap();
     let plays = |video: &StoredVideo| {
@@ -207,36 +350,127 @@ fn main() {
             workload(&video.graph, &[("user_ids", known.as_str())]),
         ),
     ];
-    println!(
+    let heading = format!(
         "dashboard of {:?} ({} events stored, {} plays of it), last 30 days in Asia/Kolkata, {runs} runs each; load average {}",
         video.graph.id,
         stored,
         played.len(),
         load_average()
     );
-    println!();
-    println!(
-        "| workload | pathlens SQL p50 ms | p99 ms | row engine p50 ms | p99 ms | row engine / SQL |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|");
+    // pathlens: every report checked against the row engine, then timed;
+    // the questions its reports asked the store are kept for the peer.
+    let mut ours: Vec<(Timing, Vec<Question>)> = Vec::new();
     for (name, requests) in &workloads {
-        let sql_answers = answer(&store, video, requests);
+        let recording = RowEngine(&store, Engine::Recording(Mutex::new(Vec::new())));
+        let answers = answer(&recording, video, requests);
         let row_answers = answer(&rows, video, requests);
         assert_eq!(
-            sql_answers, row_answers,
-            "{name}: SQL and row engine disagree"
+            answers, row_answers,
+            "{name}: pathlens and the row engine disagree"
         );
-        let (sql50, sql99) = time(runs, || {
+        let timing = time(runs, || {
             answer(&store, video, requests);
         });
-        let (row50, row99) = time(runs, || {
-            answer(&rows, video, requests);
-        });
+        let Engine::Recording(questions) = recording.1 else {
+            unreachable!()
+        };
+        ours.push((timing, questions.into_inner().unwrap()));
+    }
+    let figures: Vec<Vec<Value>> = ours
+        .iter()
+        .map(|(_, questions)| {
+            questions
+                .iter()
+                .map(|q| {
+                    let request = AggregateRequest {
+                        partner_id: 1,
+                        graph: &video.graph,
+                        start: q.start,
+                        end: q.end,
+                        filter: q.filter.clone(),
+                        sessions: Default::default(),
+                        parts: q.parts.clone(),
+                        cancel: Default::default(),
+                    };
+                    figures_json(q, &store.aggregate(&request).unwrap())
+                })
+                .collect()
+        })
+        .collect();
+    // The peer reads the same events from the database file.
+    drop(store);
+    let (edges, durations, ends) = graph_json(&video.graph);
+    let spec = json!({
+        "database": path.join(pathlens_store_duckdb::DATABASE_FILE),
+        "partner_id": 1,
+        "video_id": video.graph.id,
+        "edges": edges,
+        "durations": durations,
+        "ends": ends,
+        "runs": runs,
+        "workloads": workloads.iter().zip(&ours).map(|((name, _), (_, questions))| json!({
+            "name": name,
+            "questions": questions.iter().map(question_json).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    });
+    let (spec_path, out_path) = (dir.path().join("spec.json"), dir.path().join("peer.json"));
+    std::fs::write(&spec_path, spec.to_string()).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/peers/duckdb_peer.py");
+    let status = std::process::Command::new(&python)
+        .args([script.as_ref(), spec_path.as_os_str(), out_path.as_os_str()])
+        .status()
+        .unwrap_or_else(|e| panic!("running {python} {script}: {e}"));
+    assert!(
+        status.success(),
+        "the DuckDB peer failed ({status}); it needs Python's duckdb package (pip install duckdb==2.0.0, the version pathlens bundles)"
+    );
+    let peer: Value = serde_json::from_slice(&std::fs::read(&out_path).unwrap()).unwrap();
+    println!("{heading}");
+    println!();
+    println!(
+        "| workload | pathlens p50 ms | p99 ms | DuckDB raw p50 ms | p99 ms | DuckDB precomputed p50 ms | p99 ms | faster peer / pathlens |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (((name, _), ((p50, p99), _)), expected) in workloads.iter().zip(&ours).zip(&figures) {
+        let mut cells = Vec::new();
+        let mut best = f64::INFINITY;
+        for variant in ["raw", "precomputed"] {
+            let result = &peer["variants"][variant][*name];
+            let answers = result["answers"].as_array().unwrap();
+            for (question, (theirs, mine)) in answers.iter().zip(expected).enumerate() {
+                assert_eq!(
+                    normalised(theirs),
+                    normalised(mine),
+                    "{name}: the DuckDB peer ({variant}) disagrees with pathlens on question {question}"
+                );
+            }
+            let (peer50, peer99) = (
+                result["p50"].as_f64().unwrap(),
+                result["p99"].as_f64().unwrap(),
+            );
+            best = best.min(peer50);
+            cells.push(format!("{peer50:.1} | {peer99:.1}"));
+        }
         println!(
-            "| {name} | {sql50:.1} | {sql99:.1} | {row50:.1} | {row99:.1} | {:.1}× |",
-            row50 / sql50
+            "| {name} | {p50:.1} | {p99:.1} | {} | {:.1}× |",
+            cells.join(" | "),
+            best / p50
         );
     }
     println!();
+    println!(
+        "peer load (pathlens's events copied into DuckDB tables in memory): raw {:.1} s, with increases precomputed {:.1} s",
+        peer["load_s"]["raw"].as_f64().unwrap_or(0.0),
+        peer["load_s"]["precomputed"].as_f64().unwrap_or(0.0)
+    );
     println!("load average after: {}", load_average());
+}
+
+/// Transitions in one order (JSON null, an automatic switch, first).
+fn normalised(value: &Value) -> Value {
+    let mut value = value.clone();
+    if let Some(Value::Array(moves)) = value.get_mut("transitions") {
+        moves.sort_by_key(|m| m.to_string());
+    }
+    value
 }

@@ -36,13 +36,13 @@ fn code(kind: EventKind) -> u8 {
 }
 
 /// A SQL string literal.
-fn quote(text: &str) -> String {
+pub(crate) fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
 /// `(VALUES …)` of `rows`, or an empty relation with `columns` when there
 /// are none.
-fn values(columns: &[(&str, &str)], rows: &[Vec<String>]) -> String {
+pub(crate) fn values(columns: &[(&str, &str)], rows: &[Vec<String>]) -> String {
     if rows.is_empty() {
         let nulls: Vec<String> = columns
             .iter()
@@ -65,7 +65,7 @@ fn values(columns: &[(&str, &str)], rows: &[Vec<String>]) -> String {
 /// The graph's facts as relations: `edges(hotspot, from_node, to_node)` of
 /// node-leading hotspots (the first of a repeated id wins, as in the
 /// reference) and `graph_nodes(node, duration_ms, is_end)`.
-fn graph_relations(graph: &Graph) -> (String, String) {
+pub(crate) fn graph_relations(graph: &Graph) -> (String, String) {
     let mut seen = std::collections::HashSet::new();
     let mut edges = Vec::new();
     for node in &graph.nodes {
@@ -109,7 +109,7 @@ fn graph_relations(graph: &Graph) -> (String, String) {
     )
 }
 
-fn list(items: &[String]) -> String {
+pub(crate) fn list(items: &[String]) -> String {
     items
         .iter()
         .map(|i| quote(i))
@@ -335,8 +335,32 @@ fn u64_of(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
-/// Answers `request` with one query per part.
+/// Answers `request`: from the session facts when they cover it exactly
+/// (`rollup.rs`), else from the events, one query per part.
 pub fn aggregate(connection: &Connection, request: &AggregateRequest) -> Result<Aggregates> {
+    if !crate::rollup::covers(request) {
+        return from_events(connection, request);
+    }
+    let mut figures = crate::rollup::aggregate(connection, request)?;
+    if request.parts.heatmap.is_some() {
+        // A heat map needs each click's position: from the events.
+        let only_heatmap = AggregateRequest {
+            parts: pathlens_store::Parts {
+                heatmap: request.parts.heatmap.clone(),
+                ..pathlens_store::Parts::default()
+            },
+            ..request.clone()
+        };
+        figures.heatmap = from_events(connection, &only_heatmap)?.heatmap;
+    }
+    Ok(figures)
+}
+
+/// Answers `request` from the events, one query per part.
+pub(crate) fn from_events(
+    connection: &Connection,
+    request: &AggregateRequest,
+) -> Result<Aggregates> {
     let parts = &request.parts;
     let mut figures = Aggregates::default();
     // The common CTEs and their parameters, worked out once for every part.

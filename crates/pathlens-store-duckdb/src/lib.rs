@@ -27,7 +27,9 @@
 mod aggregate;
 mod chains;
 mod codec;
+mod facts;
 mod read;
+mod rollup;
 pub mod schema;
 mod writer;
 

@@ -72,7 +72,13 @@ pub const MIGRATIONS: &[&str] = &[
             FROM events WHERE kind = 4 AND play_time_sum IS NOT NULL
         )
     ) c WHERE events.seq = c.seq;",
+    // 4: per-session facts that unfiltered reports read (`facts.rs`); a
+    // database with events derives them once, when it is opened.
+    crate::facts::SCHEMA,
 ];
+
+/// The migration that adds the session facts.
+const FACTS_VERSION: i64 = 4;
 
 /// The schema version this binary writes.
 pub fn latest_version() -> i64 {
@@ -96,12 +102,13 @@ pub fn current_version(connection: &Connection) -> Result<i64> {
         .map_err(|e| internal("reading the schema version", e))
 }
 
-/// Applies every migration newer than the database's version.
+/// Applies every migration newer than the database's version and returns
+/// the version the database had before.
 ///
 /// # Errors
 /// [`StoreErrorKind::Incompatible`] for a database newer than this binary;
 /// internal errors when a migration fails (it is rolled back).
-pub fn migrate(connection: &Connection) -> Result<()> {
+pub fn migrate(connection: &Connection) -> Result<i64> {
     let current = current_version(connection)?;
     if current > latest_version() {
         return Err(StoreError::new(
@@ -116,13 +123,26 @@ pub fn migrate(connection: &Connection) -> Result<()> {
         let version = index as i64 + 1;
         let sql = sql.trim().trim_end_matches(';');
         let script = format!(
-            "BEGIN TRANSACTION; {sql}; INSERT INTO schema_migrations (version) VALUES ({version}); COMMIT;"
+            "BEGIN TRANSACTION; {sql}; INSERT INTO schema_migrations (version) VALUES ({version});"
         );
-        if let Err(error) = connection.execute_batch(&script) {
+        let applied = connection
+            .execute_batch(&script)
+            .map_err(|e| internal(&format!("applying migration {version}"), e))
+            .and_then(|()| {
+                // Facts of the events already stored, in the same transaction.
+                if version == FACTS_VERSION && current > 0 {
+                    tracing::info!("deriving the session facts of the stored events");
+                    crate::facts::derive_all(connection)?;
+                }
+                connection
+                    .execute_batch("COMMIT")
+                    .map_err(|e| internal(&format!("committing migration {version}"), e))
+            });
+        if let Err(error) = applied {
             let _ = connection.execute_batch("ROLLBACK");
-            return Err(internal(&format!("applying migration {version}"), error));
+            return Err(error);
         }
         tracing::info!(version, "applied schema migration");
     }
-    Ok(())
+    Ok(current)
 }

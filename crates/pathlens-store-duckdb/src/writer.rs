@@ -263,13 +263,26 @@ impl WriterState {
     fn put_video(&self, partner: PartnerId, graph: &Graph, now: DateTime<Utc>) -> Result<()> {
         let json = serde_json::to_string(graph).map_err(|e| internal("encoding a graph", e))?;
         self.connection
+            .execute_batch("BEGIN TRANSACTION")
+            .map_err(|e| internal("starting a transaction", e))?;
+        let stored = self
+            .connection
             .execute(
                 "INSERT INTO videos (partner_id, video_id, graph, created_us, updated_us) VALUES (?, ?, ?, ?, ?)
                  ON CONFLICT (partner_id, video_id) DO UPDATE SET graph = excluded.graph, updated_us = excluded.updated_us",
                 params![partner, graph.id, json, now.timestamp_micros(), now.timestamp_micros()],
             )
-            .map(|_| ())
             .map_err(|e| internal("storing a video", e))
+            .and_then(|_| crate::facts::graph_stored(&self.connection, partner, graph))
+            .and_then(|()| {
+                self.connection
+                    .execute_batch("COMMIT")
+                    .map_err(|e| internal("committing a video", e))
+            });
+        if stored.is_err() {
+            let _ = self.connection.execute_batch("ROLLBACK");
+        }
+        stored
     }
 
     fn put_key(&self, key: &ApiKey) -> Result<()> {
@@ -355,7 +368,8 @@ impl WriterState {
                 .flush()
                 .map_err(|e| internal("flushing the appender", e))?;
             drop(appender);
-            Chains::recompute(&self.connection, &mut planned)
+            Chains::recompute(&self.connection, &mut planned)?;
+            crate::facts::derive_batch(&self.connection, self.next_seq)
         })();
         match appended.and_then(|()| {
             self.connection

@@ -381,3 +381,135 @@ fn view_playback_does_not_depend_on_arrival_order() {
     assert!(ordered.iter().any(|(_, ms)| *ms > 0));
     assert_eq!(ordered, arrived);
 }
+
+/// The session facts that unfiltered reports read are derived when events
+/// are stored: events that arrive before their video's graph, out of order
+/// and in uneven batches, and a graph whose durations change afterwards,
+/// still give the reference's figures for every part; and the facts do not
+/// depend on the arrival order.
+#[test]
+fn session_facts_follow_late_events_and_graph_changes() {
+    use chrono::{Duration, TimeZone, Utc};
+    use pathlens_sim::{SimConfig, Simulator, sample_graphs};
+    use pathlens_store::{AggregateRequest, Parts, SessionFilter, reference};
+
+    let start = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+    let mut graphs = sample_graphs();
+    let config = SimConfig {
+        seed: 11,
+        partner_id: 1,
+        start,
+        days: 4,
+        sessions_per_day: 12.0,
+        ..SimConfig::default()
+    };
+    let events: Vec<_> = Simulator::new(config, graphs.clone()).collect();
+    let mut shuffled = events.clone();
+    shuffled.sort_by_key(|e| e.dedup_key.wrapping_mul(0x2545_F491_4F6C_DD1D));
+    let (in_order, mixed) = (location(), location());
+    let stores = [in_order.open(), mixed.open()];
+    for batch in events.chunks(900) {
+        stores[0].append(batch.to_vec()).unwrap();
+    }
+    for batch in shuffled.chunks(53) {
+        stores[1].append(batch.to_vec()).unwrap();
+    }
+    let check = |stores: &[Box<dyn Store>; 2], graphs: &[pathlens_model::Graph]| {
+        for graph in graphs {
+            let node = graph.start_node.clone();
+            let hotspot = graph.nodes[0].hotspots[0].id.clone();
+            for sessions in [
+                SessionFilter::default(),
+                SessionFilter {
+                    nodes: graph.end_nodes(),
+                    hotspots: Vec::new(),
+                },
+                SessionFilter {
+                    nodes: vec![graph.start_node.clone()],
+                    hotspots: vec![hotspot.clone()],
+                },
+            ] {
+                // Local days of UTC+05:30, and a period that starts mid-session.
+                let from = start + Duration::minutes(18 * 60 + 30);
+                let to = from + Duration::days(3);
+                let buckets = (0..3)
+                    .map(|d| {
+                        (
+                            (from + Duration::days(d)).timestamp_micros(),
+                            (from + Duration::days(d + 1)).timestamp_micros(),
+                        )
+                    })
+                    .collect();
+                let request = AggregateRequest {
+                    partner_id: 1,
+                    graph,
+                    start: from,
+                    end: to,
+                    filter: Default::default(),
+                    sessions,
+                    parts: Parts {
+                        buckets,
+                        nodes: true,
+                        only_node: None,
+                        clicks: true,
+                        transitions: true,
+                        viewers: true,
+                        curve: Some(node.clone()),
+                        heatmap: Some(hotspot.clone()),
+                    },
+                    cancel: Default::default(),
+                };
+                let expected = reference::aggregate(stores[0].as_ref(), &request).unwrap();
+                if request.sessions.is_empty() {
+                    assert!(expected.totals.iter().any(|t| t.plays > 0), "{}", graph.id);
+                    assert!(expected.nodes.values().any(|n| n.watched_buckets > 0));
+                    assert!(expected.transitions.values().any(|&n| n > 0));
+                }
+                for store in stores {
+                    assert_eq!(store.aggregate(&request).unwrap(), expected, "{}", graph.id);
+                }
+            }
+        }
+    };
+    // Events stored before any graph: no watched buckets yet, and then the
+    // graphs arrive.
+    for store in &stores {
+        for graph in &graphs {
+            store.put_video(1, graph, start).unwrap();
+        }
+    }
+    check(&stores, &graphs);
+    // New durations re-derive the watched buckets.
+    for graph in &mut graphs {
+        for node in &mut graph.nodes {
+            node.duration_ms = node.duration_ms * 3 / 2 + 1_000;
+        }
+        for store in &stores {
+            store.put_video(1, graph, start).unwrap();
+        }
+    }
+    check(&stores, &graphs);
+    drop(stores);
+    let facts = |place: &TempLocation| -> Vec<String> {
+        let connection =
+            duckdb::Connection::open(place.dir.path().join(pathlens_store_duckdb::DATABASE_FILE))
+                .unwrap();
+        let mut all = Vec::new();
+        for table in ["fact_slots", "fact_moves", "fact_last", "fact_watch"] {
+            let mut statement = connection
+                .prepare(&format!(
+                    "SELECT CAST(t AS VARCHAR) FROM {table} t ORDER BY ALL"
+                ))
+                .unwrap();
+            let rows: Vec<String> = statement
+                .query_map([], |row| row.get(0))
+                .unwrap()
+                .collect::<duckdb::Result<_>>()
+                .unwrap();
+            assert!(!rows.is_empty(), "{table} holds facts");
+            all.extend(rows.into_iter().map(|r| format!("{table} {r}")));
+        }
+        all
+    };
+    assert_eq!(facts(&in_order), facts(&mixed));
+}

@@ -1,0 +1,365 @@
+//! Per-session facts, derived in the writer's transaction.
+//!
+//! Every figure of an unfiltered report is a sum, a distinct count or a
+//! union over facts that depend only on one session's events: what each
+//! 15-minute UTC slot of the session holds per node and viewer (counts,
+//! playback, arrivals at the node), its moves and clicks per slot, its last
+//! node play per slot, and, for each node play, the 1 % buckets its views
+//! covered in each slot as a 100-bit mask. Reports over whole slots (every
+//! local hour, day, week and month in any IANA zone is whole slots) read
+//! these facts instead of the events (`rollup.rs`).
+//!
+//! The writer recomputes the facts of every session a batch touches, from
+//! all of that session's stored events, inside the batch's transaction: an
+//! acknowledged event's facts are as durable as the event, and late or
+//! out-of-order events give the same facts as in-order ones. The watched
+//! masks need the graph's node durations; storing a graph whose durations
+//! changed recomputes that video's masks.
+
+use std::collections::HashMap;
+
+use duckdb::{Connection, params};
+use pathlens_model::{EventKind, Graph};
+use pathlens_store::Result;
+
+use crate::internal;
+
+/// A 15-minute slot in µs.
+pub(crate) const SLOT_US: i64 = 900_000_000;
+
+fn code(kind: EventKind) -> u8 {
+    kind.code()
+}
+
+/// The tables of facts (migration 4 creates them).
+pub(crate) const SCHEMA: &str = "
+    CREATE TABLE node_durations (
+        partner_id UINTEGER NOT NULL,
+        video_id VARCHAR NOT NULL,
+        node_id VARCHAR NOT NULL,
+        duration_ms BIGINT NOT NULL
+    );
+    CREATE TABLE fact_slots (
+        partner_id UINTEGER NOT NULL,
+        video_id VARCHAR NOT NULL,
+        session_id VARCHAR NOT NULL,
+        slot BIGINT NOT NULL,
+        node_id VARCHAR,
+        user_id VARCHAR,
+        impressions UINTEGER NOT NULL,
+        plays UINTEGER NOT NULL,
+        node_plays UINTEGER NOT NULL,
+        view_ms BIGINT NOT NULL,
+        arrivals UINTEGER NOT NULL,
+        on_node UINTEGER NOT NULL,
+        targeted UINTEGER NOT NULL
+    );
+    CREATE TABLE fact_moves (
+        partner_id UINTEGER NOT NULL,
+        video_id VARCHAR NOT NULL,
+        session_id VARCHAR NOT NULL,
+        slot BIGINT NOT NULL,
+        kind UTINYINT NOT NULL,
+        hotspot_id VARCHAR,
+        from_node_id VARCHAR,
+        to_node_id VARCHAR,
+        n UINTEGER NOT NULL
+    );
+    CREATE TABLE fact_last (
+        partner_id UINTEGER NOT NULL,
+        video_id VARCHAR NOT NULL,
+        session_id VARCHAR NOT NULL,
+        slot BIGINT NOT NULL,
+        ts_us BIGINT NOT NULL,
+        event_index BIGINT NOT NULL,
+        node_id VARCHAR NOT NULL
+    );
+    CREATE TABLE fact_watch (
+        partner_id UINTEGER NOT NULL,
+        video_id VARCHAR NOT NULL,
+        session_id VARCHAR NOT NULL,
+        node_id VARCHAR NOT NULL,
+        play BIGINT NOT NULL,
+        play_slot BIGINT NOT NULL,
+        view_slot BIGINT NOT NULL,
+        mask HUGEINT NOT NULL
+    );";
+
+/// The fact tables keyed by session, recomputed together.
+const SESSION_TABLES: [&str; 4] = ["fact_slots", "fact_moves", "fact_last", "fact_watch"];
+
+/// The events of the sessions in `touched`, within `[?, ?]` µs (the span
+/// that holds all of them, so DuckDB skips the rest of the table by its
+/// zone maps).
+fn scope(alias: &str) -> String {
+    format!(
+        "FROM events {alias} SEMI JOIN touched t ON {alias}.partner_id = t.partner_id
+            AND {alias}.video_id = t.video_id AND {alias}.session_id = t.session_id
+        WHERE {alias}.ts_us >= $lo AND {alias}.ts_us <= $hi"
+    )
+}
+
+/// The SQL that inserts the facts of the sessions in `touched`.
+fn inserts() -> Vec<String> {
+    let (impression, play, node_play, switch, click, view) = (
+        code(EventKind::Impression),
+        code(EventKind::Play),
+        code(EventKind::NodePlay),
+        code(EventKind::NodeSwitch),
+        code(EventKind::HotspotClick),
+        code(EventKind::View),
+    );
+    let events = scope("e");
+    vec![
+        // Per slot, node and viewer: counts, playback, arrivals (a node
+        // play of the node, or a switch to it), events at the node, and
+        // events naming it as where they lead.
+        format!(
+            "INSERT INTO fact_slots
+            SELECT partner_id, video_id, session_id, slot, node_id, user_id,
+                sum(impressions), sum(plays), sum(node_plays), sum(view_ms), sum(arrivals),
+                sum(on_node), sum(targeted)
+            FROM (
+                SELECT e.partner_id, e.video_id, e.session_id, e.ts_us // {SLOT_US} AS slot,
+                    e.node_id, e.user_id,
+                    (e.kind = {impression})::UINTEGER AS impressions,
+                    (e.kind = {play})::UINTEGER AS plays,
+                    (e.kind = {node_play} AND e.node_id IS NOT NULL)::UINTEGER AS node_plays,
+                    e.view_ms,
+                    (e.kind = {node_play} AND e.node_id IS NOT NULL)::UINTEGER AS arrivals,
+                    (e.node_id IS NOT NULL)::UINTEGER AS on_node,
+                    0::UINTEGER AS targeted
+                {events}
+                UNION ALL
+                SELECT e.partner_id, e.video_id, e.session_id, e.ts_us // {SLOT_US}, e.to_node_id,
+                    e.user_id, 0, 0, 0, 0, (e.kind = {switch})::UINTEGER, 0, 1
+                {events} AND e.to_node_id IS NOT NULL
+            )
+            GROUP BY partner_id, video_id, session_id, slot, node_id, user_id"
+        ),
+        format!(
+            "INSERT INTO fact_moves
+            SELECT e.partner_id, e.video_id, e.session_id, e.ts_us // {SLOT_US}, e.kind,
+                e.hotspot_id, e.from_node_id, e.to_node_id, count(*)
+            {events} AND e.kind IN ({switch}, {click})
+            GROUP BY ALL"
+        ),
+        format!(
+            "INSERT INTO fact_last
+            SELECT e.partner_id, e.video_id, e.session_id, e.ts_us // {SLOT_US},
+                max(e.ts_us), arg_max(e.event_index::BIGINT, [e.ts_us, e.event_index::BIGINT]),
+                arg_max(e.node_id, [e.ts_us, e.event_index::BIGINT])
+            {events} AND e.kind = {node_play} AND e.node_id IS NOT NULL
+            GROUP BY e.partner_id, e.video_id, e.session_id, e.ts_us // {SLOT_US}"
+        ),
+        // Each node play (numbered per session and node in time order) and
+        // the 1 % buckets its views covered, per slot of the view, as a
+        // mask; the arithmetic is the reference's.
+        format!(
+            "INSERT INTO fact_watch
+            WITH ordered AS (
+                SELECT e.partner_id, e.video_id, e.session_id, e.node_id, e.kind, e.position,
+                    e.view_ms, e.ts_us,
+                    sum(CASE WHEN e.kind = {node_play} THEN 1 ELSE 0 END) OVER w AS play,
+                    max(CASE WHEN e.kind = {node_play} THEN e.ts_us END) OVER w AS play_us
+                {events} AND e.node_id IS NOT NULL AND e.kind IN ({node_play}, {view})
+                WINDOW w AS (PARTITION BY e.partner_id, e.video_id, e.session_id, e.node_id
+                    ORDER BY e.ts_us, e.event_index, e.kind = {view}
+                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+            ),
+            spans AS (
+                SELECT o.*, o.position * 1000.0 AS end_ms,
+                    greatest(o.position * 1000.0 - o.view_ms::DOUBLE, 0.0) AS start_ms,
+                    d.duration_ms::DOUBLE AS duration_ms
+                FROM ordered o JOIN node_durations d ON d.partner_id = o.partner_id
+                    AND d.video_id = o.video_id AND d.node_id = o.node_id
+                WHERE o.kind = {view} AND o.play > 0 AND o.position IS NOT NULL
+                    AND o.view_ms > 0 AND d.duration_ms > 0
+            ),
+            ranges AS (
+                SELECT *, greatest(last0, first) AS last FROM (
+                    SELECT *,
+                        least(greatest(floor(start_ms * 100.0 / duration_ms + 1e-6), 0.0), 99.0)::INTEGER AS first,
+                        least(greatest(ceil(end_ms * 100.0 / duration_ms - 1e-6) - 1.0, 0.0), 99.0)::INTEGER AS last0
+                    FROM spans)
+            )
+            SELECT partner_id, video_id, session_id, node_id, play, play_us // {SLOT_US},
+                ts_us // {SLOT_US},
+                bit_or((1::HUGEINT << (last + 1)::HUGEINT) - (1::HUGEINT << first::HUGEINT))
+            FROM ranges
+            GROUP BY partner_id, video_id, session_id, node_id, play, play_us // {SLOT_US}, ts_us // {SLOT_US}"
+        ),
+    ]
+}
+
+/// Replaces `$lo` / `$hi` in `sql`.
+fn bind(sql: &str, lo: i64, hi: i64) -> String {
+    sql.replace("$lo", &lo.to_string())
+        .replace("$hi", &hi.to_string())
+}
+
+fn create_touched(connection: &Connection) -> Result<()> {
+    connection
+        .execute_batch(
+            "CREATE OR REPLACE TEMP TABLE touched (partner_id UINTEGER, video_id VARCHAR, session_id VARCHAR)",
+        )
+        .map_err(|e| internal("listing sessions to derive", e))
+}
+
+/// Deletes and re-derives the facts of the sessions in `touched`, whose
+/// events (old and new) all lie in `[lo, hi]` µs.
+fn rederive(connection: &Connection, lo: i64, hi: i64) -> Result<()> {
+    for table in SESSION_TABLES {
+        connection
+            .execute_batch(&format!(
+                "DELETE FROM {table} f USING touched t WHERE f.partner_id = t.partner_id
+                    AND f.video_id = t.video_id AND f.session_id = t.session_id"
+            ))
+            .map_err(|e| internal(&format!("clearing {table}"), e))?;
+    }
+    for sql in inserts() {
+        connection
+            .execute_batch(&bind(&sql, lo, hi))
+            .map_err(|e| internal("deriving session facts", e))?;
+    }
+    Ok(())
+}
+
+/// Inside the batch's transaction, after its rows (sequence numbers from
+/// `first_seq` on) are appended and their view playback worked out:
+/// re-derives the facts of every session they belong to.
+pub(crate) fn derive_batch(connection: &Connection, first_seq: i64) -> Result<()> {
+    create_touched(connection)?;
+    connection
+        .execute(
+            "INSERT INTO touched SELECT DISTINCT partner_id, video_id, session_id FROM events WHERE seq >= ?",
+            params![first_seq],
+        )
+        .map_err(|e| internal("listing sessions to derive", e))?;
+    // The sessions' span: the new events' and what their stored facts cover.
+    let (new_lo, new_hi): (Option<i64>, Option<i64>) = connection
+        .query_row(
+            "SELECT min(ts_us), max(ts_us) FROM events WHERE seq >= ?",
+            params![first_seq],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .map_err(|e| internal("reading the batch's span", e))?;
+    let (Some(new_lo), Some(new_hi)) = (new_lo, new_hi) else {
+        return Ok(());
+    };
+    let (old_lo, old_hi): (Option<i64>, Option<i64>) = connection
+        .query_row(
+            "SELECT min(f.slot), max(f.slot) FROM fact_slots f SEMI JOIN touched t
+                ON f.partner_id = t.partner_id AND f.video_id = t.video_id AND f.session_id = t.session_id",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .map_err(|e| internal("reading the sessions' span", e))?;
+    let lo = old_lo.map_or(new_lo, |slot| new_lo.min(slot * SLOT_US));
+    let hi = old_hi.map_or(new_hi, |slot| new_hi.max((slot + 1) * SLOT_US - 1));
+    rederive(connection, lo, hi)
+}
+
+/// The node durations of `graph` as stored for masks, sorted.
+fn durations(graph: &Graph) -> Vec<(String, i64)> {
+    let mut seen = HashMap::new();
+    for node in &graph.nodes {
+        seen.entry(node.id.clone())
+            .or_insert(i64::try_from(node.duration_ms).unwrap_or(i64::MAX));
+    }
+    let mut list: Vec<(String, i64)> = seen.into_iter().collect();
+    list.sort();
+    list
+}
+
+/// Inside the transaction that stores `graph`: keeps its node durations
+/// and, when they changed, re-derives the video's watched masks.
+pub(crate) fn graph_stored(connection: &Connection, partner: u32, graph: &Graph) -> Result<()> {
+    let wanted = durations(graph);
+    let stored: Vec<(String, i64)> = {
+        let mut statement = connection
+            .prepare(
+                "SELECT node_id, duration_ms FROM node_durations
+                WHERE partner_id = ? AND video_id = ? ORDER BY node_id, duration_ms",
+            )
+            .map_err(|e| internal("reading node durations", e))?;
+        let rows = statement
+            .query_map(params![partner, graph.id], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .map_err(|e| internal("reading node durations", e))?;
+        rows.collect::<duckdb::Result<_>>()
+            .map_err(|e| internal("reading node durations", e))?
+    };
+    if stored == wanted {
+        return Ok(());
+    }
+    connection
+        .execute(
+            "DELETE FROM node_durations WHERE partner_id = ? AND video_id = ?",
+            params![partner, graph.id],
+        )
+        .map_err(|e| internal("storing node durations", e))?;
+    {
+        let mut appender = connection
+            .appender("node_durations")
+            .map_err(|e| internal("storing node durations", e))?;
+        for (node, duration) in &wanted {
+            appender
+                .append_row(params![partner, graph.id, node, duration])
+                .map_err(|e| internal("storing node durations", e))?;
+        }
+        appender
+            .flush()
+            .map_err(|e| internal("storing node durations", e))?;
+    }
+    create_touched(connection)?;
+    connection
+        .execute(
+            "INSERT INTO touched SELECT DISTINCT partner_id, video_id, session_id FROM events
+            WHERE partner_id = ? AND video_id = ?",
+            params![partner, graph.id],
+        )
+        .map_err(|e| internal("listing sessions to derive", e))?;
+    rederive(connection, i64::MIN, i64::MAX)
+}
+
+/// Derives the facts of every stored event (after migration 4, on a
+/// database that already held events and graphs).
+pub(crate) fn derive_all(connection: &Connection) -> Result<()> {
+    let graphs: Vec<(u32, String)> = {
+        let mut statement = connection
+            .prepare("SELECT partner_id, graph FROM videos")
+            .map_err(|e| internal("reading videos", e))?;
+        let rows = statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(|e| internal("reading videos", e))?;
+        rows.collect::<duckdb::Result<_>>()
+            .map_err(|e| internal("reading videos", e))?
+    };
+    {
+        let mut appender = connection
+            .appender("node_durations")
+            .map_err(|e| internal("storing node durations", e))?;
+        for (partner, json) in graphs {
+            let Ok(graph) = serde_json::from_str::<Graph>(&json) else {
+                continue;
+            };
+            for (node, duration) in durations(&graph) {
+                appender
+                    .append_row(params![partner, graph.id, node, duration])
+                    .map_err(|e| internal("storing node durations", e))?;
+            }
+        }
+        appender
+            .flush()
+            .map_err(|e| internal("storing node durations", e))?;
+    }
+    create_touched(connection)?;
+    connection
+        .execute_batch(
+            "INSERT INTO touched SELECT DISTINCT partner_id, video_id, session_id FROM events",
+        )
+        .map_err(|e| internal("listing sessions to derive", e))?;
+    rederive(connection, i64::MIN, i64::MAX)
+}

@@ -1,0 +1,394 @@
+//! Unfiltered reports over whole 15-minute slots, from the session facts
+//! (`facts.rs`) instead of the events.
+//!
+//! Sums add up over slots; distinct viewers and sessions are counted over
+//! the facts' (slot, node, viewer) rows; a session's completion and last
+//! node are taken over the period's slots; a node play's watched buckets
+//! are the union (`bit_or`) of its masks in the period's slots, for plays
+//! that started in the period, which is what numbering the plays over the
+//! period's events gives. A context filter changes each view's playback
+//! (the views that pass are chained anew), so filtered reports, periods not
+//! made of whole slots and heat maps (which need each click's position) go
+//! to the event-level SQL in `aggregate.rs`.
+
+use std::collections::HashMap;
+
+use duckdb::Connection;
+use pathlens_model::EventKind;
+use pathlens_store::{
+    AggregateRequest, Aggregates, Curve, NodeStats, Result, Totals, Transition, ViewerStats,
+};
+
+use crate::aggregate::{graph_relations, list, quote, values};
+use crate::facts::SLOT_US;
+use crate::internal;
+
+/// True when the facts answer `request` exactly.
+pub(crate) fn covers(request: &AggregateRequest) -> bool {
+    let aligned = |start: i64, end: i64| start >= 0 && start % SLOT_US == 0 && end % SLOT_US == 0;
+    request.filter.is_empty()
+        && aligned(
+            request.start.timestamp_micros(),
+            request.end.timestamp_micros(),
+        )
+        && request.parts.buckets.iter().all(|&(s, e)| aligned(s, e))
+}
+
+fn u64_of(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn rows<T>(
+    connection: &Connection,
+    sql: &str,
+    what: &str,
+    row: impl FnMut(&duckdb::Row<'_>) -> duckdb::Result<T>,
+) -> Result<Vec<T>> {
+    let mut statement = connection
+        .prepare(sql)
+        .map_err(|e| internal(&format!("preparing {what}"), e))?;
+    let found = statement
+        .query_map([], row)
+        .map_err(|e| internal(&format!("aggregating {what}"), e))?;
+    found
+        .collect::<duckdb::Result<_>>()
+        .map_err(|e| internal(&format!("aggregating {what}"), e))
+}
+
+/// The CTEs every part reads: `edges` and `graph_nodes` of the graph,
+/// `moves` (the period's moves with the hotspot each counts as a click
+/// for), `kept` (the sessions the session filter keeps, when there is one)
+/// and `done` (kept sessions that reached an end node in the period).
+struct Query {
+    ctes: String,
+    /// `partner_id = … AND video_id = …` for a fact table.
+    video: String,
+    /// The period's slots, as a condition on `slot`.
+    period: String,
+    /// ` AND session_id IN kept`, or nothing.
+    kept: String,
+}
+
+impl Query {
+    fn new(request: &AggregateRequest) -> Query {
+        let (edges, graph_nodes) = graph_relations(request.graph);
+        let video = format!(
+            "partner_id = {} AND video_id = {}",
+            request.partner_id,
+            quote(&request.graph.id)
+        );
+        let (first, end) = (
+            request.start.timestamp_micros() / SLOT_US,
+            request.end.timestamp_micros() / SLOT_US,
+        );
+        let period = format!("slot >= {first} AND slot < {end}");
+        let (switch, click) = (EventKind::NodeSwitch.code(), EventKind::HotspotClick.code());
+        let sessions = &request.sessions;
+        let (kept_cte, kept) = if sessions.is_empty() {
+            (String::new(), String::new())
+        } else {
+            let mut sets = Vec::new();
+            if !sessions.nodes.is_empty() {
+                sets.push(format!(
+                    "SELECT session_id FROM fact_slots WHERE {video} AND {period}
+                        AND node_id IN ({}) AND (on_node > 0 OR targeted > 0)",
+                    list(&sessions.nodes)
+                ));
+            }
+            if !sessions.hotspots.is_empty() {
+                sets.push(format!(
+                    "SELECT session_id FROM moves WHERE counted IN ({})",
+                    list(&sessions.hotspots)
+                ));
+            }
+            (
+                format!(
+                    ", kept AS MATERIALIZED ({})",
+                    sets.iter()
+                        .map(|s| format!("({s})"))
+                        .collect::<Vec<_>>()
+                        .join(" INTERSECT ")
+                ),
+                " AND session_id IN (SELECT session_id FROM kept)".to_string(),
+            )
+        };
+        let ends = request.graph.end_nodes();
+        let ends = if ends.is_empty() {
+            "NULL".to_string()
+        } else {
+            list(&ends)
+        };
+        let ctes = format!(
+            "WITH edges AS {edges},
+            graph_nodes AS {graph_nodes},
+            moves AS MATERIALIZED (
+                SELECT m.session_id, m.kind, m.from_node_id, m.to_node_id, m.hotspot_id, m.n,
+                    CASE WHEN m.kind = {click} THEN m.hotspot_id
+                        WHEN m.kind = {switch} AND e.from_node = m.from_node_id
+                            AND e.to_node = m.to_node_id THEN m.hotspot_id END AS counted
+                FROM fact_moves m LEFT JOIN edges e ON e.hotspot = m.hotspot_id
+                WHERE m.{video} AND m.{period}
+            ){kept_cte},
+            done AS MATERIALIZED (
+                SELECT DISTINCT session_id FROM fact_slots
+                WHERE {video} AND {period} AND arrivals > 0 AND node_id IN ({ends}){kept}
+            )"
+        );
+        Query {
+            ctes,
+            video,
+            period,
+            kept,
+        }
+    }
+
+    fn sql(&self, tail: &str) -> String {
+        format!("{} {tail}", self.ctes)
+    }
+}
+
+/// Answers `request` (which [`covers`] accepted) from the facts; a heat
+/// map, if asked for, is left to the caller.
+pub(crate) fn aggregate(connection: &Connection, request: &AggregateRequest) -> Result<Aggregates> {
+    let query = Query::new(request);
+    let parts = &request.parts;
+    let mut figures = Aggregates::default();
+    let (video, period, kept) = (&query.video, &query.period, &query.kept);
+    if !parts.buckets.is_empty() {
+        let bounds: Vec<Vec<String>> = parts
+            .buckets
+            .iter()
+            .enumerate()
+            .map(|(i, (s, e))| {
+                vec![
+                    i.to_string(),
+                    format!("{}::BIGINT", s / SLOT_US),
+                    format!("{}::BIGINT", e / SLOT_US),
+                ]
+            })
+            .collect();
+        let buckets = values(
+            &[
+                ("idx", "BIGINT"),
+                ("b_start", "BIGINT"),
+                ("b_end", "BIGINT"),
+            ],
+            &bounds,
+        );
+        let sql = query.sql(&format!(
+            ", slots AS (SELECT idx, unnest(range(b_start, b_end)) AS slot FROM {buckets}),
+            bucketed AS MATERIALIZED (
+                SELECT s.idx, f.session_id, f.user_id, f.impressions, f.plays, f.view_ms
+                FROM fact_slots f JOIN slots s ON s.slot = f.slot
+                WHERE f.{video}{kept}
+            ),
+            sums AS (
+                SELECT idx, sum(impressions) AS impressions, sum(plays) AS plays,
+                    sum(view_ms) AS view_ms
+                FROM bucketed GROUP BY idx
+            ),
+            played AS (
+                SELECT p.idx,
+                    count(DISTINCT p.user_id)
+                        + max(CASE WHEN p.user_id IS NULL THEN 1 ELSE 0 END) AS viewers,
+                    count(DISTINCT p.session_id) AS sessions,
+                    count(DISTINCT p.session_id) FILTER (WHERE d.session_id IS NOT NULL) AS completed
+                FROM bucketed p LEFT JOIN done d ON d.session_id = p.session_id
+                WHERE p.plays > 0
+                GROUP BY p.idx
+            )
+            SELECT s.idx, s.impressions::BIGINT, s.plays::BIGINT, coalesce(p.viewers, 0),
+                s.view_ms::BIGINT, coalesce(p.sessions, 0), coalesce(p.completed, 0)
+            FROM sums s LEFT JOIN played p ON p.idx = s.idx"
+        ));
+        figures.totals = vec![Totals::default(); parts.buckets.len()];
+        for (idx, totals) in rows(connection, &sql, "totals", |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                Totals {
+                    impressions: u64_of(row.get(1)?),
+                    plays: u64_of(row.get(2)?),
+                    unique_viewers: u64_of(row.get(3)?),
+                    view_ms: row.get(4)?,
+                    sessions_played: u64_of(row.get(5)?),
+                    sessions_completed: u64_of(row.get(6)?),
+                },
+            ))
+        })? {
+            if let Some(slot) = figures.totals.get_mut(idx as usize) {
+                *slot = totals;
+            }
+        }
+    }
+    if parts.nodes {
+        figures.nodes = nodes(connection, request, &query)?;
+    }
+    if parts.clicks {
+        let sql = query.sql(
+            &format!("SELECT counted, sum(n)::BIGINT FROM moves WHERE counted IS NOT NULL{kept} GROUP BY counted"),
+        );
+        figures.clicks = rows(connection, &sql, "clicks", |row| {
+            Ok((row.get::<_, String>(0)?, u64_of(row.get(1)?)))
+        })?
+        .into_iter()
+        .collect();
+    }
+    if parts.transitions {
+        let sql = query.sql(&format!(
+            "SELECT from_node_id, to_node_id, counted, sum(n)::BIGINT FROM moves
+            WHERE kind = {} AND from_node_id IS NOT NULL AND to_node_id IS NOT NULL{kept}
+            GROUP BY from_node_id, to_node_id, counted",
+            EventKind::NodeSwitch.code()
+        ));
+        figures.transitions = rows(connection, &sql, "transitions", |row| {
+            Ok((
+                Transition {
+                    from: row.get(0)?,
+                    to: row.get(1)?,
+                    hotspot: row.get(2)?,
+                },
+                u64_of(row.get(3)?),
+            ))
+        })?
+        .into_iter()
+        .collect();
+    }
+    if parts.viewers {
+        let sql = query.sql(&format!(
+            "SELECT user_id, sum(impressions)::BIGINT, sum(plays)::BIGINT, sum(view_ms)::BIGINT
+            FROM fact_slots WHERE {video} AND {period}{kept}
+            GROUP BY user_id
+            HAVING sum(impressions) > 0 OR sum(plays) > 0 OR sum(view_ms) <> 0"
+        ));
+        figures.viewers = rows(connection, &sql, "viewers", |row| {
+            Ok((
+                row.get::<_, Option<String>>(0)?,
+                ViewerStats {
+                    impressions: u64_of(row.get(1)?),
+                    plays: u64_of(row.get(2)?),
+                    view_ms: row.get(3)?,
+                },
+            ))
+        })?
+        .into_iter()
+        .collect();
+    }
+    if let Some(node) = &parts.curve {
+        figures.curve = curve(connection, &query, node)?;
+    }
+    Ok(figures)
+}
+
+/// The watched masks of each play of the period (of `node`, or every
+/// node), as the union over the period's slots.
+fn plays_masks(query: &Query, node: Option<&str>) -> String {
+    let one = node.map_or(String::new(), |n| format!(" AND node_id = {}", quote(n)));
+    let (video, kept) = (&query.video, &query.kept);
+    let period = &query.period;
+    let play_period = period.replace("slot", "play_slot");
+    let view_period = period.replace("slot", "view_slot");
+    format!(
+        "SELECT node_id, bit_or(mask) AS mask FROM fact_watch
+        WHERE {video} AND {play_period} AND {view_period}{one}{kept}
+        GROUP BY session_id, node_id, play"
+    )
+}
+
+fn nodes(
+    connection: &Connection,
+    request: &AggregateRequest,
+    query: &Query,
+) -> Result<HashMap<String, NodeStats>> {
+    let only = request.parts.only_node.as_deref();
+    let mut stats: HashMap<String, NodeStats> = match only {
+        Some(node) => HashMap::from([(node.to_string(), NodeStats::default())]),
+        None => request
+            .graph
+            .nodes
+            .iter()
+            .map(|n| (n.id.clone(), NodeStats::default()))
+            .collect(),
+    };
+    let one = only.map_or(String::new(), |n| format!(" AND node_id = {}", quote(n)));
+    let (video, period, kept) = (&query.video, &query.period, &query.kept);
+    let sql = query.sql(&format!(
+        "SELECT node_id, sum(node_plays)::BIGINT,
+            count(DISTINCT user_id) FILTER (WHERE on_node > 0)
+                + max(CASE WHEN user_id IS NULL AND on_node > 0 THEN 1 ELSE 0 END),
+            sum(view_ms)::BIGINT
+        FROM fact_slots WHERE {video} AND {period} AND node_id IS NOT NULL{one}{kept}
+        GROUP BY node_id HAVING sum(on_node) > 0"
+    ));
+    for (node, plays, viewers, view_ms) in rows(connection, &sql, "nodes", |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            u64_of(row.get(1)?),
+            u64_of(row.get(2)?),
+            row.get::<_, i64>(3)?,
+        ))
+    })? {
+        let entry = stats.entry(node).or_default();
+        entry.plays = plays;
+        entry.unique_viewers = viewers;
+        entry.view_ms = view_ms;
+    }
+    let sql = query.sql(&format!(
+        "SELECT node_id, sum(bit_count(mask))::BIGINT FROM ({}) GROUP BY node_id",
+        plays_masks(query, only)
+    ));
+    for (node, buckets) in rows(connection, &sql, "watched buckets", |row| {
+        Ok((row.get::<_, String>(0)?, u64_of(row.get(1)?)))
+    })? {
+        if let Some(entry) = stats.get_mut(&node) {
+            entry.watched_buckets = buckets;
+        }
+    }
+    let sql = query.sql(&format!(
+        "SELECT node_id, count(*)::BIGINT FROM (
+            SELECT session_id, arg_max(node_id, [ts_us, event_index]) AS node_id
+            FROM fact_last WHERE {video} AND {period}{kept}
+            GROUP BY session_id
+        ) WHERE session_id NOT IN (SELECT session_id FROM done){one}
+        GROUP BY node_id"
+    ));
+    for (node, dropoffs) in rows(connection, &sql, "drop-offs", |row| {
+        Ok((row.get::<_, String>(0)?, u64_of(row.get(1)?)))
+    })? {
+        if let Some(entry) = stats.get_mut(&node) {
+            entry.dropoffs = dropoffs;
+        }
+    }
+    Ok(stats)
+}
+
+fn curve(connection: &Connection, query: &Query, node: &str) -> Result<Curve> {
+    let (video, period, kept) = (&query.video, &query.period, &query.kept);
+    let sql = query.sql(&format!(
+        "SELECT sum(node_plays)::BIGINT FROM fact_slots
+        WHERE {video} AND {period} AND node_id = {}{kept}",
+        quote(node)
+    ));
+    let plays = rows(connection, &sql, "a viewing curve", |row| {
+        row.get::<_, Option<i64>>(0)
+    })?
+    .into_iter()
+    .flatten()
+    .next()
+    .map_or(0, u64_of);
+    // Each play's union of watched buckets; counted per bucket here.
+    let sql = query.sql(&format!(
+        "SELECT mask, count(*)::BIGINT FROM ({}) GROUP BY mask",
+        plays_masks(query, Some(node))
+    ));
+    let mut watched = vec![0u64; 100];
+    for (mask, count) in rows(connection, &sql, "a viewing curve", |row| {
+        Ok((row.get::<_, i128>(0)?, u64_of(row.get(1)?)))
+    })? {
+        for (bucket, slot) in watched.iter_mut().enumerate() {
+            if mask >> bucket & 1 == 1 {
+                *slot += count;
+            }
+        }
+    }
+    Ok(Curve { watched, plays })
+}
