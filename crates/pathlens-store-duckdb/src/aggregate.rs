@@ -117,11 +117,11 @@ pub(crate) fn list(items: &[String]) -> String {
         .join(", ")
 }
 
-/// The common table expressions every part reads: `f`, the period's events
-/// after every filter with `view_ms` and `counted` (the hotspot a row counts
-/// as a click for), and `done`, the sessions that reached an end node.
+/// The query of the rows every part reads: the period's events after every
+/// filter, with `view_ms` and `counted` (the hotspot a row counts as a click
+/// for); worked out once per request into a temporary table.
 fn base(request: &AggregateRequest, conditions: &mut Conditions) -> String {
-    let (edges, graph_nodes) = graph_relations(request.graph);
+    let (edges, _) = graph_relations(request.graph);
     // Unfiltered, every view's playback is the stored `view_ms`. A context
     // filter leaves some views out, so the views that pass it are chained
     // here, over the player sessions' whole history.
@@ -143,11 +143,7 @@ fn base(request: &AggregateRequest, conditions: &mut Conditions) -> String {
         ],
     );
     conditions.context(&request.filter);
-    let (switch, click, node_play) = (
-        code(EventKind::NodeSwitch),
-        code(EventKind::HotspotClick),
-        code(EventKind::NodePlay),
-    );
+    let (switch, click) = (code(EventKind::NodeSwitch), code(EventKind::HotspotClick));
     let sessions = &request.sessions;
     let kept = if sessions.is_empty() {
         "(SELECT * FROM p)".to_string()
@@ -197,15 +193,8 @@ fn base(request: &AggregateRequest, conditions: &mut Conditions) -> String {
             )"
         )
     };
-    let ends: Vec<String> = request.graph.end_nodes();
-    let ends = if ends.is_empty() {
-        "NULL".to_string()
-    } else {
-        list(&ends)
-    };
     format!(
         "WITH edges AS {edges},
-        graph_nodes AS {graph_nodes},
         {chained},
         p AS MATERIALIZED (
             SELECT c.*,
@@ -214,7 +203,26 @@ fn base(request: &AggregateRequest, conditions: &mut Conditions) -> String {
                         AND e.to_node = c.to_node_id THEN c.hotspot_id END AS counted
             FROM chained c LEFT JOIN edges e ON e.hotspot = c.hotspot_id
         ),
-        f AS {kept},
+        f AS {kept}
+        SELECT * FROM f"
+    )
+}
+
+/// The CTEs every part's query starts with: the graph's relations, `f`
+/// (the rows [`base`] put in the temporary table `period_rows`) and `done`,
+/// the sessions that reached an end node.
+fn prefix(request: &AggregateRequest) -> String {
+    let (_, graph_nodes) = graph_relations(request.graph);
+    let ends: Vec<String> = request.graph.end_nodes();
+    let ends = if ends.is_empty() {
+        "NULL".to_string()
+    } else {
+        list(&ends)
+    };
+    let (switch, node_play) = (code(EventKind::NodeSwitch), code(EventKind::NodePlay));
+    format!(
+        "WITH graph_nodes AS {graph_nodes},
+        f AS (SELECT * FROM period_rows),
         done AS MATERIALIZED (
             SELECT DISTINCT session_id FROM f
             WHERE (kind = {node_play} AND node_id IN ({ends}))
@@ -361,14 +369,31 @@ pub(crate) fn from_events(
     connection: &Connection,
     request: &AggregateRequest,
 ) -> Result<Aggregates> {
+    // The period's rows after every filter, worked out once for every part
+    // into a temporary table of this connection (dropped at the end).
+    let mut conditions = Conditions::default();
+    let rows = base(request, &mut conditions);
+    connection
+        .prepare(&format!("CREATE OR REPLACE TEMP TABLE period_rows AS {rows}"))
+        .and_then(|mut statement| statement.execute(params_from_iter(conditions.params.iter())))
+        .map_err(|e| internal("selecting the period's events", e))?;
+    let answer = parts_from(connection, request, &prefix(request));
+    let _ = connection.execute_batch("DROP TABLE IF EXISTS period_rows");
+    answer
+}
+
+/// Each asked part, from the rows in `period_rows`.
+fn parts_from(
+    connection: &Connection,
+    request: &AggregateRequest,
+    common: &str,
+) -> Result<Aggregates> {
     let parts = &request.parts;
     let mut figures = Aggregates::default();
-    // The common CTEs and their parameters, worked out once for every part.
-    let mut conditions = Conditions::default();
-    let common = base(request, &mut conditions);
-    let params = &conditions.params;
+    let no_params: Params = Vec::new();
+    let params = &no_params;
     let run = |tail: &str, with_watched: bool, only: Option<&str>| {
-        let mut sql = common.clone();
+        let mut sql = common.to_string();
         if with_watched {
             sql.push_str(&watched_ctes(only));
         }
