@@ -308,7 +308,7 @@ fn bucket_join(bounds: &[(i64, i64)], buckets: &str) -> String {
     }
 }
 
-type Params = Vec<Box<dyn ToSql>>;
+pub(crate) type Params = Vec<Box<dyn ToSql>>;
 
 fn query<T>(
     connection: &Connection,
@@ -349,19 +349,7 @@ pub fn aggregate(connection: &Connection, request: &AggregateRequest) -> Result<
     if !crate::rollup::covers(request) {
         return from_events(connection, request);
     }
-    let mut figures = crate::rollup::aggregate(connection, request)?;
-    if request.parts.heatmap.is_some() {
-        // A heat map needs each click's position: from the events.
-        let only_heatmap = AggregateRequest {
-            parts: pathlens_store::Parts {
-                heatmap: request.parts.heatmap.clone(),
-                ..pathlens_store::Parts::default()
-            },
-            ..request.clone()
-        };
-        figures.heatmap = from_events(connection, &only_heatmap)?.heatmap;
-    }
-    Ok(figures)
+    crate::rollup::aggregate(connection, request)
 }
 
 /// Answers `request` from the events, one query per part.
@@ -374,7 +362,9 @@ pub(crate) fn from_events(
     let mut conditions = Conditions::default();
     let rows = base(request, &mut conditions);
     connection
-        .prepare(&format!("CREATE OR REPLACE TEMP TABLE period_rows AS {rows}"))
+        .prepare(&format!(
+            "CREATE OR REPLACE TEMP TABLE period_rows AS {rows}"
+        ))
         .and_then(|mut statement| statement.execute(params_from_iter(conditions.params.iter())))
         .map_err(|e| internal("selecting the period's events", e))?;
     let answer = parts_from(connection, request, &prefix(request));
@@ -538,14 +528,21 @@ fn parts_from(
         figures.curve = curve(connection, node, &run, params)?;
     }
     if let Some(hotspot) = &parts.heatmap {
-        figures.heatmap = heatmap(connection, request.graph, hotspot, &run, params)?;
+        figures.heatmap = heatmap(
+            connection,
+            request.graph,
+            hotspot,
+            &run,
+            params,
+            Source::Events,
+        )?;
     }
     Ok(figures)
 }
 
 /// Builds a part's query: its tail after the common CTEs, with the watched
 /// buckets' CTEs or not, for one node or every node.
-type Runner<'a> = dyn Fn(&str, bool, Option<&str>) -> String + 'a;
+pub(crate) type Runner<'a> = dyn Fn(&str, bool, Option<&str>) -> String + 'a;
 
 fn nodes(
     connection: &Connection,
@@ -661,12 +658,16 @@ fn curve(connection: &Connection, id: &str, run: &Runner<'_>, params: &Params) -
     Ok(Curve { watched, plays })
 }
 
-fn heatmap(
+/// The heat map of `hotspot` from `source`: `f` (one row per event) or the
+/// session facts' `moves` (a count per distinct position), with `tail`
+/// added to the condition on the counted hotspot.
+pub(crate) fn heatmap(
     connection: &Connection,
     graph: &Graph,
     hotspot: &str,
     run: &Runner<'_>,
     params: &Params,
+    source: Source<'_>,
 ) -> Result<Vec<u64>> {
     let mut buckets = vec![0u64; 100];
     let Some((_, spot)) = graph.hotspot(hotspot) else {
@@ -681,10 +682,14 @@ fn heatmap(
     } else {
         "0.0".to_string()
     };
+    let (relation, count, tail) = match source {
+        Source::Events => ("f", "count(*)", ""),
+        Source::Moves(tail) => ("moves", "sum(n)::BIGINT", tail),
+    };
     let sql = run(
         &format!(
-            "SELECT least(greatest(floor({percent} + 1e-6), 0.0), 99.0)::INTEGER AS bucket, count(*)
-            FROM f WHERE counted = {} GROUP BY bucket",
+            "SELECT least(greatest(floor({percent} + 1e-6), 0.0), 99.0)::INTEGER AS bucket, {count}
+            FROM {relation} WHERE counted = {}{tail} GROUP BY bucket",
             quote(hotspot)
         ),
         false,
@@ -698,4 +703,11 @@ fn heatmap(
         }
     }
     Ok(buckets)
+}
+
+/// Where a heat map's clicks come from.
+pub(crate) enum Source<'a> {
+    Events,
+    /// The facts' moves, with a further condition.
+    Moves(&'a str),
 }

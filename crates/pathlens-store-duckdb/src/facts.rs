@@ -3,9 +3,10 @@
 //! Every figure of an unfiltered report is a sum, a distinct count or a
 //! union over facts that depend only on one session's events: what each
 //! 15-minute UTC slot of the session holds per node and viewer (counts,
-//! playback, arrivals at the node), its moves and clicks per slot, its last
-//! node play per slot, and, for each node play, the 1 % buckets its views
-//! covered in each slot as a 100-bit mask. Reports over whole slots (every
+//! playback, arrivals at the node), its moves and clicks per slot and
+//! position (for heat maps), its last node play per slot, and, for each
+//! node play, the 1 % buckets its views covered in each slot as a 100-bit
+//! mask. Reports over whole slots (every
 //! local hour, day, week and month in any IANA zone is whole slots) read
 //! these facts instead of the events (`rollup.rs`).
 //!
@@ -63,6 +64,7 @@ pub(crate) const SCHEMA: &str = "
         hotspot_id VARCHAR,
         from_node_id VARCHAR,
         to_node_id VARCHAR,
+        position DOUBLE,
         n UINTEGER NOT NULL
     );
     CREATE TABLE fact_last (
@@ -140,7 +142,7 @@ fn inserts() -> Vec<String> {
         format!(
             "INSERT INTO fact_moves
             SELECT e.partner_id, e.video_id, e.session_id, e.ts_us // {SLOT_US}, e.kind,
-                e.hotspot_id, e.from_node_id, e.to_node_id, count(*)
+                e.hotspot_id, e.from_node_id, e.to_node_id, e.position, count(*)
             {events} AND e.kind IN ({switch}, {click})
             GROUP BY ALL"
         ),

@@ -6,9 +6,9 @@
 //! node are taken over the period's slots; a node play's watched buckets
 //! are the union (`bit_or`) of its masks in the period's slots, for plays
 //! that started in the period, which is what numbering the plays over the
-//! period's events gives. A context filter changes each view's playback
-//! (the views that pass are chained anew), so filtered reports, periods not
-//! made of whole slots and heat maps (which need each click's position) go
+//! period's events gives; a heat map counts the moves per distinct position.
+//! A context filter changes each view's playback (the views that pass are
+//! chained anew), so filtered reports and periods not made of whole slots go
 //! to the event-level SQL in `aggregate.rs`.
 
 use std::collections::HashMap;
@@ -19,7 +19,7 @@ use pathlens_store::{
     AggregateRequest, Aggregates, Curve, NodeStats, Result, Totals, Transition, ViewerStats,
 };
 
-use crate::aggregate::{graph_relations, list, quote, values};
+use crate::aggregate::{Source, graph_relations, heatmap, list, quote, values};
 use crate::facts::SLOT_US;
 use crate::internal;
 
@@ -122,7 +122,8 @@ impl Query {
             "WITH edges AS {edges},
             graph_nodes AS {graph_nodes},
             moves AS MATERIALIZED (
-                SELECT m.session_id, m.kind, m.from_node_id, m.to_node_id, m.hotspot_id, m.n,
+                SELECT m.session_id, m.kind, m.from_node_id, m.to_node_id, m.hotspot_id,
+                    m.position, m.n,
                     CASE WHEN m.kind = {click} THEN m.hotspot_id
                         WHEN m.kind = {switch} AND e.from_node = m.from_node_id
                             AND e.to_node = m.to_node_id THEN m.hotspot_id END AS counted
@@ -147,8 +148,7 @@ impl Query {
     }
 }
 
-/// Answers `request` (which [`covers`] accepted) from the facts; a heat
-/// map, if asked for, is left to the caller.
+/// Answers `request` (which [`covers`] accepted) from the facts.
 pub(crate) fn aggregate(connection: &Connection, request: &AggregateRequest) -> Result<Aggregates> {
     let query = Query::new(request);
     let parts = &request.parts;
@@ -275,6 +275,17 @@ pub(crate) fn aggregate(connection: &Connection, request: &AggregateRequest) -> 
     }
     if let Some(node) = &parts.curve {
         figures.curve = curve(connection, &query, node)?;
+    }
+    if let Some(hotspot) = &parts.heatmap {
+        let run = |tail: &str, _: bool, _: Option<&str>| query.sql(tail);
+        figures.heatmap = heatmap(
+            connection,
+            request.graph,
+            hotspot,
+            &run,
+            &Vec::new(),
+            Source::Moves(kept),
+        )?;
     }
     Ok(figures)
 }

@@ -69,6 +69,28 @@ pub fn run(config: &Config, data_dir_given: bool, args: DemoArgs) -> anyhow::Res
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
+    // Before any data is touched: a demo (or anything else) already serving
+    // on the address would keep running on the data this run replaces.
+    if !args.no_serve
+        && let Err(error) = std::net::TcpListener::bind(config.listen)
+    {
+        bail!(
+            "cannot listen on {}: {error}. Is a demo already running there? Stop it (Ctrl-C), \
+             or run this one elsewhere: scripts/demo --listen 127.0.0.1:8081 --data-dir ./pathlens-demo-2",
+            config.listen
+        );
+    }
+    // A previous demo's data held by a running server is not replaced: its
+    // store cannot be opened while that server has it.
+    if config.data_dir.join(MARKER).exists()
+        && let Err(error) = open_store(&config)
+    {
+        bail!(
+            "the demo data in {} is in use by another pathlens (a demo or server still running?): {error:#}. \
+             Stop it first, or run this one with --data-dir ./pathlens-demo-2",
+            config.data_dir.display()
+        );
+    }
     fresh_directory(&config.data_dir)?;
     let store = open_store(&config)?;
     let now = Utc::now();
