@@ -175,27 +175,38 @@ pub(crate) fn aggregate(connection: &Connection, request: &AggregateRequest) -> 
             ],
             &bounds,
         );
+        // The facts are first summed per slot (and the play rows picked
+        // out) within the buckets' span, then joined with the buckets.
+        let span = format!(
+            "slot >= {} AND slot < {}",
+            parts.buckets.iter().map(|b| b.0).min().unwrap_or(0) / SLOT_US,
+            parts.buckets.iter().map(|b| b.1).max().unwrap_or(0) / SLOT_US
+        );
         let sql = query.sql(&format!(
             ", slots AS (SELECT idx, unnest(range(b_start, b_end)) AS slot FROM {buckets}),
-            bucketed AS MATERIALIZED (
-                SELECT s.idx, f.session_id, f.user_id, f.impressions, f.plays, f.view_ms
-                FROM fact_slots f JOIN slots s ON s.slot = f.slot
-                WHERE f.{video}{kept}
+            per_slot AS (
+                SELECT slot, sum(impressions) AS impressions, sum(plays) AS plays,
+                    sum(view_ms) AS view_ms
+                FROM fact_slots WHERE {video} AND {span}{kept} GROUP BY slot
             ),
             sums AS (
-                SELECT idx, sum(impressions) AS impressions, sum(plays) AS plays,
-                    sum(view_ms) AS view_ms
-                FROM bucketed GROUP BY idx
+                SELECT s.idx, sum(p.impressions) AS impressions, sum(p.plays) AS plays,
+                    sum(p.view_ms) AS view_ms
+                FROM per_slot p JOIN slots s ON s.slot = p.slot GROUP BY s.idx
+            ),
+            play_rows AS (
+                SELECT slot, session_id, user_id FROM fact_slots
+                WHERE {video} AND {span} AND plays > 0{kept}
             ),
             played AS (
-                SELECT p.idx,
+                SELECT s.idx,
                     count(DISTINCT p.user_id)
                         + max(CASE WHEN p.user_id IS NULL THEN 1 ELSE 0 END) AS viewers,
                     count(DISTINCT p.session_id) AS sessions,
                     count(DISTINCT p.session_id) FILTER (WHERE d.session_id IS NOT NULL) AS completed
-                FROM bucketed p LEFT JOIN done d ON d.session_id = p.session_id
-                WHERE p.plays > 0
-                GROUP BY p.idx
+                FROM play_rows p JOIN slots s ON s.slot = p.slot
+                    LEFT JOIN done d ON d.session_id = p.session_id
+                GROUP BY s.idx
             )
             SELECT s.idx, s.impressions::BIGINT, s.plays::BIGINT, coalesce(p.viewers, 0),
                 s.view_ms::BIGINT, coalesce(p.sessions, 0), coalesce(p.completed, 0)
