@@ -343,13 +343,15 @@ fn u64_of(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
-/// Answers `request`: from the session facts when they cover it exactly
-/// (`rollup.rs`), else from the events, one query per part.
+/// Answers `request`: from the session facts when they answer it exactly
+/// (`rollup.rs`), else from the events.
 pub fn aggregate(connection: &Connection, request: &AggregateRequest) -> Result<Aggregates> {
-    if !crate::rollup::covers(request) {
-        return from_events(connection, request);
+    if crate::rollup::covers(request)
+        && let Some(figures) = crate::rollup::aggregate(connection, request)?
+    {
+        return Ok(figures);
     }
-    crate::rollup::aggregate(connection, request)
+    from_events(connection, request)
 }
 
 /// Answers `request` from the events, one query per part.

@@ -76,6 +76,22 @@ pub(crate) const SCHEMA: &str = "
         event_index BIGINT NOT NULL,
         node_id VARCHAR NOT NULL
     );
+    CREATE TABLE fact_sessions (
+        partner_id UINTEGER NOT NULL,
+        video_id VARCHAR NOT NULL,
+        session_id VARCHAR NOT NULL,
+        first_slot BIGINT NOT NULL,
+        last_slot BIGINT NOT NULL,
+        country VARCHAR,
+        device VARCHAR,
+        os VARCHAR,
+        browser VARCHAR,
+        referrer_domain VARCHAR,
+        application VARCHAR,
+        playback_type VARCHAR,
+        user_id VARCHAR,
+        mixed BOOLEAN NOT NULL
+    );
     CREATE TABLE fact_watch (
         partner_id UINTEGER NOT NULL,
         video_id VARCHAR NOT NULL,
@@ -88,7 +104,25 @@ pub(crate) const SCHEMA: &str = "
     );";
 
 /// The fact tables keyed by session, recomputed together.
-const SESSION_TABLES: [&str; 4] = ["fact_slots", "fact_moves", "fact_last", "fact_watch"];
+const SESSION_TABLES: [&str; 5] = [
+    "fact_slots",
+    "fact_moves",
+    "fact_last",
+    "fact_watch",
+    "fact_sessions",
+];
+
+/// The context of an event that row filters test.
+const CONTEXT: [&str; 8] = [
+    "country",
+    "device",
+    "os",
+    "browser",
+    "referrer_domain",
+    "application",
+    "playback_type",
+    "user_id",
+];
 
 /// The events of the sessions in `touched`, within `[?, ?]` µs (the span
 /// that holds all of them, so DuckDB skips the rest of the table by its
@@ -154,6 +188,28 @@ fn inserts() -> Vec<String> {
             {events} AND e.kind = {node_play} AND e.node_id IS NOT NULL
             GROUP BY e.partner_id, e.video_id, e.session_id, e.ts_us // {SLOT_US}"
         ),
+        // Each session's span and context: its values when every event
+        // of the session has the same (absent counting as a value), else
+        // `mixed`. A row filter keeps such a session whole or not at all.
+        {
+            let values: Vec<String> = CONTEXT
+                .iter()
+                .map(|c| format!("any_value(e.{c})"))
+                .collect();
+            let varies: Vec<String> = CONTEXT
+                .iter()
+                .map(|c| format!("count(DISTINCT e.{c}) + (count(*) > count(e.{c}))::INTEGER > 1"))
+                .collect();
+            format!(
+                "INSERT INTO fact_sessions
+                SELECT e.partner_id, e.video_id, e.session_id, min(e.ts_us) // {SLOT_US},
+                    max(e.ts_us) // {SLOT_US}, {}, {}
+                {events}
+                GROUP BY e.partner_id, e.video_id, e.session_id",
+                values.join(", "),
+                varies.join(" OR ")
+            )
+        },
         // Each node play (numbered per session and node in time order) and
         // the 1 % buckets its views covered, per slot of the view, as a
         // mask; the arithmetic is the reference's.

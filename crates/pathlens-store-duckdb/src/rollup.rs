@@ -7,13 +7,15 @@
 //! are the union (`bit_or`) of its masks in the period's slots, for plays
 //! that started in the period, which is what numbering the plays over the
 //! period's events gives; a heat map counts the moves per distinct position.
-//! A context filter changes each view's playback (the views that pass are
-//! chained anew), so filtered reports and periods not made of whole slots go
-//! to the event-level SQL in `aggregate.rs`.
+//! A row filter that keeps every session whole or not at all (each
+//! session's context is the same in all its events, as the facts record)
+//! is the set of sessions it keeps. A filter that would keep part of a
+//! session changes its view chains and node plays, so it goes to the
+//! event-level SQL in `aggregate.rs`, as do periods not made of whole slots.
 
 use std::collections::HashMap;
 
-use duckdb::Connection;
+use duckdb::{Connection, params_from_iter};
 use pathlens_model::EventKind;
 use pathlens_store::{
     AggregateRequest, Aggregates, Curve, NodeStats, Result, Totals, Transition, ViewerStats,
@@ -22,16 +24,16 @@ use pathlens_store::{
 use crate::aggregate::{Source, graph_relations, heatmap, list, quote, values};
 use crate::facts::SLOT_US;
 use crate::internal;
+use crate::read::Conditions;
 
-/// True when the facts answer `request` exactly.
+/// True when `request`'s period and buckets are whole slots, so the facts
+/// may answer it (see [`aggregate`] for row filters).
 pub(crate) fn covers(request: &AggregateRequest) -> bool {
     let aligned = |start: i64, end: i64| start >= 0 && start % SLOT_US == 0 && end % SLOT_US == 0;
-    request.filter.is_empty()
-        && aligned(
-            request.start.timestamp_micros(),
-            request.end.timestamp_micros(),
-        )
-        && request.parts.buckets.iter().all(|&(s, e)| aligned(s, e))
+    aligned(
+        request.start.timestamp_micros(),
+        request.end.timestamp_micros(),
+    ) && request.parts.buckets.iter().all(|&(s, e)| aligned(s, e))
 }
 
 fn u64_of(value: i64) -> u64 {
@@ -70,7 +72,9 @@ struct Query {
 }
 
 impl Query {
-    fn new(request: &AggregateRequest) -> Query {
+    /// With `context`: only the sessions in the temporary table
+    /// `context_sessions` (those a row filter keeps whole).
+    fn new(request: &AggregateRequest, context: bool) -> Query {
         let (edges, graph_nodes) = graph_relations(request.graph);
         let video = format!(
             "partner_id = {} AND video_id = {}",
@@ -84,10 +88,13 @@ impl Query {
         let period = format!("slot >= {first} AND slot < {end}");
         let (switch, click) = (EventKind::NodeSwitch.code(), EventKind::HotspotClick.code());
         let sessions = &request.sessions;
-        let (kept_cte, kept) = if sessions.is_empty() {
+        let (kept_cte, kept) = if sessions.is_empty() && !context {
             (String::new(), String::new())
         } else {
             let mut sets = Vec::new();
+            if context {
+                sets.push("SELECT session_id FROM context_sessions".to_string());
+            }
             if !sessions.nodes.is_empty() {
                 sets.push(format!(
                     "SELECT session_id FROM fact_slots WHERE {video} AND {period}
@@ -148,9 +155,63 @@ impl Query {
     }
 }
 
-/// Answers `request` (which [`covers`] accepted) from the facts.
-pub(crate) fn aggregate(connection: &Connection, request: &AggregateRequest) -> Result<Aggregates> {
-    let query = Query::new(request);
+/// Answers `request` (which [`covers`] accepted) from the facts, or `None`
+/// when a row filter meets a session whose context changes within it: the
+/// filter would keep part of that session (changing its view chains and
+/// node plays), which only the events can answer.
+pub(crate) fn aggregate(
+    connection: &Connection,
+    request: &AggregateRequest,
+) -> Result<Option<Aggregates>> {
+    if request.filter.is_empty() {
+        return figures(connection, request, false).map(Some);
+    }
+    // Sessions whose span meets the period: none may be mixed; the kept
+    // ones go to a temporary table.
+    let mut conditions = Conditions::default();
+    conditions.push(
+        &format!(
+            "partner_id = ? AND video_id = ? AND first_slot < {} AND last_slot >= {}",
+            request.end.timestamp_micros() / SLOT_US,
+            request.start.timestamp_micros() / SLOT_US
+        ),
+        vec![
+            Box::new(request.partner_id),
+            Box::new(request.graph.id.clone()),
+        ],
+    );
+    let mixed: i64 = connection
+        .prepare(&format!(
+            "SELECT count(*) FROM fact_sessions WHERE {} AND mixed",
+            conditions.sql.join(" AND ")
+        ))
+        .and_then(|mut s| s.query_row(params_from_iter(conditions.params.iter()), |r| r.get(0)))
+        .map_err(|e| internal("looking for sessions of mixed context", e))?;
+    if mixed > 0 {
+        return Ok(None);
+    }
+    conditions.context(&request.filter);
+    connection
+        .prepare(&format!(
+            "CREATE OR REPLACE TEMP TABLE context_sessions AS
+            SELECT DISTINCT session_id FROM fact_sessions WHERE {}",
+            conditions.sql.join(" AND ")
+        ))
+        .and_then(|mut s| s.execute(params_from_iter(conditions.params.iter())))
+        .map_err(|e| internal("selecting the sessions a filter keeps", e))?;
+    let answer = figures(connection, request, true);
+    let _ = connection.execute_batch("DROP TABLE IF EXISTS context_sessions");
+    answer.map(Some)
+}
+
+/// Every asked part from the facts (of the sessions in `context_sessions`
+/// only, with `context`).
+fn figures(
+    connection: &Connection,
+    request: &AggregateRequest,
+    context: bool,
+) -> Result<Aggregates> {
+    let query = Query::new(request, context);
     let parts = &request.parts;
     let mut figures = Aggregates::default();
     let (video, period, kept) = (&query.video, &query.period, &query.kept);

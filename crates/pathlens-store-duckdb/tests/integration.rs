@@ -391,7 +391,7 @@ fn view_playback_does_not_depend_on_arrival_order() {
 fn session_facts_follow_late_events_and_graph_changes() {
     use chrono::{Duration, TimeZone, Utc};
     use pathlens_sim::{SimConfig, Simulator, sample_graphs};
-    use pathlens_store::{AggregateRequest, Parts, SessionFilter, reference};
+    use pathlens_store::{AggregateRequest, ContextFilter, Parts, SessionFilter, reference};
 
     let start = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
     let mut graphs = sample_graphs();
@@ -414,21 +414,39 @@ fn session_facts_follow_late_events_and_graph_changes() {
     for batch in shuffled.chunks(53) {
         stores[1].append(batch.to_vec()).unwrap();
     }
+    let known = events
+        .iter()
+        .find_map(|e| e.user_id.clone())
+        .expect("a known viewer");
+    let filters = [
+        ContextFilter::default(),
+        ContextFilter {
+            countries: vec!["US".into(), "unknown".into()],
+            ..ContextFilter::default()
+        },
+        ContextFilter {
+            user_ids: vec![known],
+            ..ContextFilter::default()
+        },
+    ];
     let check = |stores: &[Box<dyn Store>; 2], graphs: &[pathlens_model::Graph]| {
         for graph in graphs {
             let node = graph.start_node.clone();
             let hotspot = graph.nodes[0].hotspots[0].id.clone();
-            for sessions in [
-                SessionFilter::default(),
-                SessionFilter {
-                    nodes: graph.end_nodes(),
-                    hotspots: Vec::new(),
-                },
-                SessionFilter {
-                    nodes: vec![graph.start_node.clone()],
-                    hotspots: vec![hotspot.clone()],
-                },
-            ] {
+            for (filter, sessions) in filters.iter().flat_map(|f| {
+                [
+                    SessionFilter::default(),
+                    SessionFilter {
+                        nodes: graph.end_nodes(),
+                        hotspots: Vec::new(),
+                    },
+                    SessionFilter {
+                        nodes: vec![graph.start_node.clone()],
+                        hotspots: vec![hotspot.clone()],
+                    },
+                ]
+                .map(|s| (f.clone(), s))
+            }) {
                 // Local days of UTC+05:30, and a period that starts mid-session.
                 let from = start + Duration::minutes(18 * 60 + 30);
                 let to = from + Duration::days(3);
@@ -445,7 +463,7 @@ fn session_facts_follow_late_events_and_graph_changes() {
                     graph,
                     start: from,
                     end: to,
-                    filter: Default::default(),
+                    filter: filter.clone(),
                     sessions,
                     parts: Parts {
                         buckets,
@@ -460,7 +478,7 @@ fn session_facts_follow_late_events_and_graph_changes() {
                     cancel: Default::default(),
                 };
                 let expected = reference::aggregate(stores[0].as_ref(), &request).unwrap();
-                if request.sessions.is_empty() {
+                if request.sessions.is_empty() && request.filter.is_empty() {
                     assert!(expected.totals.iter().any(|t| t.plays > 0), "{}", graph.id);
                     assert!(expected.nodes.values().any(|n| n.watched_buckets > 0));
                     assert!(expected.transitions.values().any(|&n| n > 0));
@@ -489,13 +507,41 @@ fn session_facts_follow_late_events_and_graph_changes() {
         }
     }
     check(&stores, &graphs);
+    // A session whose country changes on its way (a last view, from
+    // elsewhere, that adds 20 s): a filter would keep part of it, so
+    // filtered reports come from the events, and still agree.
+    let mut moved = events
+        .iter()
+        .find(|e| {
+            e.kind == EventKind::View
+                && e.context.country.as_deref() == Some("US")
+                && e.play_time_sum.is_some()
+                && e.ts > start + chrono::Duration::days(2)
+        })
+        .expect("a view from the US within the period")
+        .clone();
+    moved.event_index += 100_000;
+    moved.dedup_key ^= 0x5eed;
+    moved.ts += chrono::Duration::seconds(1);
+    moved.context.country = Some("ZZ".into());
+    moved.play_time_sum = moved.play_time_sum.map(|s| s + 20.0);
+    for store in &stores {
+        assert_eq!(store.append(vec![moved.clone()]).unwrap().accepted, 1);
+    }
+    check(&stores, &graphs);
     drop(stores);
     let facts = |place: &TempLocation| -> Vec<String> {
         let connection =
             duckdb::Connection::open(place.dir.path().join(pathlens_store_duckdb::DATABASE_FILE))
                 .unwrap();
         let mut all = Vec::new();
-        for table in ["fact_slots", "fact_moves", "fact_last", "fact_watch"] {
+        for table in [
+            "fact_slots",
+            "fact_moves",
+            "fact_last",
+            "fact_watch",
+            "fact_sessions",
+        ] {
             let mut statement = connection
                 .prepare(&format!(
                     "SELECT CAST(t AS VARCHAR) FROM {table} t ORDER BY ALL"
