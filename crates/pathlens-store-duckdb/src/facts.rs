@@ -4,9 +4,10 @@
 //! union over facts that depend only on one session's events: what each
 //! 15-minute UTC slot of the session holds per node and viewer (counts,
 //! playback, arrivals at the node), its moves and clicks per slot and
-//! position (for heat maps), its last node play per slot, and, for each
-//! node play, the 1 % buckets its views covered in each slot as a 100-bit
-//! mask. Reports over whole slots (every
+//! position (for heat maps), its last node play per slot, its span and
+//! context (or that its context changes, which row filters need to know),
+//! and, for each node play, the 1 % buckets its views covered in each slot
+//! as a 100-bit mask. Reports over whole slots (every
 //! local hour, day, week and month in any IANA zone is whole slots) read
 //! these facts instead of the events (`rollup.rs`).
 //!
