@@ -104,15 +104,6 @@ pub(crate) const SCHEMA: &str = "
         mask HUGEINT NOT NULL
     );";
 
-/// The fact tables keyed by session, recomputed together.
-const SESSION_TABLES: [&str; 5] = [
-    "fact_slots",
-    "fact_moves",
-    "fact_last",
-    "fact_watch",
-    "fact_sessions",
-];
-
 /// The context of an event that row filters test.
 const CONTEXT: [&str; 8] = [
     "country",
@@ -265,16 +256,47 @@ fn create_touched(connection: &Connection) -> Result<()> {
         .map_err(|e| internal("listing sessions to derive", e))
 }
 
+/// Where the stored facts of the sessions in `touched` lie.
+#[derive(Clone, Copy)]
+enum Stored {
+    /// None of them has facts yet (new sessions).
+    Nowhere,
+    /// Within these slots (the first of a session to the last).
+    Within(i64, i64),
+    /// Anywhere.
+    Anywhere,
+}
+
+/// Each fact table and a slot column that lies within its session's span.
+const SPAN_COLUMNS: [(&str, &str); 5] = [
+    ("fact_slots", "slot"),
+    ("fact_moves", "slot"),
+    ("fact_last", "slot"),
+    ("fact_watch", "view_slot"),
+    ("fact_sessions", "first_slot"),
+];
+
 /// Deletes and re-derives the facts of the sessions in `touched`, whose
-/// events (old and new) all lie in `[lo, hi]` µs.
-fn rederive(connection: &Connection, lo: i64, hi: i64) -> Result<()> {
-    for table in SESSION_TABLES {
-        connection
-            .execute_batch(&format!(
-                "DELETE FROM {table} f USING touched t WHERE f.partner_id = t.partner_id
-                    AND f.video_id = t.video_id AND f.session_id = t.session_id"
-            ))
-            .map_err(|e| internal(&format!("clearing {table}"), e))?;
+/// events (old and new) all lie in `[lo, hi]` µs and whose stored facts
+/// lie where `stored` says (so the deletes skip the rest by zone maps).
+fn rederive(connection: &Connection, lo: i64, hi: i64, stored: Stored) -> Result<()> {
+    let within = match stored {
+        Stored::Nowhere => None,
+        Stored::Within(first, last) => Some(Some((first, last))),
+        Stored::Anywhere => Some(None),
+    };
+    if let Some(span) = within {
+        for (table, column) in SPAN_COLUMNS {
+            let span = span.map_or(String::new(), |(first, last)| {
+                format!(" AND f.{column} >= {first} AND f.{column} <= {last}")
+            });
+            connection
+                .execute_batch(&format!(
+                    "DELETE FROM {table} f USING touched t WHERE f.partner_id = t.partner_id
+                        AND f.video_id = t.video_id AND f.session_id = t.session_id{span}"
+                ))
+                .map_err(|e| internal(&format!("clearing {table}"), e))?;
+        }
     }
     for sql in inserts() {
         connection
@@ -308,7 +330,7 @@ pub(crate) fn derive_batch(connection: &Connection, first_seq: i64) -> Result<()
     };
     let (old_lo, old_hi): (Option<i64>, Option<i64>) = connection
         .query_row(
-            "SELECT min(f.slot), max(f.slot) FROM fact_slots f SEMI JOIN touched t
+            "SELECT min(f.first_slot), max(f.last_slot) FROM fact_sessions f SEMI JOIN touched t
                 ON f.partner_id = t.partner_id AND f.video_id = t.video_id AND f.session_id = t.session_id",
             [],
             |row| Ok((row.get(0)?, row.get(1)?)),
@@ -316,7 +338,11 @@ pub(crate) fn derive_batch(connection: &Connection, first_seq: i64) -> Result<()
         .map_err(|e| internal("reading the sessions' span", e))?;
     let lo = old_lo.map_or(new_lo, |slot| new_lo.min(slot * SLOT_US));
     let hi = old_hi.map_or(new_hi, |slot| new_hi.max((slot + 1) * SLOT_US - 1));
-    rederive(connection, lo, hi)
+    let stored = match (old_lo, old_hi) {
+        (Some(first), Some(last)) => Stored::Within(first, last),
+        _ => Stored::Nowhere,
+    };
+    rederive(connection, lo, hi, stored)
 }
 
 /// The node durations of `graph` as stored for masks, sorted.
@@ -380,7 +406,7 @@ pub(crate) fn graph_stored(connection: &Connection, partner: u32, graph: &Graph)
             params![partner, graph.id],
         )
         .map_err(|e| internal("listing sessions to derive", e))?;
-    rederive(connection, i64::MIN, i64::MAX)
+    rederive(connection, i64::MIN, i64::MAX, Stored::Anywhere)
 }
 
 /// Derives the facts of every stored event (after migration 4, on a
@@ -420,5 +446,5 @@ pub(crate) fn derive_all(connection: &Connection) -> Result<()> {
             "INSERT INTO touched SELECT DISTINCT partner_id, video_id, session_id FROM events",
         )
         .map_err(|e| internal("listing sessions to derive", e))?;
-    rederive(connection, i64::MIN, i64::MAX)
+    rederive(connection, i64::MIN, i64::MAX, Stored::Anywhere)
 }
