@@ -14,9 +14,8 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 
-import { binaryPath, launchBrowser } from '../e2e/support.mjs';
+import { binaryPath, freePort, launchBrowser } from '../e2e/support.mjs';
 
 const EVENTS = Number(process.env.EVENTS || 1_000_000);
 const RUNS = Number(process.env.RUNS || 15);
@@ -26,17 +25,6 @@ const SESSIONS_PER_DAY = EVENTS / 30 / 3 / 28;
 
 async function loadAverage() {
   return (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function percentile(sorted, p) {

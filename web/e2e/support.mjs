@@ -19,7 +19,7 @@ export function binaryPath() {
   return join(target, 'debug', 'pathlens');
 }
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

@@ -310,7 +310,7 @@ fn bucket_join(bounds: &[(i64, i64)], buckets: &str) -> String {
 
 pub(crate) type Params = Vec<Box<dyn ToSql>>;
 
-fn query<T>(
+pub(crate) fn query<T>(
     connection: &Connection,
     sql: &str,
     params: &Params,
@@ -325,6 +325,33 @@ fn query<T>(
         .map_err(|e| internal(&format!("aggregating {what}"), e))?;
     rows.collect::<duckdb::Result<_>>()
         .map_err(|e| internal(&format!("aggregating {what}"), e))
+}
+
+/// A row of (bucket index, impressions, plays, viewers, view ms, sessions
+/// played, sessions completed).
+pub(crate) fn totals_row(row: &duckdb::Row<'_>) -> duckdb::Result<(i64, Totals)> {
+    Ok((
+        row.get::<_, i64>(0)?,
+        Totals {
+            impressions: u64_of(row.get(1)?),
+            plays: u64_of(row.get(2)?),
+            unique_viewers: u64_of(row.get(3)?),
+            view_ms: row.get(4)?,
+            sessions_played: u64_of(row.get(5)?),
+            sessions_completed: u64_of(row.get(6)?),
+        },
+    ))
+}
+
+/// One [`Totals`] per bucket, in order, from the buckets that had rows.
+pub(crate) fn in_bucket_order(found: Vec<(i64, Totals)>, buckets: usize) -> Vec<Totals> {
+    let mut totals = vec![Totals::default(); buckets];
+    for (idx, figures) in found {
+        if let Some(slot) = usize::try_from(idx).ok().and_then(|i| totals.get_mut(i)) {
+            *slot = figures;
+        }
+    }
+    totals
 }
 
 /// Rows of (an id, a count): per node, or per hotspot.
@@ -446,24 +473,8 @@ fn parts_from(
             false,
             None,
         );
-        figures.totals = vec![Totals::default(); parts.buckets.len()];
-        for (idx, totals) in query(connection, &sql, params, "totals", |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                Totals {
-                    impressions: u64_of(row.get(1)?),
-                    plays: u64_of(row.get(2)?),
-                    unique_viewers: u64_of(row.get(3)?),
-                    view_ms: row.get(4)?,
-                    sessions_played: u64_of(row.get(5)?),
-                    sessions_completed: u64_of(row.get(6)?),
-                },
-            ))
-        })? {
-            if let Some(slot) = figures.totals.get_mut(idx as usize) {
-                *slot = totals;
-            }
-        }
+        let found = query(connection, &sql, params, "totals", totals_row)?;
+        figures.totals = in_bucket_order(found, parts.buckets.len());
     }
     if parts.nodes {
         figures.nodes = nodes(connection, request, &run, params)?;

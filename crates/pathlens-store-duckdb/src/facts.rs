@@ -357,6 +357,26 @@ fn durations(graph: &Graph) -> Vec<(String, i64)> {
     list
 }
 
+/// Stores the node durations of one video.
+fn append_durations(
+    connection: &Connection,
+    partner: u32,
+    video: &str,
+    durations: &[(String, i64)],
+) -> Result<()> {
+    let mut appender = connection
+        .appender("node_durations")
+        .map_err(|e| internal("storing node durations", e))?;
+    for (node, duration) in durations {
+        appender
+            .append_row(params![partner, video, node, duration])
+            .map_err(|e| internal("storing node durations", e))?;
+    }
+    appender
+        .flush()
+        .map_err(|e| internal("storing node durations", e))
+}
+
 /// Inside the transaction that stores `graph`: keeps its node durations
 /// and, when they changed, re-derives the video's watched masks.
 pub(crate) fn graph_stored(connection: &Connection, partner: u32, graph: &Graph) -> Result<()> {
@@ -385,19 +405,7 @@ pub(crate) fn graph_stored(connection: &Connection, partner: u32, graph: &Graph)
             params![partner, graph.id],
         )
         .map_err(|e| internal("storing node durations", e))?;
-    {
-        let mut appender = connection
-            .appender("node_durations")
-            .map_err(|e| internal("storing node durations", e))?;
-        for (node, duration) in &wanted {
-            appender
-                .append_row(params![partner, graph.id, node, duration])
-                .map_err(|e| internal("storing node durations", e))?;
-        }
-        appender
-            .flush()
-            .map_err(|e| internal("storing node durations", e))?;
-    }
+    append_durations(connection, partner, &graph.id, &wanted)?;
     create_touched(connection)?;
     connection
         .execute(
@@ -422,23 +430,10 @@ pub(crate) fn derive_all(connection: &Connection) -> Result<()> {
         rows.collect::<duckdb::Result<_>>()
             .map_err(|e| internal("reading videos", e))?
     };
-    {
-        let mut appender = connection
-            .appender("node_durations")
-            .map_err(|e| internal("storing node durations", e))?;
-        for (partner, json) in graphs {
-            let Ok(graph) = serde_json::from_str::<Graph>(&json) else {
-                continue;
-            };
-            for (node, duration) in durations(&graph) {
-                appender
-                    .append_row(params![partner, graph.id, node, duration])
-                    .map_err(|e| internal("storing node durations", e))?;
-            }
+    for (partner, json) in graphs {
+        if let Ok(graph) = serde_json::from_str::<Graph>(&json) {
+            append_durations(connection, partner, &graph.id, &durations(&graph))?;
         }
-        appender
-            .flush()
-            .map_err(|e| internal("storing node durations", e))?;
     }
     create_touched(connection)?;
     connection

@@ -18,10 +18,12 @@ use std::collections::HashMap;
 use duckdb::{Connection, params_from_iter};
 use pathlens_model::EventKind;
 use pathlens_store::{
-    AggregateRequest, Aggregates, Curve, NodeStats, Result, Totals, Transition, ViewerStats,
+    AggregateRequest, Aggregates, Curve, NodeStats, Result, Transition, ViewerStats,
 };
 
-use crate::aggregate::{Source, graph_relations, heatmap, list, quote, values};
+use crate::aggregate::{
+    Source, graph_relations, heatmap, in_bucket_order, list, query, quote, totals_row, values,
+};
 use crate::facts::SLOT_US;
 use crate::internal;
 use crate::read::Conditions;
@@ -46,15 +48,7 @@ fn rows<T>(
     what: &str,
     row: impl FnMut(&duckdb::Row<'_>) -> duckdb::Result<T>,
 ) -> Result<Vec<T>> {
-    let mut statement = connection
-        .prepare(sql)
-        .map_err(|e| internal(&format!("preparing {what}"), e))?;
-    let found = statement
-        .query_map([], row)
-        .map_err(|e| internal(&format!("aggregating {what}"), e))?;
-    found
-        .collect::<duckdb::Result<_>>()
-        .map_err(|e| internal(&format!("aggregating {what}"), e))
+    query(connection, sql, &Vec::new(), what, row)
 }
 
 /// The CTEs every part reads: `edges` and `graph_nodes` of the graph,
@@ -273,24 +267,8 @@ fn figures(
                 s.view_ms::BIGINT, coalesce(p.sessions, 0), coalesce(p.completed, 0)
             FROM sums s LEFT JOIN played p ON p.idx = s.idx"
         ));
-        figures.totals = vec![Totals::default(); parts.buckets.len()];
-        for (idx, totals) in rows(connection, &sql, "totals", |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                Totals {
-                    impressions: u64_of(row.get(1)?),
-                    plays: u64_of(row.get(2)?),
-                    unique_viewers: u64_of(row.get(3)?),
-                    view_ms: row.get(4)?,
-                    sessions_played: u64_of(row.get(5)?),
-                    sessions_completed: u64_of(row.get(6)?),
-                },
-            ))
-        })? {
-            if let Some(slot) = figures.totals.get_mut(idx as usize) {
-                *slot = totals;
-            }
-        }
+        let found = rows(connection, &sql, "totals", totals_row)?;
+        figures.totals = in_bucket_order(found, parts.buckets.len());
     }
     if parts.nodes {
         figures.nodes = nodes(connection, request, &query)?;
