@@ -343,6 +343,45 @@ pub(crate) fn totals_row(row: &duckdb::Row<'_>) -> duckdb::Result<(i64, Totals)>
     ))
 }
 
+/// A row of (from node, to node, hotspot, count).
+pub(crate) fn transition_row(row: &duckdb::Row<'_>) -> duckdb::Result<(Transition, u64)> {
+    Ok((
+        Transition {
+            from: row.get(0)?,
+            to: row.get(1)?,
+            hotspot: row.get(2)?,
+        },
+        u64_of(row.get(3)?),
+    ))
+}
+
+/// A row of (user id, impressions, plays, view ms).
+pub(crate) fn viewer_row(row: &duckdb::Row<'_>) -> duckdb::Result<(Option<String>, ViewerStats)> {
+    Ok((
+        row.get(0)?,
+        ViewerStats {
+            impressions: u64_of(row.get(1)?),
+            plays: u64_of(row.get(2)?),
+            view_ms: row.get(3)?,
+        },
+    ))
+}
+
+/// A row of (node, plays, unique viewers, view ms).
+pub(crate) fn node_row(row: &duckdb::Row<'_>) -> duckdb::Result<(String, u64, u64, i64)> {
+    Ok((
+        row.get(0)?,
+        u64_of(row.get(1)?),
+        u64_of(row.get(2)?),
+        row.get(3)?,
+    ))
+}
+
+/// A row of (an id, a count).
+pub(crate) fn id_count_row(row: &duckdb::Row<'_>) -> duckdb::Result<(String, u64)> {
+    Ok((row.get(0)?, u64_of(row.get(1)?)))
+}
+
 /// One [`Totals`] per bucket, in order, from the buckets that had rows.
 pub(crate) fn in_bucket_order(found: Vec<(i64, Totals)>, buckets: usize) -> Vec<Totals> {
     let mut totals = vec![Totals::default(); buckets];
@@ -361,12 +400,10 @@ fn per_node(
     params: &Params,
     what: &str,
 ) -> Result<Vec<(String, u64)>> {
-    query(connection, sql, params, what, |row| {
-        Ok((row.get::<_, String>(0)?, u64_of(row.get(1)?)))
-    })
+    query(connection, sql, params, what, id_count_row)
 }
 
-fn u64_of(value: i64) -> u64 {
+pub(crate) fn u64_of(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
@@ -500,18 +537,9 @@ fn parts_from(
             false,
             None,
         );
-        figures.transitions = query(connection, &sql, params, "transitions", |row| {
-            Ok((
-                Transition {
-                    from: row.get(0)?,
-                    to: row.get(1)?,
-                    hotspot: row.get(2)?,
-                },
-                u64_of(row.get(3)?),
-            ))
-        })?
-        .into_iter()
-        .collect();
+        figures.transitions = query(connection, &sql, params, "transitions", transition_row)?
+            .into_iter()
+            .collect();
     }
     if parts.viewers {
         let sql = run(
@@ -524,18 +552,9 @@ fn parts_from(
             false,
             None,
         );
-        figures.viewers = query(connection, &sql, params, "viewers", |row| {
-            Ok((
-                row.get::<_, Option<String>>(0)?,
-                ViewerStats {
-                    impressions: u64_of(row.get(1)?),
-                    plays: u64_of(row.get(2)?),
-                    view_ms: row.get(3)?,
-                },
-            ))
-        })?
-        .into_iter()
-        .collect();
+        figures.viewers = query(connection, &sql, params, "viewers", viewer_row)?
+            .into_iter()
+            .collect();
     }
     if let Some(node) = &parts.curve {
         figures.curve = curve(connection, node, &run, params)?;
@@ -588,14 +607,7 @@ fn nodes(
         false,
         None,
     );
-    for (node, plays, viewers, view_ms) in query(connection, &sql, params, "nodes", |row| {
-        Ok((
-            row.get::<_, String>(0)?,
-            u64_of(row.get(1)?),
-            u64_of(row.get(2)?),
-            row.get::<_, i64>(3)?,
-        ))
-    })? {
+    for (node, plays, viewers, view_ms) in query(connection, &sql, params, "nodes", node_row)? {
         let entry = stats.entry(node).or_default();
         entry.plays = plays;
         entry.unique_viewers = viewers;

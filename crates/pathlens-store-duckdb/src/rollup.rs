@@ -17,12 +17,11 @@ use std::collections::HashMap;
 
 use duckdb::{Connection, params_from_iter};
 use pathlens_model::EventKind;
-use pathlens_store::{
-    AggregateRequest, Aggregates, Curve, NodeStats, Result, Transition, ViewerStats,
-};
+use pathlens_store::{AggregateRequest, Aggregates, Curve, NodeStats, Result};
 
 use crate::aggregate::{
-    Source, graph_relations, heatmap, in_bucket_order, list, query, quote, totals_row, values,
+    Source, graph_relations, heatmap, id_count_row, in_bucket_order, list, node_row, query, quote,
+    totals_row, transition_row, u64_of, values, viewer_row,
 };
 use crate::facts::SLOT_US;
 use crate::internal;
@@ -36,10 +35,6 @@ pub(crate) fn covers(request: &AggregateRequest) -> bool {
         request.start.timestamp_micros(),
         request.end.timestamp_micros(),
     ) && request.parts.buckets.iter().all(|&(s, e)| aligned(s, e))
-}
-
-fn u64_of(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or(0)
 }
 
 fn rows<T>(
@@ -277,11 +272,9 @@ fn figures(
         let sql = query.sql(
             &format!("SELECT counted, sum(n)::BIGINT FROM moves WHERE counted IS NOT NULL{kept} GROUP BY counted"),
         );
-        figures.clicks = rows(connection, &sql, "clicks", |row| {
-            Ok((row.get::<_, String>(0)?, u64_of(row.get(1)?)))
-        })?
-        .into_iter()
-        .collect();
+        figures.clicks = rows(connection, &sql, "clicks", id_count_row)?
+            .into_iter()
+            .collect();
     }
     if parts.transitions {
         let sql = query.sql(&format!(
@@ -290,18 +283,9 @@ fn figures(
             GROUP BY from_node_id, to_node_id, counted",
             EventKind::NodeSwitch.code()
         ));
-        figures.transitions = rows(connection, &sql, "transitions", |row| {
-            Ok((
-                Transition {
-                    from: row.get(0)?,
-                    to: row.get(1)?,
-                    hotspot: row.get(2)?,
-                },
-                u64_of(row.get(3)?),
-            ))
-        })?
-        .into_iter()
-        .collect();
+        figures.transitions = rows(connection, &sql, "transitions", transition_row)?
+            .into_iter()
+            .collect();
     }
     if parts.viewers {
         let sql = query.sql(&format!(
@@ -310,18 +294,9 @@ fn figures(
             GROUP BY user_id
             HAVING sum(impressions) > 0 OR sum(plays) > 0 OR sum(view_ms) <> 0"
         ));
-        figures.viewers = rows(connection, &sql, "viewers", |row| {
-            Ok((
-                row.get::<_, Option<String>>(0)?,
-                ViewerStats {
-                    impressions: u64_of(row.get(1)?),
-                    plays: u64_of(row.get(2)?),
-                    view_ms: row.get(3)?,
-                },
-            ))
-        })?
-        .into_iter()
-        .collect();
+        figures.viewers = rows(connection, &sql, "viewers", viewer_row)?
+            .into_iter()
+            .collect();
     }
     if let Some(node) = &parts.curve {
         figures.curve = curve(connection, &query, node)?;
@@ -380,14 +355,7 @@ fn nodes(
         FROM fact_slots WHERE {video} AND {period} AND node_id IS NOT NULL{one}{kept}
         GROUP BY node_id HAVING sum(on_node) > 0"
     ));
-    for (node, plays, viewers, view_ms) in rows(connection, &sql, "nodes", |row| {
-        Ok((
-            row.get::<_, String>(0)?,
-            u64_of(row.get(1)?),
-            u64_of(row.get(2)?),
-            row.get::<_, i64>(3)?,
-        ))
-    })? {
+    for (node, plays, viewers, view_ms) in rows(connection, &sql, "nodes", node_row)? {
         let entry = stats.entry(node).or_default();
         entry.plays = plays;
         entry.unique_viewers = viewers;
@@ -397,9 +365,7 @@ fn nodes(
         "SELECT node_id, sum(bit_count(mask))::BIGINT FROM ({}) GROUP BY node_id",
         plays_masks(query, only)
     ));
-    for (node, buckets) in rows(connection, &sql, "watched buckets", |row| {
-        Ok((row.get::<_, String>(0)?, u64_of(row.get(1)?)))
-    })? {
+    for (node, buckets) in rows(connection, &sql, "watched buckets", id_count_row)? {
         if let Some(entry) = stats.get_mut(&node) {
             entry.watched_buckets = buckets;
         }
@@ -412,9 +378,7 @@ fn nodes(
         ) WHERE session_id NOT IN (SELECT session_id FROM done){one}
         GROUP BY node_id"
     ));
-    for (node, dropoffs) in rows(connection, &sql, "drop-offs", |row| {
-        Ok((row.get::<_, String>(0)?, u64_of(row.get(1)?)))
-    })? {
+    for (node, dropoffs) in rows(connection, &sql, "drop-offs", id_count_row)? {
         if let Some(entry) = stats.get_mut(&node) {
             entry.dropoffs = dropoffs;
         }
