@@ -20,8 +20,8 @@ use pathlens_model::EventKind;
 use pathlens_store::{AggregateRequest, Aggregates, Curve, NodeStats, Result};
 
 use crate::aggregate::{
-    Source, graph_relations, heatmap, id_count_row, in_bucket_order, list, node_row, query, quote,
-    totals_row, transition_row, u64_of, values, viewer_row,
+    Source, empty_nodes, graph_relations, heatmap, id_count_row, in_bucket_order, list, node_row,
+    query, quote, totals_row, transition_row, u64_of, values, viewer_row,
 };
 use crate::facts::SLOT_US;
 use crate::internal;
@@ -336,15 +336,7 @@ fn nodes(
     query: &Query,
 ) -> Result<HashMap<String, NodeStats>> {
     let only = request.parts.only_node.as_deref();
-    let mut stats: HashMap<String, NodeStats> = match only {
-        Some(node) => HashMap::from([(node.to_string(), NodeStats::default())]),
-        None => request
-            .graph
-            .nodes
-            .iter()
-            .map(|n| (n.id.clone(), NodeStats::default()))
-            .collect(),
-    };
+    let mut stats = empty_nodes(request);
     let one = only.map_or(String::new(), |n| format!(" AND node_id = {}", quote(n)));
     let (video, period, kept) = (&query.video, &query.period, &query.kept);
     let sql = query.sql(&format!(
