@@ -19,7 +19,6 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use duckdb::types::ToSql;
 use duckdb::{Connection, params_from_iter};
 use pathlens_model::{EventKind, Graph};
 use pathlens_store::{
@@ -60,6 +59,30 @@ pub(crate) fn values(columns: &[(&str, &str)], rows: &[Vec<String>]) -> String {
     let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
     let _ = write!(sql, ") AS t({}))", names.join(", "));
     sql
+}
+
+/// `(idx, b_start, b_end)` of each bucket, its bounds divided by `unit`
+/// (1 for µs, a slot's length for slot numbers).
+pub(crate) fn buckets_relation(buckets: &[(i64, i64)], unit: i64) -> String {
+    let rows: Vec<Vec<String>> = buckets
+        .iter()
+        .enumerate()
+        .map(|(i, (s, e))| {
+            vec![
+                i.to_string(),
+                format!("{}::BIGINT", s / unit),
+                format!("{}::BIGINT", e / unit),
+            ]
+        })
+        .collect();
+    values(
+        &[
+            ("idx", "BIGINT"),
+            ("b_start", "BIGINT"),
+            ("b_end", "BIGINT"),
+        ],
+        &rows,
+    )
 }
 
 /// The graph's facts as relations: `edges(hotspot, from_node, to_node)` of
@@ -308,12 +331,10 @@ fn bucket_join(bounds: &[(i64, i64)], buckets: &str) -> String {
     }
 }
 
-pub(crate) type Params = Vec<Box<dyn ToSql>>;
-
+/// Runs `sql` (which has no parameters) and reads each row with `row`.
 pub(crate) fn query<T>(
     connection: &Connection,
     sql: &str,
-    params: &Params,
     what: &str,
     row: impl FnMut(&duckdb::Row<'_>) -> duckdb::Result<T>,
 ) -> Result<Vec<T>> {
@@ -321,7 +342,7 @@ pub(crate) fn query<T>(
         .prepare(sql)
         .map_err(|e| internal(&format!("preparing {what}"), e))?;
     let rows = statement
-        .query_map(params_from_iter(params.iter()), row)
+        .query_map([], row)
         .map_err(|e| internal(&format!("aggregating {what}"), e))?;
     rows.collect::<duckdb::Result<_>>()
         .map_err(|e| internal(&format!("aggregating {what}"), e))
@@ -408,13 +429,8 @@ pub(crate) fn in_bucket_order(found: Vec<(i64, Totals)>, buckets: usize) -> Vec<
 }
 
 /// Rows of (an id, a count): per node, or per hotspot.
-fn per_node(
-    connection: &Connection,
-    sql: &str,
-    params: &Params,
-    what: &str,
-) -> Result<Vec<(String, u64)>> {
-    query(connection, sql, params, what, id_count_row)
+fn per_node(connection: &Connection, sql: &str, what: &str) -> Result<Vec<(String, u64)>> {
+    query(connection, sql, what, id_count_row)
 }
 
 pub(crate) fn u64_of(value: i64) -> u64 {
@@ -460,8 +476,6 @@ fn parts_from(
 ) -> Result<Aggregates> {
     let parts = &request.parts;
     let mut figures = Aggregates::default();
-    let no_params: Params = Vec::new();
-    let params = &no_params;
     let run = |tail: &str, with_watched: bool, only: Option<&str>| {
         let mut sql = common.to_string();
         if with_watched {
@@ -473,26 +487,7 @@ fn parts_from(
     };
     let (impression, play) = (code(EventKind::Impression), code(EventKind::Play));
     if !parts.buckets.is_empty() {
-        let rows: Vec<Vec<String>> = parts
-            .buckets
-            .iter()
-            .enumerate()
-            .map(|(i, (s, e))| {
-                vec![
-                    i.to_string(),
-                    format!("{s}::BIGINT"),
-                    format!("{e}::BIGINT"),
-                ]
-            })
-            .collect();
-        let buckets = values(
-            &[
-                ("idx", "BIGINT"),
-                ("b_start", "BIGINT"),
-                ("b_end", "BIGINT"),
-            ],
-            &rows,
-        );
+        let buckets = buckets_relation(&parts.buckets, 1);
         let bucketed = bucket_join(&parts.buckets, &buckets);
         let sql = run(
             &format!(
@@ -524,11 +519,11 @@ fn parts_from(
             false,
             None,
         );
-        let found = query(connection, &sql, params, "totals", totals_row)?;
+        let found = query(connection, &sql, "totals", totals_row)?;
         figures.totals = in_bucket_order(found, parts.buckets.len());
     }
     if parts.nodes {
-        figures.nodes = nodes(connection, request, &run, params)?;
+        figures.nodes = nodes(connection, request, &run)?;
     }
     if parts.clicks {
         let sql = run(
@@ -536,9 +531,7 @@ fn parts_from(
             false,
             None,
         );
-        figures.clicks = per_node(connection, &sql, params, "clicks")?
-            .into_iter()
-            .collect();
+        figures.clicks = per_node(connection, &sql, "clicks")?.into_iter().collect();
     }
     if parts.transitions {
         let sql = run(
@@ -551,7 +544,7 @@ fn parts_from(
             false,
             None,
         );
-        figures.transitions = query(connection, &sql, params, "transitions", transition_row)?
+        figures.transitions = query(connection, &sql, "transitions", transition_row)?
             .into_iter()
             .collect();
     }
@@ -566,22 +559,15 @@ fn parts_from(
             false,
             None,
         );
-        figures.viewers = query(connection, &sql, params, "viewers", viewer_row)?
+        figures.viewers = query(connection, &sql, "viewers", viewer_row)?
             .into_iter()
             .collect();
     }
     if let Some(node) = &parts.curve {
-        figures.curve = curve(connection, node, &run, params)?;
+        figures.curve = curve(connection, node, &run)?;
     }
     if let Some(hotspot) = &parts.heatmap {
-        figures.heatmap = heatmap(
-            connection,
-            request.graph,
-            hotspot,
-            &run,
-            params,
-            Source::Events,
-        )?;
+        figures.heatmap = heatmap(connection, request.graph, hotspot, &run, Source::Events)?;
     }
     Ok(figures)
 }
@@ -594,7 +580,6 @@ fn nodes(
     connection: &Connection,
     request: &AggregateRequest,
     run: &Runner<'_>,
-    params: &Params,
 ) -> Result<HashMap<String, NodeStats>> {
     let node_play = code(EventKind::NodePlay);
     let only = request.parts.only_node.as_deref();
@@ -613,7 +598,7 @@ fn nodes(
         false,
         None,
     );
-    for (node, plays, viewers, view_ms) in query(connection, &sql, params, "nodes", node_row)? {
+    for (node, plays, viewers, view_ms) in query(connection, &sql, "nodes", node_row)? {
         let entry = stats.entry(node).or_default();
         entry.plays = plays;
         entry.unique_viewers = viewers;
@@ -624,7 +609,7 @@ fn nodes(
         true,
         only,
     );
-    for (node, buckets) in per_node(connection, &sql, params, "watched buckets")? {
+    for (node, buckets) in per_node(connection, &sql, "watched buckets")? {
         if let Some(entry) = stats.get_mut(&node) {
             entry.watched_buckets = buckets;
         }
@@ -641,7 +626,7 @@ fn nodes(
         false,
         None,
     );
-    for (node, dropoffs) in per_node(connection, &sql, params, "drop-offs")? {
+    for (node, dropoffs) in per_node(connection, &sql, "drop-offs")? {
         if let Some(entry) = stats.get_mut(&node) {
             entry.dropoffs = dropoffs;
         }
@@ -649,7 +634,7 @@ fn nodes(
     Ok(stats)
 }
 
-fn curve(connection: &Connection, id: &str, run: &Runner<'_>, params: &Params) -> Result<Curve> {
+fn curve(connection: &Connection, id: &str, run: &Runner<'_>) -> Result<Curve> {
     let node = quote(id);
     // Islands of one play are disjoint: a bucket's viewers are the islands
     // covering it, counted from where islands open and close.
@@ -666,7 +651,7 @@ fn curve(connection: &Connection, id: &str, run: &Runner<'_>, params: &Params) -
     );
     let mut changes = [0i64; 101];
     let mut plays = 0;
-    for (what, bucket, count) in query(connection, &sql, params, "a viewing curve", |row| {
+    for (what, bucket, count) in query(connection, &sql, "a viewing curve", |row| {
         Ok((
             row.get::<_, String>(0)?,
             row.get::<_, i64>(1)?,
@@ -697,7 +682,6 @@ pub(crate) fn heatmap(
     graph: &Graph,
     hotspot: &str,
     run: &Runner<'_>,
-    params: &Params,
     source: Source<'_>,
 ) -> Result<Vec<u64>> {
     let mut buckets = vec![0u64; 100];
@@ -726,7 +710,7 @@ pub(crate) fn heatmap(
         false,
         None,
     );
-    for (bucket, count) in query(connection, &sql, params, "a heat map", |row| {
+    for (bucket, count) in query(connection, &sql, "a heat map", |row| {
         Ok((row.get::<_, i64>(0)?, u64_of(row.get(1)?)))
     })? {
         if let Some(slot) = buckets.get_mut(bucket as usize) {

@@ -307,9 +307,14 @@ fn rederive(connection: &Connection, lo: i64, hi: i64, stored: Stored) -> Result
 }
 
 /// Inside the batch's transaction, after its rows (sequence numbers from
-/// `first_seq` on) are appended and their view playback worked out:
-/// re-derives the facts of every session they belong to.
-pub(crate) fn derive_batch(connection: &Connection, first_seq: i64) -> Result<()> {
+/// `first_seq` on, times within `span` µs) are appended and their view
+/// playback worked out: re-derives the facts of every session they belong
+/// to.
+pub(crate) fn derive_batch(
+    connection: &Connection,
+    first_seq: i64,
+    span: (i64, i64),
+) -> Result<()> {
     create_touched(connection)?;
     connection
         .execute(
@@ -318,16 +323,7 @@ pub(crate) fn derive_batch(connection: &Connection, first_seq: i64) -> Result<()
         )
         .map_err(|e| internal("listing sessions to derive", e))?;
     // The sessions' span: the new events' and what their stored facts cover.
-    let (new_lo, new_hi): (Option<i64>, Option<i64>) = connection
-        .query_row(
-            "SELECT min(ts_us), max(ts_us) FROM events WHERE seq >= ?",
-            params![first_seq],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .map_err(|e| internal("reading the batch's span", e))?;
-    let (Some(new_lo), Some(new_hi)) = (new_lo, new_hi) else {
-        return Ok(());
-    };
+    let (new_lo, new_hi) = span;
     let (old_lo, old_hi): (Option<i64>, Option<i64>) = connection
         .query_row(
             "SELECT min(f.first_slot), max(f.last_slot) FROM fact_sessions f SEMI JOIN touched t

@@ -137,6 +137,29 @@ pub(crate) fn internal(context: &str, error: impl std::fmt::Display) -> StoreErr
     StoreError::new(kind, message)
 }
 
+/// Runs `work` in one transaction of `connection` (`what` names it in
+/// errors): committed when it succeeds, rolled back when it or the commit
+/// fails.
+pub(crate) fn in_transaction<T>(
+    connection: &Connection,
+    what: &str,
+    work: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    connection
+        .execute_batch("BEGIN TRANSACTION")
+        .map_err(|e| internal("starting a transaction", e))?;
+    let done = work().and_then(|value| {
+        connection
+            .execute_batch("COMMIT")
+            .map_err(|e| internal(&format!("committing {what}"), e))
+            .map(|()| value)
+    });
+    if done.is_err() {
+        let _ = connection.execute_batch("ROLLBACK");
+    }
+    done
+}
+
 /// Opens the database file and brings its schema up to date.
 pub(crate) fn open_database(path: &Path, config: &DuckDbConfig) -> Result<Connection> {
     let connection =

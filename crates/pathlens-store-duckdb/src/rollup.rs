@@ -20,8 +20,8 @@ use pathlens_model::EventKind;
 use pathlens_store::{AggregateRequest, Aggregates, Curve, NodeStats, Result};
 
 use crate::aggregate::{
-    Source, empty_nodes, graph_relations, heatmap, id_count_row, in_bucket_order, list, node_row,
-    query, quote, totals_row, transition_row, u64_of, values, viewer_row,
+    Source, buckets_relation, empty_nodes, graph_relations, heatmap, id_count_row, in_bucket_order,
+    list, node_row, query as rows, quote, totals_row, transition_row, u64_of, viewer_row,
 };
 use crate::facts::SLOT_US;
 use crate::internal;
@@ -35,15 +35,6 @@ pub(crate) fn covers(request: &AggregateRequest) -> bool {
         request.start.timestamp_micros(),
         request.end.timestamp_micros(),
     ) && request.parts.buckets.iter().all(|&(s, e)| aligned(s, e))
-}
-
-fn rows<T>(
-    connection: &Connection,
-    sql: &str,
-    what: &str,
-    row: impl FnMut(&duckdb::Row<'_>) -> duckdb::Result<T>,
-) -> Result<Vec<T>> {
-    query(connection, sql, &Vec::new(), what, row)
 }
 
 /// The CTEs every part reads: `edges` and `graph_nodes` of the graph,
@@ -205,26 +196,7 @@ fn figures(
     let mut figures = Aggregates::default();
     let (video, period, kept) = (&query.video, &query.period, &query.kept);
     if !parts.buckets.is_empty() {
-        let bounds: Vec<Vec<String>> = parts
-            .buckets
-            .iter()
-            .enumerate()
-            .map(|(i, (s, e))| {
-                vec![
-                    i.to_string(),
-                    format!("{}::BIGINT", s / SLOT_US),
-                    format!("{}::BIGINT", e / SLOT_US),
-                ]
-            })
-            .collect();
-        let buckets = values(
-            &[
-                ("idx", "BIGINT"),
-                ("b_start", "BIGINT"),
-                ("b_end", "BIGINT"),
-            ],
-            &bounds,
-        );
+        let buckets = buckets_relation(&parts.buckets, SLOT_US);
         // The facts are first summed per slot (and the play rows picked
         // out) within the buckets' span, then joined with the buckets.
         let span = format!(
@@ -308,7 +280,6 @@ fn figures(
             request.graph,
             hotspot,
             &run,
-            &Vec::new(),
             Source::Moves(kept),
         )?;
     }

@@ -102,13 +102,12 @@ pub fn current_version(connection: &Connection) -> Result<i64> {
         .map_err(|e| internal("reading the schema version", e))
 }
 
-/// Applies every migration newer than the database's version and returns
-/// the version the database had before.
+/// Applies every migration newer than the database's version.
 ///
 /// # Errors
 /// [`StoreErrorKind::Incompatible`] for a database newer than this binary;
 /// internal errors when a migration fails (it is rolled back).
-pub fn migrate(connection: &Connection) -> Result<i64> {
+pub fn migrate(connection: &Connection) -> Result<()> {
     let current = current_version(connection)?;
     if current > latest_version() {
         return Err(StoreError::new(
@@ -122,27 +121,20 @@ pub fn migrate(connection: &Connection) -> Result<i64> {
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let version = index as i64 + 1;
         let sql = sql.trim().trim_end_matches(';');
-        let script = format!(
-            "BEGIN TRANSACTION; {sql}; INSERT INTO schema_migrations (version) VALUES ({version});"
-        );
-        let applied = connection
-            .execute_batch(&script)
-            .map_err(|e| internal(&format!("applying migration {version}"), e))
-            .and_then(|()| {
-                // Facts of the events already stored, in the same transaction.
-                if version == FACTS_VERSION && current > 0 {
-                    tracing::info!("deriving the session facts of the stored events");
-                    crate::facts::derive_all(connection)?;
-                }
-                connection
-                    .execute_batch("COMMIT")
-                    .map_err(|e| internal(&format!("committing migration {version}"), e))
-            });
-        if let Err(error) = applied {
-            let _ = connection.execute_batch("ROLLBACK");
-            return Err(error);
-        }
+        crate::in_transaction(connection, &format!("migration {version}"), || {
+            connection
+                .execute_batch(&format!(
+                    "{sql}; INSERT INTO schema_migrations (version) VALUES ({version});"
+                ))
+                .map_err(|e| internal(&format!("applying migration {version}"), e))?;
+            // Facts of the events already stored, in the same transaction.
+            if version == FACTS_VERSION && current > 0 {
+                tracing::info!("deriving the session facts of the stored events");
+                crate::facts::derive_all(connection)?;
+            }
+            Ok(())
+        })?;
         tracing::info!(version, "applied schema migration");
     }
-    Ok(current)
+    Ok(())
 }

@@ -23,7 +23,7 @@ use pathlens_model::{Event, Graph};
 use pathlens_store::{ApiKey, AppendOutcome, PartnerId, Result};
 
 use crate::chains::Chains;
-use crate::{REOPEN_INTERVAL, Shared, codec, internal, open_database};
+use crate::{REOPEN_INTERVAL, Shared, codec, in_transaction, internal, open_database};
 
 /// Appends committed in one transaction at most.
 const MAX_JOBS_PER_COMMIT: usize = 64;
@@ -262,27 +262,17 @@ impl WriterState {
 
     fn put_video(&self, partner: PartnerId, graph: &Graph, now: DateTime<Utc>) -> Result<()> {
         let json = serde_json::to_string(graph).map_err(|e| internal("encoding a graph", e))?;
-        self.connection
-            .execute_batch("BEGIN TRANSACTION")
-            .map_err(|e| internal("starting a transaction", e))?;
-        let stored = self
-            .connection
-            .execute(
-                "INSERT INTO videos (partner_id, video_id, graph, created_us, updated_us) VALUES (?, ?, ?, ?, ?)
-                 ON CONFLICT (partner_id, video_id) DO UPDATE SET graph = excluded.graph, updated_us = excluded.updated_us",
-                params![partner, graph.id, json, now.timestamp_micros(), now.timestamp_micros()],
-            )
-            .map_err(|e| internal("storing a video", e))
-            .and_then(|_| crate::facts::graph_stored(&self.connection, partner, graph))
-            .and_then(|()| {
-                self.connection
-                    .execute_batch("COMMIT")
-                    .map_err(|e| internal("committing a video", e))
-            });
-        if stored.is_err() {
-            let _ = self.connection.execute_batch("ROLLBACK");
-        }
-        stored
+        let connection = &self.connection;
+        in_transaction(connection, "a video", || {
+            connection
+                .execute(
+                    "INSERT INTO videos (partner_id, video_id, graph, created_us, updated_us) VALUES (?, ?, ?, ?, ?)
+                     ON CONFLICT (partner_id, video_id) DO UPDATE SET graph = excluded.graph, updated_us = excluded.updated_us",
+                    params![partner, graph.id, json, now.timestamp_micros(), now.timestamp_micros()],
+                )
+                .map_err(|e| internal("storing a video", e))?;
+            crate::facts::graph_stored(connection, partner, graph)
+        })
     }
 
     fn put_key(&self, key: &ApiKey) -> Result<()> {
@@ -352,36 +342,31 @@ impl WriterState {
             return Ok(());
         }
         let mut planned = self.chains.plan(events);
-        self.connection
-            .execute_batch("BEGIN TRANSACTION")
-            .map_err(|e| internal("starting a transaction", e))?;
-        let appended = (|| {
-            let mut appender = self
-                .connection
+        let times = events.iter().map(|e| e.ts.timestamp_micros());
+        let span = (times.clone().min().unwrap_or(0), times.max().unwrap_or(0));
+        let connection = &self.connection;
+        let first_seq = self.next_seq;
+        let committed = in_transaction(connection, "events", || {
+            let mut appender = connection
                 .appender("events")
                 .map_err(|e| internal("opening the appender", e))?;
             for (offset, event) in events.iter().enumerate() {
-                let seq = self.next_seq + offset as i64;
+                let seq = first_seq + offset as i64;
                 codec::append_event(&mut appender, seq, event, planned.view_ms[offset])?;
             }
             appender
                 .flush()
                 .map_err(|e| internal("flushing the appender", e))?;
             drop(appender);
-            Chains::recompute(&self.connection, &mut planned)?;
-            crate::facts::derive_batch(&self.connection, self.next_seq)
-        })();
-        match appended.and_then(|()| {
-            self.connection
-                .execute_batch("COMMIT")
-                .map_err(|e| internal("committing events", e))
-        }) {
+            Chains::recompute(connection, &mut planned)?;
+            crate::facts::derive_batch(connection, first_seq, span)
+        });
+        match committed {
             Ok(()) => {
                 self.chains.apply(planned);
                 Ok(())
             }
             Err(error) => {
-                let _ = self.connection.execute_batch("ROLLBACK");
                 tracing::error!(%error, "append failed; rolled back");
                 Err(error)
             }

@@ -185,13 +185,32 @@ fn a_version_1_database_is_upgraded_in_place() {
     assert_eq!(stored, [0, 10_000, 15_500, 4_500]);
 }
 
+/// `days` of simulated traffic of `graphs` (partner 1) from `start`.
+fn simulated(
+    start: chrono::DateTime<chrono::Utc>,
+    graphs: &[pathlens_model::Graph],
+    seed: u64,
+    days: u32,
+    sessions_per_day: f64,
+) -> Vec<pathlens_model::Event> {
+    let config = pathlens_sim::SimConfig {
+        seed,
+        partner_id: 1,
+        start,
+        days,
+        sessions_per_day,
+        ..pathlens_sim::SimConfig::default()
+    };
+    pathlens_sim::Simulator::new(config, graphs.to_vec()).collect()
+}
+
 /// `aggregate` in SQL gives the reference's figures for every part, with
 /// buckets on 15-minute slots and with buckets that are not (the store's
 /// contract allows any bounds), filtered and not.
 #[test]
 fn aggregates_in_sql_equal_the_reference() {
     use chrono::{Duration, TimeZone, Utc};
-    use pathlens_sim::{SimConfig, Simulator, sample_graphs};
+    use pathlens_sim::sample_graphs;
     use pathlens_store::{AggregateRequest, ContextFilter, Parts, SessionFilter, reference};
 
     let place = location();
@@ -201,15 +220,7 @@ fn aggregates_in_sql_equal_the_reference() {
     for graph in &graphs {
         store.put_video(1, graph, start).unwrap();
     }
-    let config = SimConfig {
-        seed: 7,
-        partner_id: 1,
-        start,
-        days: 6,
-        sessions_per_day: 20.0,
-        ..SimConfig::default()
-    };
-    let events: Vec<_> = Simulator::new(config, graphs.clone()).collect();
+    let events = simulated(start, &graphs, 7, 6, 20.0);
     for batch in events.chunks(700) {
         store.append(batch.to_vec()).unwrap();
     }
@@ -286,20 +297,12 @@ fn aggregates_in_sql_equal_the_reference() {
 #[test]
 fn view_playback_does_not_depend_on_arrival_order() {
     use chrono::{Duration, TimeZone, Utc};
-    use pathlens_sim::{SimConfig, Simulator, sample_graphs};
+    use pathlens_sim::sample_graphs;
     use pathlens_store::{AggregateRequest, Parts, reference};
 
     let start = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
     let graphs = sample_graphs();
-    let config = SimConfig {
-        seed: 3,
-        partner_id: 1,
-        start,
-        days: 3,
-        sessions_per_day: 15.0,
-        ..SimConfig::default()
-    };
-    let events: Vec<_> = Simulator::new(config, graphs.clone()).collect();
+    let events = simulated(start, &graphs, 3, 3, 15.0);
     // A fixed pseudo-random arrival order.
     let mut shuffled = events.clone();
     shuffled.sort_by_key(|e| {
@@ -390,20 +393,12 @@ fn view_playback_does_not_depend_on_arrival_order() {
 #[test]
 fn session_facts_follow_late_events_and_graph_changes() {
     use chrono::{Duration, TimeZone, Utc};
-    use pathlens_sim::{SimConfig, Simulator, sample_graphs};
+    use pathlens_sim::sample_graphs;
     use pathlens_store::{AggregateRequest, ContextFilter, Parts, SessionFilter, reference};
 
     let start = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
     let mut graphs = sample_graphs();
-    let config = SimConfig {
-        seed: 11,
-        partner_id: 1,
-        start,
-        days: 4,
-        sessions_per_day: 12.0,
-        ..SimConfig::default()
-    };
-    let events: Vec<_> = Simulator::new(config, graphs.clone()).collect();
+    let events = simulated(start, &graphs, 11, 4, 12.0);
     let mut shuffled = events.clone();
     shuffled.sort_by_key(|e| e.dedup_key.wrapping_mul(0x2545_F491_4F6C_DD1D));
     let (in_order, mixed) = (location(), location());
