@@ -9,6 +9,7 @@
 //! down and the "too busy" ones (too many parts, memory limit), which are
 //! `Unavailable` too.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use base64::Engine;
@@ -30,6 +31,22 @@ pub struct Client {
     authorization: String,
     settings: Vec<(&'static str, String)>,
     timeout: Duration,
+    /// Bytes of every answer read so far (bodies, not headers).
+    received: AtomicU64,
+}
+
+/// A streamed answer, counted into the client's received bytes as it is read.
+struct Counted<'c, R> {
+    inner: R,
+    received: &'c AtomicU64,
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<'_, R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        self.received.fetch_add(read as u64, Ordering::Relaxed);
+        Ok(read)
+    }
 }
 
 /// ClickHouse error codes that mean "a server could not be reached" or "a
@@ -89,7 +106,14 @@ impl Client {
             ),
             settings,
             timeout,
+            received: AtomicU64::new(0),
         }
+    }
+
+    /// Bytes of ClickHouse's answers this client has read so far: what a
+    /// report costs the network between ClickHouse and pathlens.
+    pub fn bytes_received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
     }
 
     /// The server's base URL, for messages.
@@ -124,8 +148,11 @@ impl Client {
         read: impl FnOnce(&mut dyn std::io::BufRead) -> Result<T>,
     ) -> Result<T> {
         let response = self.request(sql, &[], None, self.timeout)?;
-        let mut body =
-            std::io::BufReader::with_capacity(1 << 20, response.into_body().into_reader());
+        let counted = Counted {
+            inner: response.into_body().into_reader(),
+            received: &self.received,
+        };
+        let mut body = std::io::BufReader::with_capacity(1 << 20, counted);
         read(&mut body)
     }
 
@@ -232,6 +259,10 @@ impl Client {
             .with_config()
             .limit(u64::MAX)
             .read_to_vec()
+            .inspect(|answer| {
+                self.received
+                    .fetch_add(answer.len() as u64, Ordering::Relaxed);
+            })
             .map_err(|error| {
                 StoreError::new(
                     StoreErrorKind::Unavailable,

@@ -14,6 +14,7 @@
 //! operation, each query in a snapshot test), [`codec`] and [`rowbinary`]
 //! (the data format), [`spool`] and [`spooled`].
 
+pub mod aggregate;
 pub mod codec;
 pub mod config;
 pub mod http;
@@ -30,8 +31,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use pathlens_model::{Event, Graph};
 use pathlens_store::{
-    ApiKey, AppendOutcome, EventRow, KeyKind, PartnerId, Result, ScanRequest, Store, StoreError,
-    StoreErrorKind, StoredVideo,
+    AggregateRequest, Aggregates, ApiKey, AppendOutcome, EventRow, KeyKind, PartnerId, Result,
+    ScanRequest, Store, StoreError, StoreErrorKind, StoredVideo,
 };
 
 pub use config::ClickHouseConfig;
@@ -482,6 +483,16 @@ impl Store for ClickHouseStore {
                 codec::read_distinct_rows(&mut StreamReader::new(body))
                     .map_err(|e| decode_error("scanning events", &e))
             })
+    }
+
+    fn aggregate(&self, request: &AggregateRequest) -> Result<Aggregates> {
+        self.ready()?;
+        aggregate::aggregate(
+            &self.client,
+            &self.tables,
+            self.config.cluster.is_some(),
+            request,
+        )
     }
 
     fn export(&self, partner: Option<PartnerId>, offset: u64, limit: usize) -> Result<Vec<Event>> {

@@ -207,7 +207,8 @@ pub trait Source {
         Ok(f64::from_le_bytes(self.array()?))
     }
 
-    fn string(&mut self) -> DecodeResult<String>
+    /// A LEB128 length (of a string or an array).
+    fn varint(&mut self) -> DecodeResult<u64>
     where
         Self: Sized,
     {
@@ -216,14 +217,21 @@ pub trait Source {
         loop {
             let byte = self.u8()?;
             if shift > 63 {
-                return self.error("string length does not fit 64 bits");
+                return self.error("length does not fit 64 bits");
             }
             length |= u64::from(byte & 0x7f) << shift;
             if byte & 0x80 == 0 {
-                break;
+                return Ok(length);
             }
             shift += 7;
         }
+    }
+
+    fn string(&mut self) -> DecodeResult<String>
+    where
+        Self: Sized,
+    {
+        let length = self.varint()?;
         if length > MAX_STRING {
             return self.error(format!("string of {length} bytes"));
         }

@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use pathlens_model::{Event, Graph};
 use pathlens_store::{
-    ApiKey, AppendOutcome, EventRow, PartnerId, Result, ScanRequest, SpoolStatus, Store,
-    StoreError, StoreErrorKind, StoredVideo,
+    AggregateRequest, Aggregates, ApiKey, AppendOutcome, EventRow, PartnerId, Result, ScanRequest,
+    SpoolStatus, Store, StoreError, StoreErrorKind, StoredVideo,
 };
 
 use crate::ClickHouseStore;
@@ -469,6 +469,11 @@ impl Store for SpooledStore {
     fn scan(&self, request: &ScanRequest) -> Result<Vec<EventRow>> {
         self.settle();
         self.shared.store.scan(request)
+    }
+
+    fn aggregate(&self, request: &AggregateRequest) -> Result<Aggregates> {
+        self.settle();
+        self.shared.store.aggregate(request)
     }
 
     fn export(&self, partner: Option<PartnerId>, offset: u64, limit: usize) -> Result<Vec<Event>> {

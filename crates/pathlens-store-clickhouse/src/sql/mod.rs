@@ -8,10 +8,11 @@
 //! `Int64`), no `LowCardinality`, no window functions, no `Nullable` in a
 //! sorting key, no positional `ORDER BY`. Data travels as `RowBinary`.
 //!
-//! Reports need one query, [`scan`]: the report engine computes every metric
-//! in Rust from the scanned rows (see ARCHITECTURE.md), so a report costs
-//! the same query on every backend.
+//! Reports are aggregated by ClickHouse ([`aggregate`], one query per part
+//! a report asks for), so only figures travel to pathlens; [`scan`] reads
+//! rows for the reference reading of the definitions and for tools.
 
+pub mod aggregate;
 pub mod append;
 pub mod export;
 pub mod keys;

@@ -60,7 +60,7 @@ pub fn filter_conditions(filter: &ContextFilter) -> Vec<String> {
 }
 
 /// Whether ClickHouse's `Date` can hold the UTC day of `instant`.
-fn date_holds(instant: DateTime<Utc>) -> bool {
+pub(crate) fn date_holds(instant: DateTime<Utc>) -> bool {
     let day = instant.date_naive();
     let first = chrono::NaiveDate::from_ymd_opt(1970, 1, 1);
     let last = chrono::NaiveDate::from_ymd_opt(2149, 6, 6);
@@ -68,7 +68,7 @@ fn date_holds(instant: DateTime<Utc>) -> bool {
 }
 
 /// `toDate('…')` of the UTC day of `instant`.
-fn utc_day(instant: DateTime<Utc>) -> String {
+pub(crate) fn utc_day(instant: DateTime<Utc>) -> String {
     format!("toDate('{}')", instant.date_naive().format("%Y-%m-%d"))
 }
 

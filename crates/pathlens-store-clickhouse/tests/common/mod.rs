@@ -175,11 +175,12 @@ fn drill_down(graph: &Graph) -> (String, String) {
     (node.id.clone(), hotspot)
 }
 
-/// The report requests compared: every kind, in three settings (UTC, a
-/// half-hour zone with a comparison, filters in a DST zone by week).
+/// The report requests compared: every kind, in four settings (UTC, a
+/// half-hour zone with a comparison, filters in a DST zone by week, and a
+/// session filter by hour).
 pub fn requests(graph: &Graph) -> Vec<(String, ReportRequest)> {
     let (node, hotspot) = drill_down(graph);
-    let settings: [&[(&str, &str)]; 3] = [
+    let settings: [&[(&str, &str)]; 4] = [
         &[("from", "2026-01-01"), ("to", "2026-01-31"), ("tz", "UTC")],
         &[
             ("from", "2026-01-08"),
@@ -195,15 +196,26 @@ pub fn requests(graph: &Graph) -> Vec<(String, ReportRequest)> {
             ("countries", "US,FR,unknown"),
             ("viewer", "known"),
         ],
+        &[
+            ("from", "2026-01-05"),
+            ("to", "2026-01-25"),
+            ("tz", "Europe/Paris"),
+            ("interval", "hour"),
+        ],
     ];
     let mut requests = Vec::new();
-    for setting in settings {
+    for (index, setting) in settings.into_iter().enumerate() {
         for kind in ReportKind::ALL {
             let mut params: Vec<(String, String)> = setting
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
             params.push(("page_size".into(), "10000".into()));
+            if index == 3 {
+                // Sessions that reached the drill-down node and clicked its hotspot.
+                params.push(("nodes".into(), node.clone()));
+                params.push(("hotspots".into(), hotspot.clone()));
+            }
             match kind {
                 ReportKind::Node | ReportKind::Curve => params.push(("node".into(), node.clone())),
                 ReportKind::Heatmap => params.push(("hotspot".into(), hotspot.clone())),
