@@ -9,9 +9,14 @@
 //!    the moment the spool is empty (all in ClickHouse);
 //! 3. the full report set of one video over 30 days (totals, daily
 //!    timeseries, nodes, node, curve, heat map, transitions, viewers), plain
-//!    and compared with the previous period.
+//!    and compared with the previous period: aggregated by ClickHouse, and
+//!    beside it, in the same run, the rows read into pathlens and
+//!    aggregated in Rust; both answers are checked identical, and the bytes
+//!    each received from ClickHouse are printed.
 //!
 //! Needs a server: `scripts/clickhouse start 1 && eval "$(scripts/clickhouse env)"`.
+//! With `PATHLENS_BENCH_CLUSTER=pathlens_test` (and `scripts/clickhouse
+//! start 2`) the events are spread over a two-shard cluster instead.
 //! Run: `PATHLENS_BENCH_EVENTS=1000000 cargo bench --profile dev -p pathlens-store-clickhouse --bench clickhouse`
 //! (the same generator settings as the embedded store's benchmark, so the
 //! same events for the same count). Set `PATHLENS_BENCH_KEEP=1` to keep the database and skip the spool step, and
@@ -22,13 +27,17 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{NaiveDate, TimeZone, Utc};
-use pathlens_model::Event;
+use chrono::{DateTime, TimeZone, Utc};
+use pathlens_model::{Event, Graph};
 use pathlens_report::ReportRequest;
 use pathlens_sim::{SimConfig, Simulator, sample_graphs};
-use pathlens_store::Store;
+use pathlens_store::{
+    AggregateRequest, Aggregates, ApiKey, AppendOutcome, EventRow, PartnerId, Result, ScanRequest,
+    Store, StoredVideo,
+};
 use pathlens_store_clickhouse::http::Client;
 use pathlens_store_clickhouse::{ClickHouseConfig, ClickHouseStore, SpoolConfig, SpooledStore};
+use serde_json::Value;
 
 fn target_events() -> usize {
     std::env::var("PATHLENS_BENCH_EVENTS")
@@ -70,8 +79,26 @@ fn requests(compare: bool) -> Vec<ReportRequest> {
     pathlens_report::request::dashboard_set(&params, "n-intro", "h-eng").unwrap()
 }
 
+/// The cluster to spread the events over (`PATHLENS_BENCH_CLUSTER`, one
+/// shard per server of `PATHLENS_CLICKHOUSE_URLS`), if any.
+fn cluster() -> Option<(String, Vec<String>)> {
+    let name = std::env::var("PATHLENS_BENCH_CLUSTER").ok()?;
+    let urls = std::env::var("PATHLENS_CLICKHOUSE_URLS")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|u| !u.is_empty())
+        .map(str::to_string)
+        .collect();
+    Some((name, urls))
+}
+
 fn config(url: &str, database: &str) -> ClickHouseConfig {
-    ClickHouseConfig::from_url(&format!("{}/{database}", url.trim_end_matches('/'))).unwrap()
+    let config =
+        ClickHouseConfig::from_url(&format!("{}/{database}", url.trim_end_matches('/'))).unwrap();
+    match cluster() {
+        Some((name, _)) => config.with_cluster(Some(name)).unwrap(),
+        None => config,
+    }
 }
 
 fn drop_database(url: &str, database: &str) {
@@ -81,6 +108,14 @@ fn drop_database(url: &str, database: &str) {
 }
 
 fn insert_direct(url: &str, database: &str) -> ClickHouseStore {
+    if let Some((name, urls)) = cluster() {
+        // Every shard needs its local tables, which each server's store
+        // creates when it opens.
+        for other in &urls {
+            ClickHouseStore::open(config(other, database)).unwrap();
+        }
+        println!("cluster {name}: {} shards", urls.len());
+    }
     let store = ClickHouseStore::open(config(url, database)).unwrap();
     let now = Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap();
     for graph in sample_graphs() {
@@ -138,41 +173,126 @@ fn insert_spooled(url: &str, database: &str) {
     );
 }
 
-fn report_latency(label: &str, store: &dyn Store) {
+/// The ClickHouse store with reports computed the old way: the period's rows
+/// read into pathlens and aggregated in Rust (`pathlens_store::reference`),
+/// the peer that ClickHouse's own aggregation is measured against.
+struct RowsInRust<'s>(&'s ClickHouseStore);
+
+impl Store for RowsInRust<'_> {
+    fn put_video(&self, p: PartnerId, g: &Graph, now: DateTime<Utc>) -> Result<()> {
+        self.0.put_video(p, g, now)
+    }
+    fn video(&self, p: PartnerId, id: &str) -> Result<Option<StoredVideo>> {
+        self.0.video(p, id)
+    }
+    fn videos(&self, p: PartnerId) -> Result<Vec<StoredVideo>> {
+        self.0.videos(p)
+    }
+    fn put_key(&self, key: &ApiKey) -> Result<()> {
+        self.0.put_key(key)
+    }
+    fn keys(&self) -> Result<Vec<ApiKey>> {
+        self.0.keys()
+    }
+    fn revoke_key(&self, id: &str, now: DateTime<Utc>) -> Result<bool> {
+        self.0.revoke_key(id, now)
+    }
+    fn append(&self, events: Vec<Event>) -> Result<AppendOutcome> {
+        self.0.append(events)
+    }
+    fn scan(&self, request: &ScanRequest) -> Result<Vec<EventRow>> {
+        self.0.scan(request)
+    }
+    fn aggregate(&self, request: &AggregateRequest) -> Result<Aggregates> {
+        pathlens_store::reference::aggregate(self, request)
+    }
+    fn export(&self, p: Option<PartnerId>, offset: u64, limit: usize) -> Result<Vec<Event>> {
+        self.0.export(p, offset, limit)
+    }
+    fn event_count(&self) -> Result<u64> {
+        self.0.event_count()
+    }
+    fn write_queue_depth(&self) -> usize {
+        0
+    }
+}
+
+/// The full report set (median seconds over the runs, the bytes received
+/// from ClickHouse per set, the reports as JSON).
+fn time_set(store: &dyn Store, client: &Client, compare: bool) -> (Vec<f64>, u64, Vec<Value>) {
     let video = store.video(1, "onboarding").unwrap().unwrap();
-    let now = Utc.from_utc_datetime(
-        &NaiveDate::from_ymd_opt(2026, 2, 1)
-            .unwrap()
-            .and_hms_opt(0, 0, 0)
-            .unwrap(),
-    );
+    let now = Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap();
+    let set = requests(compare);
+    let runs: usize = std::env::var("PATHLENS_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5)
+        .max(1);
+    let mut times = Vec::new();
+    let mut bytes = 0;
+    let mut reports = Vec::new();
+    for _ in 0..runs {
+        let before = client.bytes_received();
+        let started = Instant::now();
+        reports = set
+            .iter()
+            .map(|request| {
+                pathlens_report::run(store, &video, request, now)
+                    .unwrap()
+                    .to_json()
+            })
+            .collect();
+        times.push(started.elapsed().as_secs_f64());
+        bytes = client.bytes_received() - before;
+    }
+    times.sort_by(f64::total_cmp);
+    (times, bytes, reports)
+}
+
+/// The full report set of one video, aggregated by ClickHouse and, in the
+/// same run, read as rows and aggregated in Rust; the two answers must be
+/// identical.
+fn report_latency(label: &str, store: &ClickHouseStore) {
     for (name, compare) in [
         ("full set, 30 days, one video", false),
         ("full set with comparison", true),
     ] {
-        let set = requests(compare);
         eprintln!("load: {}", load_average());
-        let runs: usize = std::env::var("PATHLENS_BENCH_RUNS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(5)
-            .max(1);
-        let mut times = Vec::new();
-        for _ in 0..runs {
-            let started = Instant::now();
-            for request in &set {
-                pathlens_report::run(store, &video, request, now).unwrap();
-            }
-            times.push(started.elapsed().as_secs_f64());
-        }
-        times.sort_by(f64::total_cmp);
+        let (fast, fast_bytes, fast_reports) = time_set(store, store.client(), compare);
+        let (slow, slow_bytes, slow_reports) =
+            time_set(&RowsInRust(store), store.client(), compare);
+        assert_eq!(fast_reports, slow_reports, "{name}: the two engines differ");
+        let runs = fast.len();
+        let median = |t: &[f64]| t[t.len() / 2];
         println!(
-            "{label} reports, {name}: median {:.3} s, min {:.3} s, max {:.3} s ({runs} runs)",
-            times[runs / 2],
-            times[0],
-            times[runs - 1]
+            "{label} reports, {name}: aggregated in ClickHouse median {:.3} s (min {:.3}, max {:.3}), {} bytes received; rows into Rust median {:.3} s (min {:.3}, max {:.3}), {} bytes received; {:.1}x faster, {:.0}x fewer bytes ({runs} runs each, answers identical, load {})",
+            median(&fast),
+            fast[0],
+            fast[runs - 1],
+            fast_bytes,
+            median(&slow),
+            slow[0],
+            slow[runs - 1],
+            slow_bytes,
+            median(&slow) / median(&fast),
+            slow_bytes as f64 / fast_bytes.max(1) as f64,
+            load_average(),
         );
     }
+}
+
+fn memory_latency(store: &dyn Store) {
+    let video = store.video(1, "onboarding").unwrap().unwrap();
+    let now = Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap();
+    let set = requests(false);
+    let started = Instant::now();
+    for request in &set {
+        pathlens_report::run(store, &video, request, now).unwrap();
+    }
+    println!(
+        "in-memory reports, full set, 30 days, one video: {:.3} s",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 fn main() {
@@ -202,13 +322,19 @@ fn main() {
         for chunk in simulator().collect::<Vec<_>>().chunks(100_000) {
             memory.append(chunk.to_vec()).unwrap();
         }
-        report_latency("in-memory", &memory);
+        memory_latency(&memory);
     }
     if std::env::var_os("PATHLENS_BENCH_KEEP").is_some() {
         println!("kept the database {database}");
         return;
     }
+    for other in cluster().map(|(_, urls)| urls).unwrap_or_default() {
+        drop_database(&other, &database);
+    }
     drop_database(&url, &database);
+    if cluster().is_some() {
+        return;
+    }
     let spooled = format!("{database}_spool");
     insert_spooled(&url, &spooled);
     drop_database(&url, &spooled);

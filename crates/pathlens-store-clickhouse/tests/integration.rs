@@ -287,6 +287,41 @@ fn two_nodes_racing_with_the_same_batch_count_it_once() {
 }
 
 #[test]
+fn rows_stored_twice_are_counted_once_in_reports() {
+    let Some(url) = common::server("rows_stored_twice_are_counted_once_in_reports") else {
+        return;
+    };
+    let database = Database::new(&[url]);
+    let events = common::traffic(31, 3.0);
+    let memory = MemoryStore::new();
+    common::load(&memory, &events, 5_000);
+    let store = ClickHouseStore::open(database.config(0)).unwrap();
+    common::load(&store, &events, 5_000);
+    let expected = common::reports(&memory);
+    common::assert_same_reports("before the repeats", &common::reports(&store), &expected);
+    // What two racing nodes leave behind: some events stored twice.
+    let client = database.client(0);
+    client
+        .execute(&format!(
+            "INSERT INTO {db}.events SELECT * FROM {db}.events WHERE dedup_key % 5 = 0",
+            db = database.name
+        ))
+        .unwrap();
+    let stored = number(
+        &client,
+        &format!(
+            "SELECT count() FROM {}.events FORMAT TabSeparated",
+            database.name
+        ),
+    );
+    assert!(
+        stored > distinct(&events) as u64,
+        "some rows are stored twice"
+    );
+    common::assert_same_reports("after the repeats", &common::reports(&store), &expected);
+}
+
+#[test]
 fn reports_are_identical_on_every_backend() {
     let Some(url) = common::server("reports_are_identical_on_every_backend") else {
         return;

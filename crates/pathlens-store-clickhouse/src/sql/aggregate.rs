@@ -53,15 +53,50 @@ pub struct Plan<'r> {
     /// `GLOBAL IN` on a cluster (the set is built once and sent to every
     /// shard), `IN` on one server.
     in_set: &'static str,
+    /// `LIMIT 1 BY dedup_key` where rows are read, or nothing when the rows
+    /// are known to hold no repeated key (see [`Plan::duplicates`]).
+    dedup: &'static str,
 }
 
 impl<'r> Plan<'r> {
-    pub fn new(tables: &'r Tables, request: &'r AggregateRequest<'r>, cluster: bool) -> Plan<'r> {
+    /// The queries of `request`, reading every event once per dedup key
+    /// when `dedup`, every stored row otherwise.
+    pub fn new(
+        tables: &'r Tables,
+        request: &'r AggregateRequest<'r>,
+        cluster: bool,
+        dedup: bool,
+    ) -> Plan<'r> {
         Plan {
             tables,
             request,
             in_set: if cluster { "GLOBAL IN" } else { "IN" },
+            dedup: if dedup {
+                "\n    LIMIT 1 BY dedup_key"
+            } else {
+                ""
+            },
         }
+    }
+
+    /// How many of the rows the queries read repeat a dedup key (two
+    /// pathlens nodes that stored one retried event at the same instant):
+    /// one `UInt64`. Rows are only ever added, so when this is 0 after the
+    /// queries ran, they read no repeated key and need no `LIMIT 1 BY`,
+    /// which costs more than the rest of a query on 18.16.
+    pub fn duplicates(&self) -> String {
+        let mut history = self.video_conditions();
+        history.push(format!("kind = {}", code(EventKind::View)));
+        history.push("play_time_sum IS NOT NULL".into());
+        format!(
+            "SELECT toUInt64(count() - uniqExact(dedup_key))
+FROM {events}
+WHERE ({period}) OR ({history})
+FORMAT RowBinary",
+            events = self.tables.events,
+            period = self.period_conditions().join(" AND "),
+            history = history.join(" AND "),
+        )
     }
 
     fn start_us(&self) -> i64 {
@@ -147,8 +182,8 @@ impl<'r> Plan<'r> {
         format!(
             "SELECT dedup_key, session_id, kind, node_id, user_id, ts_us, event_index, position, play_time_sum, from_node_id, to_node_id, hotspot_id, {counted} AS counted
     FROM {events}
-    WHERE {conditions}
-    LIMIT 1 BY dedup_key",
+    WHERE {conditions}{dedup}",
+            dedup = self.dedup,
             counted = self.counted(),
             events = self.tables.events,
             conditions = self.period_conditions().join(" AND "),
@@ -219,8 +254,7 @@ impl<'r> Plan<'r> {
         (
             SELECT session_id, player_session, entry_id, event_index, ts_us, node_id, user_id, position, (assumeNotNull(play_time_sum) * 1000) AS raw_ms, {ms} AS ms
             FROM {events}
-            WHERE {history}
-            LIMIT 1 BY dedup_key
+            WHERE {history}{dedup}
         )
         WHERE 1{kept}
         GROUP BY session_id, isNull(player_session), ifNull(player_session, ''), isNull(entry_id), ifNull(entry_id, '')
@@ -229,6 +263,7 @@ impl<'r> Plan<'r> {
     ARRAY JOIN views AS v, increases AS increase
     WHERE v.2 >= {start} AND v.2 < {end}",
             view = code(EventKind::View),
+            dedup = self.dedup.replace("\n", "\n        "),
             ms = Self::sum_ms(),
             events = self.tables.events,
             history = history.join(" AND "),
@@ -582,7 +617,7 @@ mod tests {
         let hotspot = graph.nodes[0].hotspots[0].id.clone();
         let request = request(graph, SessionFilter::default());
         let tables = Tables::local("pathlens");
-        let plan = Plan::new(&tables, &request, false);
+        let plan = Plan::new(&tables, &request, false, true);
         let queries = [
             plan.totals(),
             plan.nodes(),
@@ -593,6 +628,7 @@ mod tests {
             plan.transitions(),
             plan.viewers(),
             plan.heatmap(&hotspot, 1_000, 5_000),
+            plan.duplicates(),
         ];
         insta::assert_snapshot!(queries.join("\n\n-- next query --\n\n"));
     }
@@ -606,7 +642,7 @@ mod tests {
         };
         let request = request(graph, sessions);
         let tables = Tables::distributed("pathlens");
-        let plan = Plan::new(&tables, &request, true);
+        let plan = Plan::new(&tables, &request, true, true);
         insta::assert_snapshot!(plan.totals());
     }
 
@@ -616,13 +652,13 @@ mod tests {
         let mut request = request(graph, SessionFilter::default());
         request.parts.buckets = vec![(1, 1_000_000), (1_000_000, 2_000_000)];
         let tables = Tables::local("pathlens");
-        let plan = Plan::new(&tables, &request, false);
+        let plan = Plan::new(&tables, &request, false, true);
         assert!(
             plan.bucket()
                 .starts_with("if(ts_us >= arrayElement([1,1000000]")
         );
         request.parts.buckets = vec![(0, 2 * SLOT_US)];
-        let plan = Plan::new(&tables, &request, false);
+        let plan = Plan::new(&tables, &request, false, true);
         assert_eq!(
             plan.bucket(),
             format!("transform(intDiv(ts_us, {SLOT_US}), [0,1], [1,1], 0)")
