@@ -19,7 +19,8 @@
 //! start 2`) the events are spread over a two-shard cluster instead.
 //! Run: `PATHLENS_BENCH_EVENTS=1000000 cargo bench --profile dev -p pathlens-store-clickhouse --bench clickhouse`
 //! (the same generator settings as the embedded store's benchmark, so the
-//! same events for the same count). Set `PATHLENS_BENCH_KEEP=1` to keep the database and skip the spool step, and
+//! same events for the same count). Set `PATHLENS_BENCH_KEEP=1` to keep the database and skip the spool step
+//! (`PATHLENS_BENCH_DATABASE=<name>` then times the reports on it again), and
 //! `PATHLENS_BENCH_MEMORY=1` to time the same reports on the in-memory store
 //! too (the report engine alone); `PATHLENS_BENCH_RUNS` sets the runs of the
 //! report set (5).
@@ -305,6 +306,16 @@ fn main() {
         );
         return;
     };
+    if let Ok(database) = std::env::var("PATHLENS_BENCH_DATABASE") {
+        // A database an earlier run kept: time the reports only.
+        let store = ClickHouseStore::open(config(&url, &database)).unwrap();
+        println!(
+            "{} events in the kept database {database}, ClickHouse at {url}",
+            store.event_count().unwrap()
+        );
+        report_latency("clickhouse", &store);
+        return;
+    }
     let database = format!("pathlens_bench_{}", std::process::id());
     println!("{} events, ClickHouse at {url}", target_events());
     let store = insert_direct(&url, &database);
