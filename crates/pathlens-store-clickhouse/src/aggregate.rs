@@ -19,22 +19,46 @@ fn decode_error(part: &str, error: &DecodeError) -> pathlens_store::StoreError {
     ))
 }
 
-/// Runs `sql` and reads each row of its answer with `row`.
-fn rows<T>(
-    client: &Client,
-    request: &AggregateRequest,
+/// Reads each row of `answer` with `row`.
+fn decode<T>(
     part: &str,
-    sql: &str,
+    answer: &[u8],
     mut row: impl FnMut(&mut Reader<'_>) -> std::result::Result<T, DecodeError>,
 ) -> Result<Vec<T>> {
-    request.cancel.check()?;
-    let answer = client.query(sql)?;
-    let mut reader = Reader::new(&answer);
+    let mut reader = Reader::new(answer);
     let mut out = Vec::new();
     while !reader.is_at_end() {
         out.push(row(&mut reader).map_err(|e| decode_error(part, &e))?);
     }
     Ok(out)
+}
+
+/// Sends every query at once (each part is its own query, so ClickHouse
+/// works on them side by side) and returns their answers in order.
+fn fetch(
+    client: &Client,
+    request: &AggregateRequest,
+    queries: &[(&str, String)],
+) -> Result<Vec<Vec<u8>>> {
+    request.cancel.check()?;
+    let answers: Vec<Result<Vec<u8>>> = std::thread::scope(|scope| {
+        let running: Vec<_> = queries
+            .iter()
+            .map(|(_, sql)| scope.spawn(move || client.query(sql)))
+            .collect();
+        running
+            .into_iter()
+            .map(|thread| {
+                thread.join().unwrap_or_else(|_| {
+                    Err(pathlens_store::StoreError::internal(
+                        "a ClickHouse query thread panicked",
+                    ))
+                })
+            })
+            .collect()
+    });
+    request.cancel.check()?;
+    answers.into_iter().collect()
 }
 
 /// The answer to `request`, aggregated by ClickHouse.
@@ -55,7 +79,8 @@ pub fn aggregate(
 ) -> Result<Aggregates> {
     let fast = Plan::new(tables, request, cluster, false);
     let figures = answer(client, &fast, request)?;
-    let repeats = rows(client, request, "repeated keys", &fast.duplicates(), |r| {
+    let check = [("repeated keys", fast.duplicates())];
+    let repeats = decode("repeated keys", &fetch(client, request, &check)?[0], |r| {
         r.u64()
     })?;
     if repeats.into_iter().sum::<u64>() == 0 {
@@ -66,10 +91,48 @@ pub fn aggregate(
 
 fn answer(client: &Client, plan: &Plan<'_>, request: &AggregateRequest) -> Result<Aggregates> {
     let parts = &request.parts;
+    let mut queries: Vec<(&str, String)> = Vec::new();
+    let mut ask = |part: &'static str, sql: String| {
+        queries.push((part, sql));
+        queries.len() - 1
+    };
+    let totals = (!parts.buckets.is_empty()).then(|| ask("totals", plan.totals()));
+    let nodes = parts.nodes.then(|| {
+        (
+            ask("nodes", plan.nodes()),
+            ask("watched buckets", plan.watched()),
+            ask("drop-offs", plan.dropoffs()),
+        )
+    });
+    let clicks = parts.clicks.then(|| ask("clicks", plan.clicks()));
+    let transitions = parts
+        .transitions
+        .then(|| ask("transitions", plan.transitions()));
+    let viewers = parts.viewers.then(|| ask("viewers", plan.viewers()));
+    let curve = parts
+        .curve
+        .as_deref()
+        .map(|node| ask("the curve", plan.curve(node)));
+    let spot = parts.heatmap.as_deref().and_then(|hotspot| {
+        request
+            .graph
+            .hotspot(hotspot)
+            .map(|(_, spot)| (hotspot, spot))
+    });
+    let heatmap = spot.map(|(hotspot, spot)| {
+        ask(
+            "the heat map",
+            plan.heatmap(hotspot, spot.start_ms, spot.end_ms),
+        )
+    });
+    let answers = fetch(client, request, &queries)?;
+    let of = |index: usize| (queries[index].0, answers[index].as_slice());
+
     let mut answer = Aggregates::default();
-    if !parts.buckets.is_empty() {
+    if let Some(index) = totals {
         answer.totals = vec![Totals::default(); parts.buckets.len()];
-        let found = rows(client, request, "totals", &plan.totals(), |r| {
+        let (part, bytes) = of(index);
+        let found = decode(part, bytes, |r| {
             Ok((
                 r.u64()?,
                 Totals {
@@ -88,7 +151,7 @@ fn answer(client: &Client, plan: &Plan<'_>, request: &AggregateRequest) -> Resul
             }
         }
     }
-    if parts.nodes {
+    if let Some((figures, watched, dropoffs)) = nodes {
         answer.nodes = match &parts.only_node {
             Some(node) => HashMap::from([(node.clone(), NodeStats::default())]),
             None => request
@@ -98,7 +161,8 @@ fn answer(client: &Client, plan: &Plan<'_>, request: &AggregateRequest) -> Resul
                 .map(|n| (n.id.clone(), NodeStats::default()))
                 .collect(),
         };
-        for (node, plays, viewers, view_ms) in rows(client, request, "nodes", &plan.nodes(), |r| {
+        let (part, bytes) = of(figures);
+        for (node, plays, viewers, view_ms) in decode(part, bytes, |r| {
             Ok((r.string()?, r.u64()?, r.u64()?, r.i64()?))
         })? {
             let stats = answer.nodes.entry(node).or_default();
@@ -106,32 +170,28 @@ fn answer(client: &Client, plan: &Plan<'_>, request: &AggregateRequest) -> Resul
             stats.unique_viewers = viewers;
             stats.view_ms = view_ms;
         }
-        let watched = rows(client, request, "watched buckets", &plan.watched(), |r| {
-            Ok((r.string()?, r.u64()?))
-        })?;
-        for (node, buckets) in watched {
+        let (part, bytes) = of(watched);
+        for (node, buckets) in decode(part, bytes, |r| Ok((r.string()?, r.u64()?)))? {
             if let Some(stats) = answer.nodes.get_mut(&node) {
                 stats.watched_buckets = buckets;
             }
         }
-        let dropoffs = rows(client, request, "drop-offs", &plan.dropoffs(), |r| {
-            Ok((r.string()?, r.u64()?))
-        })?;
-        for (node, count) in dropoffs {
+        let (part, bytes) = of(dropoffs);
+        for (node, count) in decode(part, bytes, |r| Ok((r.string()?, r.u64()?)))? {
             if let Some(stats) = answer.nodes.get_mut(&node) {
                 stats.dropoffs = count;
             }
         }
     }
-    if parts.clicks {
-        answer.clicks = rows(client, request, "clicks", &plan.clicks(), |r| {
-            Ok((r.string()?, r.u64()?))
-        })?
-        .into_iter()
-        .collect();
+    if let Some(index) = clicks {
+        let (part, bytes) = of(index);
+        answer.clicks = decode(part, bytes, |r| Ok((r.string()?, r.u64()?)))?
+            .into_iter()
+            .collect();
     }
-    if parts.transitions {
-        answer.transitions = rows(client, request, "transitions", &plan.transitions(), |r| {
+    if let Some(index) = transitions {
+        let (part, bytes) = of(index);
+        answer.transitions = decode(part, bytes, |r| {
             let (from, to, has_hotspot, hotspot) = (r.string()?, r.string()?, r.u8()?, r.string()?);
             Ok((
                 Transition {
@@ -145,8 +205,9 @@ fn answer(client: &Client, plan: &Plan<'_>, request: &AggregateRequest) -> Resul
         .into_iter()
         .collect();
     }
-    if parts.viewers {
-        answer.viewers = rows(client, request, "viewers", &plan.viewers(), |r| {
+    if let Some(index) = viewers {
+        let (part, bytes) = of(index);
+        answer.viewers = decode(part, bytes, |r| {
             let (known, user) = (r.u8()?, r.string()?);
             Ok((
                 (known != 0).then_some(user),
@@ -160,8 +221,9 @@ fn answer(client: &Client, plan: &Plan<'_>, request: &AggregateRequest) -> Resul
         .into_iter()
         .collect();
     }
-    if let Some(node) = &parts.curve {
-        let found = rows(client, request, "the curve", &plan.curve(node), |r| {
+    if let Some(index) = curve {
+        let (part, bytes) = of(index);
+        let found = decode(part, bytes, |r| {
             let plays = r.u64()?;
             let length = r.varint()?;
             let mut watched = Vec::with_capacity(100);
@@ -174,19 +236,17 @@ fn answer(client: &Client, plan: &Plan<'_>, request: &AggregateRequest) -> Resul
         // No plays: sumForEach of no rows is an empty array.
         answer.curve.watched.resize(100, 0);
     }
-    if let Some(hotspot) = &parts.heatmap {
-        let mut heatmap = vec![0u64; 100];
-        if let Some((_, spot)) = request.graph.hotspot(hotspot) {
-            let sql = plan.heatmap(hotspot, spot.start_ms, spot.end_ms);
-            for (bucket, clicks) in rows(client, request, "the heat map", &sql, |r| {
-                Ok((r.u8()?, r.u64()?))
-            })? {
-                if let Some(count) = heatmap.get_mut(usize::from(bucket)) {
+    if parts.heatmap.is_some() {
+        let mut counts = vec![0u64; 100];
+        if let Some(index) = heatmap {
+            let (part, bytes) = of(index);
+            for (bucket, clicks) in decode(part, bytes, |r| Ok((r.u8()?, r.u64()?)))? {
+                if let Some(count) = counts.get_mut(usize::from(bucket)) {
                     *count = clicks;
                 }
             }
         }
-        answer.heatmap = heatmap;
+        answer.heatmap = counts;
     }
     Ok(answer)
 }
