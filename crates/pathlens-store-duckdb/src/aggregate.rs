@@ -437,10 +437,16 @@ pub(crate) fn u64_of(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
-/// Answers `request`: from the session facts when they answer it exactly
-/// (`rollup.rs`), else from the events.
-pub fn aggregate(connection: &Connection, request: &AggregateRequest) -> Result<Aggregates> {
-    if crate::rollup::covers(request)
+/// Answers `request`: from the session facts when they cover every stored
+/// event (`facts`) and answer it exactly (`rollup.rs`), else from the
+/// events.
+pub fn aggregate(
+    connection: &Connection,
+    request: &AggregateRequest,
+    facts: bool,
+) -> Result<Aggregates> {
+    if facts
+        && crate::rollup::covers(request)
         && let Some(figures) = crate::rollup::aggregate(connection, request)?
     {
         return Ok(figures);

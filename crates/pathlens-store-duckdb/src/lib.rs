@@ -2,7 +2,8 @@
 //!
 //! - [`schema`]: versioned migrations, applied when the store opens;
 //! - [`writer`]: the single writer thread, fed by a bounded channel, which
-//!   group-commits appends and acknowledges them only once committed;
+//!   group-commits appends and acknowledges them only once committed, then
+//!   derives their session facts in batches;
 //! - [`read`]: scans and lookups, each on its own connection so reads run
 //!   beside the writer;
 //! - [`aggregate`]: report figures aggregated in SQL, never raw rows;
@@ -34,6 +35,7 @@ pub mod schema;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -91,9 +93,18 @@ pub(crate) struct Shared {
     pub readers: Mutex<Option<Connection>>,
     /// Why the database cannot be used, until the writer has reopened it.
     pub fault: Mutex<Option<StoreError>>,
+    /// The storage sequence number after the last committed event.
+    pub stored_through: AtomicI64,
+    /// The session facts cover every event with a smaller sequence number.
+    pub facts_through: AtomicI64,
 }
 
 impl Shared {
+    /// Whether the session facts cover every committed event.
+    pub fn facts_current(&self) -> bool {
+        self.facts_through.load(Ordering::Acquire) >= self.stored_through.load(Ordering::Acquire)
+    }
+
     /// The current fault, if the database is unusable.
     pub fn fault(&self) -> Option<StoreError> {
         self.fault
@@ -193,6 +204,8 @@ impl DuckDbStore {
             config: config.clone(),
             readers: Mutex::new(Some(reader_source)),
             fault: Mutex::new(None),
+            stored_through: AtomicI64::new(0),
+            facts_through: AtomicI64::new(0),
         });
         let depth = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (jobs, receiver) = sync_channel(config.queue_capacity.max(1));
@@ -346,11 +359,20 @@ impl Store for DuckDbStore {
 
     fn aggregate(&self, request: &AggregateRequest) -> Result<Aggregates> {
         request.cancel.check()?;
+        // The facts are derived after the events' commit: a report first has
+        // the writer derive what is pending, or, when the writer's queue is
+        // full, reads the events themselves (exact, slower).
+        let facts = self.shared.facts_current()
+            || match self.submit(|reply| Write::Facts { reply }) {
+                Ok(()) => true,
+                Err(error) if error.kind() == StoreErrorKind::Overloaded => false,
+                Err(error) => return Err(error),
+            };
         let outcome = self.read(|c| {
             // Cancelling interrupts the query this reader is running.
             let handle = c.interrupt_handle();
             let _guard = request.cancel.on_cancel(move || handle.interrupt());
-            aggregate::aggregate(c, request)
+            aggregate::aggregate(c, request, facts)
         });
         match outcome {
             Err(_) if request.cancel.is_cancelled() => Err(pathlens_store::cancel::cancelled()),

@@ -75,6 +75,10 @@ pub const MIGRATIONS: &[&str] = &[
     // 4: per-session facts that unfiltered reports read (`facts.rs`); a
     // database with events derives them once, when it is opened.
     crate::facts::SCHEMA,
+    // 5: how far the session facts are derived: facts cover every event with
+    // a smaller `seq` (the writer derives them after the events' commit).
+    "CREATE TABLE facts_state (through_seq BIGINT NOT NULL);
+    INSERT INTO facts_state SELECT coalesce(max(seq) + 1, 0) FROM events;",
 ];
 
 /// The migration that adds the session facts.

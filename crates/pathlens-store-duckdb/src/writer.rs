@@ -15,7 +15,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use duckdb::{Connection, params};
@@ -27,6 +27,25 @@ use crate::{REOPEN_INTERVAL, Shared, codec, in_transaction, internal, open_datab
 
 /// Appends committed in one transaction at most.
 const MAX_JOBS_PER_COMMIT: usize = 64;
+
+/// Pending facts are derived once the writer has had no job for this long,
+const FACTS_IDLE: Duration = Duration::from_millis(100);
+/// or once they have waited this long,
+const FACTS_MAX_DELAY: Duration = Duration::from_secs(1);
+/// or once this many events wait for them (a report derives them at once).
+const FACTS_MAX_EVENTS: usize = 200_000;
+
+/// Events committed whose session facts are not derived yet.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    /// The first sequence number without facts.
+    first_seq: i64,
+    /// Their times, µs.
+    lo: i64,
+    hi: i64,
+    events: usize,
+    since: Instant,
+}
 
 /// A change and the channel its answer goes to.
 pub(crate) enum Write {
@@ -52,6 +71,10 @@ pub(crate) enum Write {
     Checkpoint {
         reply: SyncSender<Result<()>>,
     },
+    /// Derive the session facts of every committed event now.
+    Facts {
+        reply: SyncSender<Result<()>>,
+    },
 }
 
 pub(crate) struct Job {
@@ -63,6 +86,7 @@ pub(crate) struct WriterState {
     seen: HashSet<(u32, u64)>,
     chains: Chains,
     next_seq: i64,
+    pending: Option<Pending>,
     depth: Arc<AtomicUsize>,
     shared: Arc<Shared>,
     /// When the writer last tried to reopen an unusable database.
@@ -74,6 +98,7 @@ struct Loaded {
     seen: HashSet<(u32, u64)>,
     chains: Chains,
     next_seq: i64,
+    pending: Option<Pending>,
 }
 
 impl WriterState {
@@ -87,16 +112,64 @@ impl WriterState {
             seen,
             chains,
             next_seq,
+            pending,
         } = Self::read_state(&connection)?;
-        Ok(WriterState {
+        let state = WriterState {
             connection,
             seen,
             chains,
             next_seq,
+            pending,
             depth,
             shared,
             last_reopen: None,
+        };
+        state.publish();
+        Ok(state)
+    }
+
+    /// Tells readers how far the events and their facts are.
+    fn publish(&self) {
+        let facts = self.pending.map_or(self.next_seq, |p| p.first_seq);
+        self.shared.facts_through.store(facts, Ordering::Release);
+        self.shared
+            .stored_through
+            .store(self.next_seq, Ordering::Release);
+    }
+
+    /// Derives the facts of the pending events in one transaction, and
+    /// records how far they go.
+    fn derive_pending(&mut self) -> Result<()> {
+        let Some(pending) = self.pending else {
+            return Ok(());
+        };
+        if let Some(fault) = self.refuse() {
+            return Err(fault);
+        }
+        let connection = &self.connection;
+        let through = self.next_seq;
+        in_transaction(connection, "session facts", || {
+            crate::facts::derive_batch(connection, pending.first_seq, (pending.lo, pending.hi))?;
+            connection
+                .execute("UPDATE facts_state SET through_seq = ?", params![through])
+                .map_err(|e| internal("recording the derived facts", e))?;
+            Ok(())
         })
+        .map_err(|e| self.shared.observe(e))?;
+        self.pending = None;
+        self.publish();
+        Ok(())
+    }
+
+    /// Derives the pending facts when they have waited long enough or grown
+    /// large (a failure is logged; they stay pending).
+    fn derive_due(&mut self, idle: bool) {
+        let due = self.pending.is_some_and(|p| {
+            idle || p.events >= FACTS_MAX_EVENTS || p.since.elapsed() >= FACTS_MAX_DELAY
+        });
+        if due && let Err(error) = self.derive_pending() {
+            tracing::warn!(%error, "deriving session facts failed; they stay pending");
+        }
     }
 
     fn read_state(connection: &Connection) -> Result<Loaded> {
@@ -118,10 +191,31 @@ impl WriterState {
                 row.get(0)
             })
             .map_err(|e| internal("reading the last sequence number", e))?;
+        // Events committed before a crash whose facts were not derived yet.
+        let (first_seq, lo, hi, events): (i64, Option<i64>, Option<i64>, i64) = connection
+            .query_row(
+                "SELECT s.through_seq, min(e.ts_us), max(e.ts_us), count(e.seq)
+                FROM facts_state s LEFT JOIN events e ON e.seq >= s.through_seq
+                GROUP BY s.through_seq",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+            )
+            .map_err(|e| internal("reading how far the facts are derived", e))?;
+        let pending = match (lo, hi) {
+            (Some(lo), Some(hi)) => Some(Pending {
+                first_seq,
+                lo,
+                hi,
+                events: usize::try_from(events).unwrap_or(0),
+                since: Instant::now(),
+            }),
+            _ => None,
+        };
         Ok(Loaded {
             seen,
             chains,
             next_seq,
+            pending,
         })
     }
 
@@ -154,6 +248,8 @@ impl WriterState {
                 self.seen = loaded.seen;
                 self.chains = loaded.chains;
                 self.next_seq = loaded.next_seq;
+                self.pending = loaded.pending;
+                self.publish();
                 if let Ok(mut source) = self.shared.readers.lock() {
                     *source = Some(readers);
                 }
@@ -185,10 +281,16 @@ impl WriterState {
     /// Serves jobs until every sender is gone.
     pub fn run(mut self, jobs: Receiver<Job>) {
         loop {
-            let first = match jobs.recv_timeout(REOPEN_INTERVAL) {
+            let wait = if self.pending.is_some() {
+                FACTS_IDLE
+            } else {
+                REOPEN_INTERVAL
+            };
+            let first = match jobs.recv_timeout(wait) {
                 Ok(job) => job,
                 Err(RecvTimeoutError::Timeout) => {
                     self.heal();
+                    self.derive_due(true);
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -210,6 +312,12 @@ impl WriterState {
                 }
             }
             self.commit_appends(appends);
+            self.derive_due(false);
+        }
+        // Closing: the facts of what is committed, so the next open has
+        // nothing to catch up on (after a crash it derives them then).
+        if let Err(error) = self.derive_pending() {
+            tracing::warn!(%error, "deriving session facts at close failed; the next open derives them");
         }
     }
 
@@ -219,7 +327,8 @@ impl WriterState {
                 Write::Append { reply, .. } => drop(reply.send(Err(fault))),
                 Write::Video { reply, .. }
                 | Write::Key { reply, .. }
-                | Write::Checkpoint { reply } => drop(reply.send(Err(fault))),
+                | Write::Checkpoint { reply }
+                | Write::Facts { reply } => drop(reply.send(Err(fault))),
                 Write::Revoke { reply, .. } => drop(reply.send(Err(fault))),
             }
             return;
@@ -238,6 +347,9 @@ impl WriterState {
             Write::Key { key, reply } => {
                 let result = self.put_key(&key);
                 let _ = reply.send(result.map_err(|e| self.shared.observe(e)));
+            }
+            Write::Facts { reply } => {
+                let _ = reply.send(self.derive_pending());
             }
             Write::Checkpoint { reply } => {
                 let result = self
@@ -324,9 +436,23 @@ impl WriterState {
         let result = self
             .write_events(&accepted)
             .map_err(|e| self.shared.observe(e));
-        if result.is_ok() {
+        if result.is_ok() && !accepted.is_empty() {
             self.seen.extend(fresh);
+            let first_seq = self.next_seq;
             self.next_seq += accepted.len() as i64;
+            let times = accepted.iter().map(|e| e.ts.timestamp_micros());
+            let (lo, hi) = (times.clone().min().unwrap_or(0), times.max().unwrap_or(0));
+            let pending = self.pending.get_or_insert(Pending {
+                first_seq,
+                lo,
+                hi,
+                events: 0,
+                since: Instant::now(),
+            });
+            pending.lo = pending.lo.min(lo);
+            pending.hi = pending.hi.max(hi);
+            pending.events += accepted.len();
+            self.publish();
         }
         for ((_, reply), outcome) in jobs.into_iter().zip(outcomes) {
             let answer = match &result {
@@ -342,8 +468,6 @@ impl WriterState {
             return Ok(());
         }
         let mut planned = self.chains.plan(events);
-        let times = events.iter().map(|e| e.ts.timestamp_micros());
-        let span = (times.clone().min().unwrap_or(0), times.max().unwrap_or(0));
         let connection = &self.connection;
         let first_seq = self.next_seq;
         let committed = in_transaction(connection, "events", || {
@@ -358,8 +482,7 @@ impl WriterState {
                 .flush()
                 .map_err(|e| internal("flushing the appender", e))?;
             drop(appender);
-            Chains::recompute(connection, &mut planned)?;
-            crate::facts::derive_batch(connection, first_seq, span)
+            Chains::recompute(connection, &mut planned)
         });
         match committed {
             Ok(()) => {
