@@ -86,8 +86,7 @@ pub async fn serve(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     let head = method == Method::HEAD;
     if method != Method::GET && !head {
         return ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
+            crate::error::ErrorCode::MethodNotAllowed,
             format!("{method} is not allowed on {path}"),
         )
         .into_response();

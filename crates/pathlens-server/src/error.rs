@@ -9,11 +9,211 @@ use pathlens_report::ReportError;
 use pathlens_store::{StoreError, StoreErrorKind};
 use serde_json::json;
 
+/// Every error code the API answers, with its HTTP status and meaning: the
+/// one table the handlers, the OpenAPI document (`Error.code`) and the
+/// README's table come from (tests hold the two documents to it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    BadRequest,
+    InvalidParameter,
+    InvalidJson,
+    InvalidBody,
+    BadBody,
+    InvalidEvents,
+    InvalidVideo,
+    InvalidBeacon,
+    InvalidStatement,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    BodyTimeout,
+    TooLarge,
+    UnsupportedMediaType,
+    RateLimited,
+    Internal,
+    Overloaded,
+    StorageUnavailable,
+    StorageFull,
+    DeadlineExceeded,
+    Unavailable,
+}
+
+impl ErrorCode {
+    /// Every code, in the order of the table.
+    pub const ALL: [ErrorCode; 23] = [
+        ErrorCode::BadRequest,
+        ErrorCode::InvalidParameter,
+        ErrorCode::InvalidJson,
+        ErrorCode::InvalidBody,
+        ErrorCode::BadBody,
+        ErrorCode::InvalidEvents,
+        ErrorCode::InvalidVideo,
+        ErrorCode::InvalidBeacon,
+        ErrorCode::InvalidStatement,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::BodyTimeout,
+        ErrorCode::TooLarge,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::RateLimited,
+        ErrorCode::Internal,
+        ErrorCode::Overloaded,
+        ErrorCode::StorageUnavailable,
+        ErrorCode::StorageFull,
+        ErrorCode::DeadlineExceeded,
+        ErrorCode::Unavailable,
+    ];
+
+    /// The code as it appears in `{"code"}`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::InvalidParameter => "invalid_parameter",
+            ErrorCode::InvalidJson => "invalid_json",
+            ErrorCode::InvalidBody => "invalid_body",
+            ErrorCode::BadBody => "bad_body",
+            ErrorCode::InvalidEvents => "invalid_events",
+            ErrorCode::InvalidVideo => "invalid_video",
+            ErrorCode::InvalidBeacon => "invalid_beacon",
+            ErrorCode::InvalidStatement => "invalid_statement",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::BodyTimeout => "body_timeout",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Overloaded => "overloaded",
+            ErrorCode::StorageUnavailable => "storage_unavailable",
+            ErrorCode::StorageFull => "storage_full",
+            ErrorCode::DeadlineExceeded => "deadline_exceeded",
+            ErrorCode::Unavailable => "unavailable",
+        }
+    }
+
+    /// The HTTP status the code is answered with.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::BadRequest
+            | ErrorCode::InvalidParameter
+            | ErrorCode::InvalidJson
+            | ErrorCode::InvalidBody
+            | ErrorCode::BadBody
+            | ErrorCode::InvalidEvents
+            | ErrorCode::InvalidVideo
+            | ErrorCode::InvalidBeacon
+            | ErrorCode::InvalidStatement => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Overloaded
+            | ErrorCode::StorageUnavailable
+            | ErrorCode::StorageFull
+            | ErrorCode::DeadlineExceeded
+            | ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// What the code means and what the client can do.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => {
+                "the request cannot be read: a path or query string that does not parse"
+            }
+            ErrorCode::InvalidParameter => {
+                "a parameter is missing, unknown or out of range; the message names it (422 for a JSON body of the wrong shape)"
+            }
+            ErrorCode::InvalidJson => {
+                "the body is not the JSON the route takes; the message says where"
+            }
+            ErrorCode::InvalidBody => "the body could not be read (the connection broke)",
+            ErrorCode::BadBody => "an event batch that cannot be decoded as JSON or NDJSON",
+            ErrorCode::InvalidEvents => {
+                "every event of the batch was rejected; `errors` lists each with its line, field and reason"
+            }
+            ErrorCode::InvalidVideo => {
+                "the graph fails validation; the message lists every problem"
+            }
+            ErrorCode::InvalidBeacon => {
+                "a Kaltura (KAVA) beacon without what it must carry; the message names the field"
+            }
+            ErrorCode::InvalidStatement => {
+                "an xAPI statement that cannot be taken; the message names the field"
+            }
+            ErrorCode::Unauthorized => {
+                "no valid token: missing, unknown or revoked (sign in again)"
+            }
+            ErrorCode::Forbidden => {
+                "the token's key may not do this (a write key reading reports, another partner)"
+            }
+            ErrorCode::NotFound => "no such video, key, node, hotspot or route",
+            ErrorCode::MethodNotAllowed => {
+                "the route does not take this method (`Allow` lists those it takes)"
+            }
+            ErrorCode::BodyTimeout => {
+                "the body did not arrive within the server's body read timeout"
+            }
+            ErrorCode::TooLarge => {
+                "the body or batch is larger than the server takes; send it in parts"
+            }
+            ErrorCode::UnsupportedMediaType => "the body's content type is not one the route takes",
+            ErrorCode::RateLimited => {
+                "too many requests from this key or address; retry after `Retry-After` seconds"
+            }
+            ErrorCode::Internal => "a fault of the server; the detail is in its log",
+            ErrorCode::Overloaded => {
+                "the write queue is full; nothing of the request was stored; retry shortly"
+            }
+            ErrorCode::StorageUnavailable => {
+                "the store cannot be used now (reopening, or ClickHouse unreachable); retry after `Retry-After`"
+            }
+            ErrorCode::StorageFull => {
+                "the disk is full; nothing of the request was stored; retry once space is freed"
+            }
+            ErrorCode::DeadlineExceeded => {
+                "the report took longer than the server's `report_timeout` (or its client left); retry, or ask for less"
+            }
+            ErrorCode::Unavailable => "the server cannot answer now; retry later",
+        }
+    }
+
+    /// The README's table of every code.
+    pub fn markdown_table() -> String {
+        let mut table = String::from("| code | status | meaning |\n|---|---:|---|\n");
+        for code in ErrorCode::ALL {
+            table.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                code.as_str(),
+                code.status().as_u16(),
+                code.meaning()
+            ));
+        }
+        table
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An error answered to an API client.
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     /// Seconds for a `Retry-After` header, when retrying later will help.
     pub retry_after: Option<u32>,
@@ -36,21 +236,22 @@ pub async fn read_body(
         while let Some(current) = cause {
             if current.is::<http_body_util::LengthLimitError>() {
                 return ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too_large",
+                    ErrorCode::TooLarge,
                     format!("{what} holds at most {limit} bytes"),
                 );
             }
             if current.is::<tower_http::timeout::TimeoutError>() {
                 return ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "body_timeout",
+                    ErrorCode::BodyTimeout,
                     format!("{what} did not arrive within the server's body read timeout"),
                 );
             }
             cause = current.source();
         }
-        ApiError::bad_request("invalid_body", format!("{what} could not be read: {error}"))
+        ApiError::new(
+            ErrorCode::InvalidBody,
+            format!("{what} could not be read: {error}"),
+        )
     })
 }
 
@@ -61,38 +262,37 @@ impl ApiError {
         self
     }
 
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    /// An error of `code`, answered with the code's status.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError {
             retry_after: None,
-            status,
+            status: code.status(),
             code,
             message: message.into(),
         }
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    /// The same error with another status (an extractor's own choice).
+    pub fn with_status(mut self, status: StatusCode) -> ApiError {
+        self.status = status;
+        self
     }
 
     pub fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+        ApiError::new(ErrorCode::NotFound, message)
     }
 
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        ApiError::new(ErrorCode::Unauthorized, message)
     }
 
     pub fn forbidden(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+        ApiError::new(ErrorCode::Forbidden, message)
     }
 
     pub fn internal(detail: impl std::fmt::Display) -> ApiError {
         tracing::error!(%detail, "internal error");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error; see the server log",
-        )
+        ApiError::new(ErrorCode::Internal, "internal error; see the server log")
     }
 }
 
@@ -100,12 +300,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (
             self.status,
-            Json(json!({"code": self.code, "message": self.message})),
+            Json(json!({"code": self.code.as_str(), "message": self.message})),
         )
             .into_response();
         response
             .extensions_mut()
-            .insert(crate::metrics::ErrorCode(self.code));
+            .insert(crate::metrics::ErrorCode(self.code.as_str()));
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()
@@ -118,26 +318,19 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         match error.kind() {
-            StoreErrorKind::Overloaded => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "overloaded",
-                error.to_string(),
-            ),
+            StoreErrorKind::Overloaded => ApiError::new(ErrorCode::Overloaded, error.to_string()),
             StoreErrorKind::Unavailable => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage_unavailable",
+                ErrorCode::StorageUnavailable,
                 "the store cannot be used now; retry later",
             )
             .retry_after(5),
             StoreErrorKind::Full => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage_full",
+                ErrorCode::StorageFull,
                 "the storage has no space left; nothing of this request was stored; retry later",
             )
             .retry_after(30),
             StoreErrorKind::Cancelled => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "deadline_exceeded",
+                ErrorCode::DeadlineExceeded,
                 "the report was stopped before it finished: it took longer than the server's report_timeout, or its client went away",
             )
             .retry_after(5),
@@ -150,7 +343,7 @@ impl From<ReportError> for ApiError {
     fn from(error: ReportError) -> ApiError {
         match error {
             ReportError::InvalidParam { .. } => {
-                ApiError::bad_request("invalid_parameter", error.to_string())
+                ApiError::new(ErrorCode::InvalidParameter, error.to_string())
             }
             ReportError::NotFound(message) => ApiError::not_found(message),
             ReportError::Store(store) => store.into(),
@@ -161,12 +354,8 @@ impl From<ReportError> for ApiError {
 impl From<pathlens_ingest::IngestError> for ApiError {
     fn from(error: pathlens_ingest::IngestError) -> ApiError {
         match error.kind() {
-            IngestErrorKind::TooLarge => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                error.to_string(),
-            ),
-            IngestErrorKind::BadRequest => ApiError::bad_request("bad_body", error.to_string()),
+            IngestErrorKind::TooLarge => ApiError::new(ErrorCode::TooLarge, error.to_string()),
+            IngestErrorKind::BadRequest => ApiError::new(ErrorCode::BadBody, error.to_string()),
         }
     }
 }
@@ -209,17 +398,17 @@ pub async fn json_errors(
         Err(_) => String::new(),
     };
     let code = match status {
-        StatusCode::BAD_REQUEST => "bad_request",
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::REQUEST_TIMEOUT => "body_timeout",
-        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::UNPROCESSABLE_ENTITY => "invalid_parameter",
-        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
-        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
-        _ if status.is_server_error() => "internal",
-        _ => "bad_request",
+        StatusCode::BAD_REQUEST => ErrorCode::BadRequest,
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::REQUEST_TIMEOUT => ErrorCode::BodyTimeout,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::TooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        StatusCode::UNPROCESSABLE_ENTITY => ErrorCode::InvalidParameter,
+        StatusCode::TOO_MANY_REQUESTS => ErrorCode::RateLimited,
+        StatusCode::SERVICE_UNAVAILABLE => ErrorCode::Unavailable,
+        _ if status.is_server_error() => ErrorCode::Internal,
+        _ => ErrorCode::BadRequest,
     };
     let message = if text.is_empty() {
         status
@@ -229,7 +418,9 @@ pub async fn json_errors(
     } else {
         text
     };
-    let mut error = ApiError::new(status, code, message).into_response();
+    let mut error = ApiError::new(code, message)
+        .with_status(status)
+        .into_response();
     // Keep what the original answer said beyond its body (Allow, Retry-After).
     for (name, value) in &parts.headers {
         if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {

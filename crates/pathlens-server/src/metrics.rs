@@ -368,7 +368,6 @@ fn may_read_metrics(
     request: &axum::extract::Request,
 ) -> Result<(), crate::error::ApiError> {
     use axum::extract::ConnectInfo;
-    use axum::http::StatusCode;
     use sha2::{Digest, Sha256};
 
     let local = request
@@ -380,8 +379,7 @@ fn may_read_metrics(
     }
     let Some(expected) = &state.config.metrics_token else {
         return Err(crate::error::ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
+            crate::error::ErrorCode::Forbidden,
             "/metrics answers clients on this machine only; set metrics_token (PATHLENS_METRICS_TOKEN) to read it from elsewhere",
         ));
     };
@@ -396,8 +394,7 @@ fn may_read_metrics(
         Ok(())
     } else {
         Err(crate::error::ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            crate::error::ErrorCode::Unauthorized,
             "/metrics needs the metrics token: Authorization: Bearer <metrics_token>",
         ))
     }

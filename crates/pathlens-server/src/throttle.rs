@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::ConnectInfo;
-use axum::http::StatusCode;
 use axum::http::request::Parts;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -198,8 +197,7 @@ fn seconds(wait: Duration) -> u64 {
 fn limited(wait: Duration, what: &str) -> ApiError {
     let after = seconds(wait).max(1);
     ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
+        crate::error::ErrorCode::RateLimited,
         format!("{what}; retry in {after} s"),
     )
     .retry_after(u32::try_from(after).unwrap_or(u32::MAX))
@@ -425,8 +423,8 @@ mod tests {
         assert!(throttle.check_key("k").is_ok());
         assert!(throttle.check_key("k").is_ok(), "a burst of twice the rate");
         let refused = throttle.check_key("k").unwrap_err();
-        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(refused.code, "rate_limited");
+        assert_eq!(refused.status, axum::http::StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(refused.code.as_str(), "rate_limited");
         assert_eq!(refused.retry_after, Some(1));
         assert!(
             throttle.check_key("other").is_ok(),
@@ -445,13 +443,13 @@ mod tests {
         let unauthorized = || ApiError::unauthorized("no");
         for _ in 0..3 {
             assert_eq!(
-                throttle.auth_failed(address, unauthorized()).code,
+                throttle.auth_failed(address, unauthorized()).code.as_str(),
                 "unauthorized"
             );
         }
         assert!(throttle.check_locked_out(address).is_ok());
         let locked = throttle.auth_failed(address, unauthorized());
-        assert_eq!(locked.code, "rate_limited");
+        assert_eq!(locked.code.as_str(), "rate_limited");
         assert_eq!(locked.retry_after, Some(60));
         assert!(
             throttle.check_locked_out(address).is_err(),

@@ -9,6 +9,53 @@ use pathlens_store::Store;
 
 use crate::support::{GRAPH, app, with_video};
 
+/// The error codes of the README and of the OpenAPI document are the
+/// server's table (`ErrorCode`); with `PATHLENS_UPDATE_DOCS=1` the test
+/// writes the README's from it instead (a differing document gets the
+/// value it should hold in the failure message).
+#[test]
+fn error_codes_are_documented_from_the_one_table() {
+    use pathlens_server::error::ErrorCode;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let update = std::env::var_os("PATHLENS_UPDATE_DOCS").is_some();
+
+    let readme_path = root.join("../../README.md");
+    let readme = std::fs::read_to_string(&readme_path).unwrap();
+    let (open, close) = ("<!-- error-codes -->\n", "<!-- /error-codes -->");
+    let start = readme.find(open).expect("the README marks its error table") + open.len();
+    let end = readme
+        .find(close)
+        .expect("the README marks its error table's end");
+    let table = ErrorCode::markdown_table();
+    if update {
+        let written = format!("{}{table}{}", &readme[..start], &readme[end..]);
+        std::fs::write(&readme_path, written).unwrap();
+    } else {
+        assert_eq!(
+            &readme[start..end],
+            table,
+            "README.md's error table differs from ErrorCode (PATHLENS_UPDATE_DOCS=1 rewrites it)"
+        );
+    }
+
+    let document: Value = serde_json::from_str(DOCUMENT).unwrap();
+    let described: Vec<String> = ErrorCode::ALL
+        .iter()
+        .map(|c| format!("`{c}` ({}): {}", c.status().as_u16(), c.meaning()))
+        .collect();
+    let wanted = serde_json::json!({
+        "type": "string",
+        "enum": ErrorCode::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+        "description": format!("The error code, with its status and meaning: {}.", described.join("; ")),
+    });
+    assert_eq!(
+        document["components"]["schemas"]["Error"]["properties"]["code"],
+        wanted,
+        "openapi.json's Error.code differs from ErrorCode; it should be:\n{}",
+        serde_json::to_string_pretty(&wanted).unwrap()
+    );
+}
+
 #[tokio::test]
 async fn openapi_documents_exactly_the_routes() {
     let document: Value = serde_json::from_str(DOCUMENT).unwrap();

@@ -65,7 +65,7 @@ pub async fn ingest(
     Ok((
         status,
         Json(json!({
-            "code": if all_bad { "invalid_events" } else { "ok" },
+            "code": if all_bad { crate::error::ErrorCode::InvalidEvents.as_str() } else { "ok" },
             "accepted": outcome.accepted,
             "duplicates": outcome.duplicates,
             "rejected": rejected.len(),

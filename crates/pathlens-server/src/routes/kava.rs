@@ -93,7 +93,7 @@ async fn track(
     let answer = Json(json!({"time": now.timestamp(), "viewEventsEnabled": true}));
     let beacon = kava::decode(&request).map_err(|error| {
         state.metrics.count_events(SOURCE, 0, 0, 1);
-        ApiError::bad_request("invalid_beacon", error.to_string())
+        ApiError::new(crate::error::ErrorCode::InvalidBeacon, error.to_string())
     })?;
     if !state.keys.has_partner(beacon.partner_id) {
         state

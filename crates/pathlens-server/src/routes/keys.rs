@@ -54,10 +54,10 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require_admin()?;
     let request: NewKey = serde_json::from_str(&body)
-        .map_err(|e| ApiError::bad_request("invalid_json", format!("body: {e}")))?;
+        .map_err(|e| ApiError::new(crate::error::ErrorCode::InvalidJson, format!("body: {e}")))?;
     let kind = KeyKind::from_name(&request.kind).ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_parameter",
+        ApiError::new(
+            crate::error::ErrorCode::InvalidParameter,
             format!("kind: {:?} is not admin or write", request.kind),
         )
     })?;

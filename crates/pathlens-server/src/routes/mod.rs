@@ -29,8 +29,7 @@ pub async fn health(
             Err(match error.kind() {
                 pathlens_store::StoreErrorKind::Full => error.into(),
                 _ => crate::error::ApiError::new(
-                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "storage_unavailable",
+                    crate::error::ErrorCode::StorageUnavailable,
                     "the store cannot be used now; retry later",
                 )
                 .retry_after(5),

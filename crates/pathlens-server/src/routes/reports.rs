@@ -31,8 +31,8 @@ pub async fn report(
         .unwrap_or_else(|| "json".into());
     params.retain(|(k, _)| k != "format");
     if format != "json" && format != "csv" {
-        return Err(ApiError::bad_request(
-            "invalid_parameter",
+        return Err(ApiError::new(
+            crate::error::ErrorCode::InvalidParameter,
             format!("format: {format:?} is not json or csv"),
         ));
     }
@@ -58,9 +58,7 @@ pub async fn report(
         )?)
     });
     let report = tokio::time::timeout(deadline, work).await.map_err(|_| {
-        ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "deadline_exceeded",
+        ApiError::new(crate::error::ErrorCode::DeadlineExceeded,
             format!(
                 "the report took longer than the server's {} s limit (report_timeout); narrow the range or the filters, or retry later",
                 deadline.as_secs_f64()

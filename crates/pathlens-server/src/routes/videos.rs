@@ -49,18 +49,19 @@ fn parse_graph(
     let id = path_id.or(params.id.as_deref()).unwrap_or_default();
     let name = params.name.as_deref().unwrap_or(id);
     let mut graph = Graph::from_any_json(body, id, name).map_err(|error| match error {
-        GraphError::Invalid(problems) => ApiError::bad_request(
-            "invalid_video",
+        GraphError::Invalid(problems) => ApiError::new(
+            crate::error::ErrorCode::InvalidVideo,
             format!("invalid interactive video: {}", problems.join("; ")),
         ),
-        GraphError::Unreadable(reason) => {
-            ApiError::bad_request("invalid_json", format!("the body is not a graph: {reason}"))
-        }
+        GraphError::Unreadable(reason) => ApiError::new(
+            crate::error::ErrorCode::InvalidJson,
+            format!("the body is not a graph: {reason}"),
+        ),
     })?;
     if let Some(path_id) = path_id {
         if !graph.id.is_empty() && graph.id != path_id {
-            return Err(ApiError::bad_request(
-                "invalid_video",
+            return Err(ApiError::new(
+                crate::error::ErrorCode::InvalidVideo,
                 format!(
                     "id: the body names {:?} but the URL names {path_id:?}",
                     graph.id
@@ -70,8 +71,8 @@ fn parse_graph(
         graph.id = path_id.to_string();
     }
     if graph.id.is_empty() {
-        return Err(ApiError::bad_request(
-            "invalid_video",
+        return Err(ApiError::new(
+            crate::error::ErrorCode::InvalidVideo,
             "id: a Kaltura path needs ?id= to name the video",
         ));
     }
@@ -125,8 +126,8 @@ pub const MAX_GRAPH_BYTES: usize = pathlens_ingest::MAX_BODY_BYTES;
 async fn graph_text(body: Body) -> Result<String, ApiError> {
     let bytes = crate::error::read_body(body, MAX_GRAPH_BYTES, "the body").await?;
     String::from_utf8(bytes.to_vec()).map_err(|error| {
-        ApiError::bad_request(
-            "invalid_json",
+        ApiError::new(
+            crate::error::ErrorCode::InvalidJson,
             format!(
                 "the body is not UTF-8 (invalid bytes at offset {})",
                 error.utf8_error().valid_up_to()

@@ -85,7 +85,7 @@ async fn store_statements(
     };
     let decoded = xapi::decode_statements(&body, &ctx).map_err(|error| {
         state.metrics.count_events(SOURCE, 0, 0, 1);
-        ApiError::bad_request("invalid_statement", error.to_string())
+        ApiError::new(crate::error::ErrorCode::InvalidStatement, error.to_string())
     })?;
     for verb in &decoded.unmapped {
         state.metrics.count_xapi_unmapped(verb);
@@ -107,24 +107,27 @@ async fn store_statements(
 /// (an id in the body must agree).
 fn with_statement_id(body: &[u8], statement_id: Option<&str>) -> Result<Vec<u8>, ApiError> {
     let statement_id = statement_id.ok_or_else(|| {
-        ApiError::bad_request("invalid_parameter", "statementId: required for PUT")
+        ApiError::new(
+            crate::error::ErrorCode::InvalidParameter,
+            "statementId: required for PUT",
+        )
     })?;
     let mut statement: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(
-            "invalid_statement",
+        ApiError::new(
+            crate::error::ErrorCode::InvalidStatement,
             format!("statement 0: (body): not valid JSON: {e}"),
         )
     })?;
     let Value::Object(fields) = &mut statement else {
-        return Err(ApiError::bad_request(
-            "invalid_statement",
+        return Err(ApiError::new(
+            crate::error::ErrorCode::InvalidStatement,
             "statement 0: (body): a PUT carries one statement (a JSON object)",
         ));
     };
     match fields.get("id").and_then(Value::as_str) {
         Some(id) if id != statement_id => {
-            return Err(ApiError::bad_request(
-                "invalid_statement",
+            return Err(ApiError::new(
+                crate::error::ErrorCode::InvalidStatement,
                 format!("statement 0: id: {id:?} differs from statementId {statement_id:?}"),
             ));
         }
