@@ -100,11 +100,18 @@ fn answer(
         .read_to_string()
         .with_context(|| format!("{what}: reading the answer"))?;
     if !status.is_success() {
-        let message = serde_json::from_str::<Value>(&body)
-            .ok()
-            .and_then(|v| v["message"].as_str().map(str::to_string))
-            .unwrap_or(body);
-        bail!("{what}: {status}: {message}");
+        // The API's errors are {"code", "message"}: the message says what is
+        // wrong; the code is kept for scripts that match on it.
+        let error = serde_json::from_str::<Value>(&body).ok();
+        match error.as_ref().and_then(|v| {
+            Some((
+                v["message"].as_str()?,
+                v["code"].as_str().unwrap_or("error"),
+            ))
+        }) {
+            Some((message, code)) => bail!("{what}: {message} ({code})"),
+            None => bail!("{what}: the server answered {}: {body}", status.as_u16()),
+        }
     }
     Ok(body)
 }

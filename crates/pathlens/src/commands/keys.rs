@@ -54,7 +54,7 @@ pub fn run(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
                 ("created_at", "Created"),
                 ("revoked_at", "Revoked"),
             ]
-            .map(|(k, h)| (k.to_string(), h.to_string()));
+            .map(|(k, h)| crate::table::Column::plain(k, h));
             print!("{}", crate::table::render(&columns, &keys));
         }
         KeysCommand::Revoke { id } => {

@@ -130,15 +130,14 @@ fn describe(report: &Value) -> String {
             other["to"].as_str().unwrap_or_default()
         );
     }
-    let columns: Vec<(String, String)> = report["columns"]
+    let columns: Vec<crate::table::Column> = report["columns"]
         .as_array()
         .into_iter()
         .flatten()
-        .map(|c| {
-            (
-                c["key"].as_str().unwrap_or_default().to_string(),
-                c["label"].as_str().unwrap_or_default().to_string(),
-            )
+        .map(|c| crate::table::Column {
+            key: c["key"].as_str().unwrap_or_default().to_string(),
+            label: c["label"].as_str().unwrap_or_default().to_string(),
+            kind: crate::table::Kind::of(c["type"].as_str().unwrap_or_default()),
         })
         .collect();
     let rows = report["rows"].as_array().cloned().unwrap_or_default();

@@ -46,7 +46,7 @@ pub fn run(config: &Config, command: VideosCommand) -> anyhow::Result<()> {
         VideosCommand::List => {
             let videos = backend.videos()?;
             let columns = [("id", "Id"), ("name", "Name"), ("updated_at", "Updated")]
-                .map(|(k, h)| (k.to_string(), h.to_string()));
+                .map(|(k, h)| crate::table::Column::plain(k, h));
             print!("{}", crate::table::render(&columns, &videos));
         }
         VideosCommand::Show { id } => {
@@ -79,7 +79,7 @@ pub fn run(config: &Config, command: VideosCommand) -> anyhow::Result<()> {
                 ("hotspots", "Hotspots"),
                 ("deleted_at", "Deleted"),
             ]
-            .map(|(k, h)| (k.to_string(), h.to_string()));
+            .map(|(k, h)| crate::table::Column::plain(k, h));
             print!("{}", crate::table::render(&columns, &rows));
         }
     }
