@@ -319,7 +319,7 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         match error.kind() {
             StoreErrorKind::Overloaded => ApiError::new(ErrorCode::Overloaded, error.to_string()),
-            StoreErrorKind::Unavailable => ApiError::new(
+            StoreErrorKind::Unavailable | StoreErrorKind::Locked => ApiError::new(
                 ErrorCode::StorageUnavailable,
                 "the store cannot be used now; retry later",
             )

@@ -173,8 +173,15 @@ pub(crate) fn in_transaction<T>(
 
 /// Opens the database file and brings its schema up to date.
 pub(crate) fn open_database(path: &Path, config: &DuckDbConfig) -> Result<Connection> {
-    let connection =
-        Connection::open(path).map_err(|e| internal(&format!("opening {}", path.display()), e))?;
+    let connection = Connection::open(path).map_err(|e| {
+        let error = internal(&format!("opening {}", path.display()), &e);
+        // DuckDB refuses a file another process has open for writing.
+        if error.to_string().contains("Could not set lock on file") {
+            StoreError::new(StoreErrorKind::Locked, error.to_string())
+        } else {
+            error
+        }
+    })?;
     if let Some(limit) = &config.memory_limit {
         connection
             .execute_batch(&format!("SET memory_limit = '{}'", limit.replace('\'', "")))

@@ -50,6 +50,9 @@ pub enum StoreErrorKind {
     Full,
     /// The data on disk is not what this version understands.
     Incompatible,
+    /// Another process holds the storage (a running server has the data
+    /// directory open): work through that process instead.
+    Locked,
     /// A read stopped by its [`Cancel`] (client gone, deadline passed).
     Cancelled,
     /// Anything else: a bug or an I/O fault.

@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use pathlens_report::{ReportKind, ReportRequest};
 use pathlens_server::routes::videos::{save, video_json};
 use pathlens_server::{AppState, ServerConfig, system_clock};
-use pathlens_store::{KeyKind, Store};
+use pathlens_store::{KeyKind, Store, StoreErrorKind};
 use pathlens_store_clickhouse::{ClickHouseConfig, ClickHouseStore, SpoolConfig, SpooledStore};
 use pathlens_store_duckdb::{DuckDbConfig, DuckDbStore};
 use serde_json::{Value, json};
@@ -76,17 +76,62 @@ pub fn open_embedded(config: &Config) -> anyhow::Result<Arc<DuckDbStore>> {
         memory_limit: config.memory_limit.clone(),
     };
     let store = DuckDbStore::open(&config.data_dir, &settings).map_err(|error| {
-        let text = error.to_string();
-        if text.contains("lock") {
+        if error.kind() == StoreErrorKind::Locked {
+            locked(&config.data_dir, &error)
+        } else {
             anyhow::anyhow!(
-                "the data directory {} is in use by another process (is `pathlens serve` running?); pass --server URL --token TOKEN to work through it.\n  detail: {text}",
+                "opening the store in {}: {error}",
                 config.data_dir.display()
             )
-        } else {
-            anyhow::anyhow!("opening the store in {}: {text}", config.data_dir.display())
         }
     })?;
     Ok(Arc::new(store))
+}
+
+/// The file in which `pathlens serve` leaves the URL it serves a data
+/// directory at, while it runs.
+pub const SERVER_URL_FILE: &str = "server.url";
+
+/// Why a held data directory cannot be opened, with the command that works
+/// through the server holding it.
+fn locked(data_dir: &std::path::Path, error: &pathlens_store::StoreError) -> anyhow::Error {
+    let url = std::fs::read_to_string(data_dir.join(SERVER_URL_FILE))
+        .ok()
+        .map(|u| u.trim().to_string())
+        .filter(|u| u.starts_with("http"));
+    let mut command: Vec<String> = std::env::args()
+        .skip(1)
+        .map(|arg| shell_word(&arg))
+        .collect();
+    command.insert(0, "pathlens".into());
+    command.push("--server".into());
+    command.push(
+        url.clone()
+            .unwrap_or_else(|| "http://127.0.0.1:8080".into()),
+    );
+    command.push("--token".into());
+    command.push("\"$PATHLENS_TOKEN\"".into());
+    let holder = match &url {
+        Some(url) => format!("the pathlens server at {url}"),
+        None => "another process (a running `pathlens serve`?)".into(),
+    };
+    anyhow::anyhow!(
+        "the data directory {} is in use by {holder}. Run the command through it, with an admin token in PATHLENS_TOKEN (the demo prints one):\n  {}\n  detail: {error}",
+        data_dir.display(),
+        command.join(" ")
+    )
+}
+
+/// `word` as one shell word.
+fn shell_word(word: &str) -> String {
+    let plain = word
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_-./:=,@+".contains(c));
+    if plain && !word.is_empty() {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 fn answer(

@@ -1,6 +1,6 @@
 //! CLI commands on a data directory.
 
-use crate::support::{ok, pathlens, token};
+use crate::support::{Server, ok, pathlens, token};
 
 #[test]
 fn videos_keys_import_and_reports() {
@@ -189,5 +189,47 @@ fn config_generate_prints_a_valid_example() {
     assert!(
         stderr.contains("listen") && stderr.contains("write_queue"),
         "{stderr}"
+    );
+}
+
+/// A command on a data directory a server holds is refused with the command
+/// that works through that server, and that command works.
+#[test]
+fn a_held_data_directory_names_the_command_to_use_instead() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let admin = token(&data, "admin");
+    let server = Server::start(&data);
+    let refused = pathlens(&data, &["videos", "list"]);
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        message.contains(&format!("in use by the pathlens server at {}", server.base)),
+        "{message}"
+    );
+    let command = message
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("pathlens "))
+        .unwrap_or_else(|| panic!("no command in: {message}"));
+    assert!(
+        command.contains(&format!("--server {}", server.base)) && command.contains("videos list"),
+        "{command}"
+    );
+    // The command as printed, with the token in PATHLENS_TOKEN.
+    let words: Vec<String> = command
+        .split_whitespace()
+        .skip(1)
+        .map(|w| w.replace("\"$PATHLENS_TOKEN\"", &admin))
+        .collect();
+    let through = std::process::Command::new(env!("CARGO_BIN_EXE_pathlens"))
+        .args(&words)
+        .env_remove("PATHLENS_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        through.status.success(),
+        "{command}: {}",
+        String::from_utf8_lossy(&through.stderr)
     );
 }

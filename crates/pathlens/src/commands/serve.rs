@@ -62,11 +62,18 @@ pub fn serve_store(
     };
     let state = AppState::new(store, server_config, system_clock())?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(async {
+    let embedded = matches!(config.clickhouse(), Ok(None));
+    let url_file = config.data_dir.join(crate::backend::SERVER_URL_FILE);
+    let served = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
-        ready(listener.local_addr()?);
+        let address = listener.local_addr()?;
+        // Tools that find the data directory held learn where to go instead.
+        if embedded {
+            let _ = std::fs::write(&url_file, format!("http://{address}\n"));
+        }
+        ready(address);
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
             tracing::info!("shutting down");
@@ -79,5 +86,9 @@ pub fn serve_store(
         )
         .await
         .context("serving")
-    })
+    });
+    if embedded {
+        let _ = std::fs::remove_file(&url_file);
+    }
+    served
 }
