@@ -104,6 +104,18 @@ describe('dashboard', () => {
     assert.match(await page.textContent('.empty-title'), /No video matches/);
   });
 
+  test('the one-click sign-in link the demo prints signs in and leaves no token in the address', async () => {
+    assert.ok(demo.signIn, 'the demo prints a sign-in link');
+    assert.equal(demo.signIn, `${demo.base}/#token=${demo.token}`);
+    const fresh = await browser.newContext({ locale: 'en-US', timezoneId: TZ, viewport: { width: 1280, height: 900 } });
+    const tab = await fresh.newPage();
+    await tab.goto(demo.signIn);
+    await tab.waitForSelector('#videos-table');
+    assert.equal(new URL(tab.url()).hash, '');
+    assert.ok(!tab.url().includes(demo.token));
+    await fresh.close();
+  });
+
   test('the video page paints fast and its top metrics equal the API totals', async () => {
     const url = `${demo.base}/videos/${VIDEO}`;
     await page.goto(url);

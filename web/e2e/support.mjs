@@ -58,9 +58,10 @@ export async function startDemo() {
       output += chunk;
       const url = /dashboard:\s+(\S+)/.exec(output);
       const token = /admin token:\s+(\S+)/.exec(output);
+      const signIn = /sign in:\s+(\S+)/.exec(output);
       if (url && token) {
         clearTimeout(timer);
-        resolve({ base: url[1].replace(/\/$/, ''), token: token[1] });
+        resolve({ base: url[1].replace(/\/$/, ''), token: token[1], signIn: signIn?.[1] });
       }
     });
   });

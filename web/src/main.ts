@@ -98,4 +98,13 @@ document.addEventListener('click', (event) => {
 });
 
 window.addEventListener('popstate', () => route());
+
+// A one-click sign-in link (`/#token=…`, as `pathlens demo` prints it): the
+// token is kept like a typed one and taken out of the address at once. A
+// fragment never reaches the server or its logs.
+const link = /^#token=([^&]+)$/.exec(location.hash);
+if (link) {
+  setToken(decodeURIComponent(link[1]));
+  history.replaceState(null, '', location.pathname + location.search);
+}
 route();

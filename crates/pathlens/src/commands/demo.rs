@@ -147,6 +147,7 @@ pub fn run(config: &Config, data_dir_given: bool, args: DemoArgs) -> anyhow::Res
         println!();
         println!("  pathlens demo is running");
         println!("  dashboard:   http://{address}/");
+        println!("  sign in:     http://{address}/#token={admin}");
         println!("  admin token: {admin}");
         println!("  write key:   {write}");
         println!(
