@@ -241,6 +241,26 @@ describe('dashboard', () => {
     // Deleted nodes are listed and tagged with their date.
     const deleted = byName.rows.filter((r) => r.deleted_at);
     for (const row of deleted) assert.match(await page.textContent(`#nodes tr[data-row="${row.node_id}"]`), /Deleted/);
+    // Changes are coloured by each figure's polarity (more drop-offs is bad
+    // news), and 0 → 0 is no change at all ("—").
+    let toned = 0;
+    for (const row of byName.rows) {
+      for (const key of ['plays', 'dropoffs']) {
+        const badge = `#nodes tr[data-row="${row.node_id}"] [data-col="${key}"] .change`;
+        const change = row[`${key}_change`];
+        const previous = row[`${key}_previous`];
+        assert.equal((await page.textContent(badge)).replace(/^[▲▼] /, ''), formatChange(change, previous), `${row.node_id} ${key}`);
+        if (typeof change === 'number' && previous !== 0 && Math.abs(change) > 0.0005) {
+          const good = key === 'dropoffs' ? change < 0 : change > 0;
+          assert.match(await page.getAttribute(badge, 'class'), good ? /change-good/ : /change-bad/, `${row.node_id} ${key}`);
+          toned += 1;
+        }
+      }
+    }
+    assert.ok(toned > 0, 'some changes are coloured');
+    const idle = byName.rows.find((r) => r.plays === 0 && r.plays_previous === 0);
+    assert.ok(idle, 'a node without plays in either period');
+    assert.equal(await page.textContent(`#nodes tr[data-row="${idle.node_id}"] [data-col="plays"] .change`), '—');
     await panelShot('#nodes', 'nodes.png');
   });
 
@@ -359,6 +379,23 @@ describe('dashboard', () => {
     await page.goto(`${demo.base}/videos/${VIDEO}?range=last_30_days&tz=${encodeURIComponent(TZ)}&node=not-a-node`);
     await page.waitForSelector('#node .notice-error');
     assert.match(await page.textContent('#node .error-message'), /not-a-node/);
+  });
+
+  test('a comparison period without data is said in words', async () => {
+    // The first week of traffic, compared with the week before it.
+    const series = await api.report(VIDEO, 'timeseries', { range: 'last_12_months', tz: TZ, interval: 'day', page_size: 10000 });
+    const first = series.rows.find((r) => r.impressions > 0 || r.plays > 0);
+    assert.ok(first, 'the demo has traffic');
+    const from = first.bucket;
+    const to = new Date(Date.parse(`${from}T00:00:00Z`) + 6 * 86_400_000).toISOString().slice(0, 10);
+    const params = { from, to, tz: TZ, compare: 'previous_period' };
+    const totals = await api.report(VIDEO, 'totals', params);
+    assert.equal(totals.rows[0].plays_previous, 0);
+    await page.goto(`${demo.base}/videos/${VIDEO}?from=${from}&to=${to}&tz=${encodeURIComponent(TZ)}&compare=previous_period`);
+    await page.waitForSelector('.comparison-empty');
+    assert.match(await page.textContent('.comparison-empty'), /No data in the comparison period/);
+    await waitForText(page, '.metric[data-metric="plays"] .change', 'new');
+    await panelShot('#metrics', 'comparison-empty.png');
   });
 
   test('no script errors on any page', () => {

@@ -121,8 +121,9 @@ export function formatValue(value, type) {
 }
 
 export function formatChange(change, previous) {
+  if (previous === 0) return change === 0 || change === undefined ? '—' : 'new';
   if (typeof change === 'number') return signed.format(change);
-  return previous === 0 ? 'new' : '—';
+  return '—';
 }
 
 export function columnType(report, key) {

@@ -38,11 +38,25 @@ export function formatCompact(value: number): string {
   return compact.format(value);
 }
 
-/** A relative change (0.25 = +25 %); null when there is nothing to compare with. */
+/**
+ * A relative change (0.25 = +25 %): "—" for nothing to compare with and for
+ * 0 → 0 (no change to speak of), "new" for something out of 0.
+ */
 export function formatChange(change: unknown, previous: unknown): string {
+  if (previous === 0) return change === 0 || change === undefined ? DASH : 'new';
   if (typeof change === 'number') return signedPercent.format(change);
-  if (previous === 0) return 'new';
   return DASH;
+}
+
+/** Figures for which more is worse: their rises show as bad news. */
+const WORSE_WHEN_UP = new Set(['dropoffs']);
+
+/** Whether a change of `key` is good, bad or neither, by the figure's polarity. */
+export function changeTone(key: string, change: unknown): 'good' | 'bad' | 'flat' | 'none' {
+  if (typeof change !== 'number') return 'none';
+  if (Math.abs(change) <= 0.0005) return 'flat';
+  const up = change > 0;
+  return up !== WORSE_WHEN_UP.has(key) ? 'good' : 'bad';
 }
 
 const dateFormat = new Intl.DateTimeFormat(locale, { year: 'numeric', month: 'short', day: 'numeric', timeZone: 'UTC' });

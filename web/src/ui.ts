@@ -3,7 +3,7 @@
 
 import { ApiError, reportCsv, type ColumnType, type Row } from './api';
 import { type Child, fill, h, icon, ICONS } from './dom';
-import { formatChange, formatValue } from './format';
+import { changeTone, formatChange, formatValue } from './format';
 
 /** Loads data for a panel; a newer request cancels the older one, and a
  * request identical to the last one is not repeated. */
@@ -200,12 +200,17 @@ export function cell(value: unknown, type: ColumnType): string {
   return formatValue(value, type);
 }
 
-export function changeBadge(change: unknown, previous: unknown, type: ColumnType): HTMLElement {
+/**
+ * A change with its arrow, coloured by what it means for `key` (drop-offs
+ * rising is bad news, plays rising good).
+ */
+export function changeBadge(change: unknown, previous: unknown, type: ColumnType, key = ''): HTMLElement {
   const text = formatChange(change, previous);
-  const direction = typeof change === 'number' ? (change > 0.0005 ? 'up' : change < -0.0005 ? 'down' : 'flat') : 'none';
+  const direction = typeof change === 'number' && previous !== 0 ? (change > 0.0005 ? 'up' : change < -0.0005 ? 'down' : 'flat') : 'none';
+  const tone = direction === 'none' ? 'none' : changeTone(key, change);
   return h(
     'span',
-    { class: `change change-${direction}`, title: `previous period: ${formatValue(previous, type)}` },
+    { class: `change change-${direction} change-${tone}`, title: `previous period: ${formatValue(previous, type)}` },
     direction === 'up' ? '▲ ' : direction === 'down' ? '▼ ' : '',
     text,
   );
@@ -255,7 +260,7 @@ export function dataTable(spec: TableSpec): HTMLElement {
           if (spec.open && column.key === spec.open.column) {
             content = h('button', { type: 'button', class: 'link-btn', title: spec.open.label(row), onclick: () => spec.open!.run(row) }, content);
           }
-          const compare = spec.comparing && column.compared ? changeBadge(row[`${column.key}_change`], row[`${column.key}_previous`], column.type) : null;
+          const compare = spec.comparing && column.compared ? changeBadge(row[`${column.key}_change`], row[`${column.key}_previous`], column.type, column.key) : null;
           return h(index === 0 ? 'th' : 'td', { class: classes, scope: index === 0 ? 'row' : undefined, 'data-col': column.key }, content, compare);
         }),
       );

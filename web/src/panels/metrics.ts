@@ -101,7 +101,7 @@ export class MetricsPanel implements PanelView {
       const change = card.querySelector<HTMLElement>('.metric-change')!;
       if (totals.comparison) {
         const previous = row[`${key}_previous`];
-        fill(change, changeBadge(row[`${key}_change`], previous, type), h('span', { class: 'muted metric-previous' }, ` vs ${formatValue(previous, type)}`));
+        fill(change, changeBadge(row[`${key}_change`], previous, type, key), h('span', { class: 'muted metric-previous' }, ` vs ${formatValue(previous, type)}`));
         change.title = `${formatPeriod(totals.comparison.from, totals.comparison.to)}: ${formatValue(previous, type)}`;
       } else {
         fill(change, h('span', { class: 'muted' }, 'no comparison'));
@@ -111,7 +111,18 @@ export class MetricsPanel implements PanelView {
     const state = this.context!.state;
     const nothing = !row.impressions && !row.plays;
     if (!nothing) {
-      fill(this.message);
+      // Said in words, so "new" against zeros is not taken for growth.
+      const comparedEmpty = totals.comparison && !row.impressions_previous && !row.plays_previous;
+      fill(
+        this.message,
+        comparedEmpty
+          ? h(
+              'p',
+              { class: 'muted comparison-empty' },
+              `No data in the comparison period (${formatPeriod(totals.comparison!.from, totals.comparison!.to)}): there is nothing to compare with, so changes show as “new”.`,
+            )
+          : null,
+      );
       return;
     }
     const period = formatPeriod(totals.period.from, totals.period.to);
