@@ -65,7 +65,7 @@ pub fn render(columns: &[Column], rows: &[Value]) -> String {
 fn render_within(columns: &[Column], rows: &[Value], width: usize) -> String {
     let cells: Vec<Vec<String>> = rows
         .iter()
-        .map(|row| columns.iter().map(|c| cell(c, &row[&c.key])).collect())
+        .map(|row| columns.iter().map(|c| cell(c, row)).collect())
         .collect();
     let headers: Vec<String> = columns.iter().map(|c| c.label.clone()).collect();
     let fits = |table: &String| table.lines().all(|line| line.chars().count() <= width);
@@ -200,11 +200,11 @@ fn vertical(columns: &[Column], rows: &[Value]) -> String {
             if column.key.ends_with("_previous") || column.key.ends_with("_change") {
                 continue;
             }
-            let mut line = vec![column.label.clone(), cell(column, &row[&column.key])];
+            let mut line = vec![column.label.clone(), cell(column, row)];
             if compares {
                 for suffix in ["_previous", "_change"] {
                     let key = format!("{}{suffix}", column.key);
-                    line.push(find(&key).map_or(String::new(), |c| cell(c, &row[&key])));
+                    line.push(find(&key).map_or(String::new(), |c| cell(c, row)));
                 }
             }
             lines.push(line);
@@ -226,7 +226,20 @@ fn vertical(columns: &[Column], rows: &[Value]) -> String {
     out
 }
 
-fn cell(column: &Column, value: &Value) -> String {
+/// The cell of `column` in `row`. A change against a previous value of 0
+/// is "new", or "—" when the value stayed 0.
+fn cell(column: &Column, row: &Value) -> String {
+    let value = &row[&column.key];
+    if let Some(base) = column.key.strip_suffix("_change")
+        && row[format!("{base}_previous")].as_f64() == Some(0.0)
+    {
+        return if value.as_f64() == Some(0.0) || value.is_null() && row[base].as_f64() == Some(0.0)
+        {
+            "—".into()
+        } else {
+            "new".into()
+        };
+    }
     match value {
         Value::Null => "—".into(),
         Value::String(text) => instant(text).unwrap_or_else(|| text.clone()),
@@ -368,6 +381,28 @@ mod tests {
         for i in 0..8 {
             assert!(text.contains(&format!("Header{i}")), "{text}");
         }
+    }
+
+    #[test]
+    fn changes_from_zero_are_new_or_nothing() {
+        let columns = [
+            column("plays", "Plays", Kind::Plain),
+            column("plays_previous", "Plays (previous)", Kind::Plain),
+            column("plays_change", "Plays (change)", Kind::Ratio),
+        ];
+        let rows = [
+            json!({"plays": 0, "plays_previous": 0, "plays_change": 0.0}),
+            json!({"plays": 5, "plays_previous": 0, "plays_change": null}),
+            json!({"plays": 5, "plays_previous": 4, "plays_change": 0.25}),
+        ];
+        let text = render_within(&columns, &rows, 100);
+        let changes: Vec<&str> = text
+            .lines()
+            .skip(2)
+            .map(|l| l.split_whitespace().last().unwrap())
+            .collect();
+        assert_eq!(changes, ["—", "new", "%"], "{text}");
+        assert!(text.contains("+25.0 %"), "{text}");
     }
 
     #[test]
