@@ -28,14 +28,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, TimeZone, Utc};
-use pathlens_model::{Event, Graph};
+use chrono::{TimeZone, Utc};
+use pathlens_model::Event;
 use pathlens_report::ReportRequest;
 use pathlens_sim::{SimConfig, Simulator, sample_graphs};
-use pathlens_store::{
-    AggregateRequest, Aggregates, ApiKey, AppendOutcome, EventRow, PartnerId, Result, ScanRequest,
-    Store, StoredVideo,
-};
+use pathlens_store::Store;
 use pathlens_store_clickhouse::http::Client;
 use pathlens_store_clickhouse::{ClickHouseConfig, ClickHouseStore, SpoolConfig, SpooledStore};
 use serde_json::Value;
@@ -174,50 +171,6 @@ fn insert_spooled(url: &str, database: &str) {
     );
 }
 
-/// The ClickHouse store with reports computed the old way: the period's rows
-/// read into pathlens and aggregated in Rust (`pathlens_store::reference`),
-/// the peer that ClickHouse's own aggregation is measured against.
-struct RowsInRust<'s>(&'s ClickHouseStore);
-
-impl Store for RowsInRust<'_> {
-    fn put_video(&self, p: PartnerId, g: &Graph, now: DateTime<Utc>) -> Result<()> {
-        self.0.put_video(p, g, now)
-    }
-    fn video(&self, p: PartnerId, id: &str) -> Result<Option<StoredVideo>> {
-        self.0.video(p, id)
-    }
-    fn videos(&self, p: PartnerId) -> Result<Vec<StoredVideo>> {
-        self.0.videos(p)
-    }
-    fn put_key(&self, key: &ApiKey) -> Result<()> {
-        self.0.put_key(key)
-    }
-    fn keys(&self) -> Result<Vec<ApiKey>> {
-        self.0.keys()
-    }
-    fn revoke_key(&self, id: &str, now: DateTime<Utc>) -> Result<bool> {
-        self.0.revoke_key(id, now)
-    }
-    fn append(&self, events: Vec<Event>) -> Result<AppendOutcome> {
-        self.0.append(events)
-    }
-    fn scan(&self, request: &ScanRequest) -> Result<Vec<EventRow>> {
-        self.0.scan(request)
-    }
-    fn aggregate(&self, request: &AggregateRequest) -> Result<Aggregates> {
-        pathlens_store::reference::aggregate(self, request)
-    }
-    fn export(&self, p: Option<PartnerId>, offset: u64, limit: usize) -> Result<Vec<Event>> {
-        self.0.export(p, offset, limit)
-    }
-    fn event_count(&self) -> Result<u64> {
-        self.0.event_count()
-    }
-    fn write_queue_depth(&self) -> usize {
-        0
-    }
-}
-
 /// The full report set (median seconds over the runs, the bytes received
 /// from ClickHouse per set, the reports as JSON).
 fn time_set(store: &dyn Store, client: &Client, compare: bool) -> (Vec<f64>, u64, Vec<Value>) {
@@ -260,8 +213,10 @@ fn report_latency(label: &str, store: &ClickHouseStore) {
     ] {
         eprintln!("load: {}", load_average());
         let (fast, fast_bytes, fast_reports) = time_set(store, store.client(), compare);
-        let (slow, slow_bytes, slow_reports) =
-            time_set(&RowsInRust(store), store.client(), compare);
+        // The peer: the same rows read into pathlens and aggregated in Rust
+        // (how reports ran before ClickHouse aggregated them).
+        let rows = pathlens_store::reference::Rerouted::rows(store);
+        let (slow, slow_bytes, slow_reports) = time_set(&rows, store.client(), compare);
         assert_eq!(fast_reports, slow_reports, "{name}: the two engines differ");
         let runs = fast.len();
         let median = |t: &[f64]| t[t.len() / 2];

@@ -2,10 +2,8 @@
 //! queries of [`crate::sql::aggregate`], one per part a request asks for,
 //! and their `RowBinary` answers read into [`Aggregates`].
 
-use std::collections::HashMap;
-
 use pathlens_store::{
-    AggregateRequest, Aggregates, Curve, NodeStats, Result, Totals, Transition, ViewerStats,
+    AggregateRequest, Aggregates, Curve, Result, Totals, Transition, ViewerStats,
 };
 
 use crate::http::Client;
@@ -152,15 +150,7 @@ fn answer(client: &Client, plan: &Plan<'_>, request: &AggregateRequest) -> Resul
         }
     }
     if let Some((figures, watched, dropoffs)) = nodes {
-        answer.nodes = match &parts.only_node {
-            Some(node) => HashMap::from([(node.clone(), NodeStats::default())]),
-            None => request
-                .graph
-                .nodes
-                .iter()
-                .map(|n| (n.id.clone(), NodeStats::default()))
-                .collect(),
-        };
+        answer.nodes = request.empty_nodes();
         let (part, bytes) = of(figures);
         for (node, plays, viewers, view_ms) in decode(part, bytes, |r| {
             Ok((r.string()?, r.u64()?, r.u64()?, r.i64()?))

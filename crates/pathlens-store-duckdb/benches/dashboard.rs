@@ -28,11 +28,10 @@ use std::time::{Duration, Instant};
 mod common;
 
 use chrono::{DateTime, TimeZone, Utc};
-use pathlens_model::{Event, EventKind, Graph};
+use pathlens_model::{EventKind, Graph};
 use pathlens_report::{ReportRequest, request::dashboard_set};
 use pathlens_store::{
-    AggregateRequest, Aggregates, ApiKey, AppendOutcome, ContextFilter, EventRow, PartnerId, Parts,
-    Result, ScanRequest, Store, StoredVideo,
+    AggregateRequest, Aggregates, ContextFilter, Parts, ScanRequest, Store, StoredVideo,
 };
 use pathlens_store_duckdb::{DuckDbConfig, DuckDbStore};
 use serde_json::{Value, json};
@@ -51,68 +50,6 @@ struct Question {
     end: DateTime<Utc>,
     filter: ContextFilter,
     parts: Parts,
-}
-
-/// How a wrapped store answers `aggregate`.
-enum Engine {
-    /// Row by row in Rust (the reference).
-    Rows,
-    /// The store's own, recording each question.
-    Recording(Mutex<Vec<Question>>),
-}
-
-/// The same database, with reports computed row by row in Rust, or with
-/// the store's questions recorded.
-struct RowEngine<'s>(&'s DuckDbStore, Engine);
-
-impl Store for RowEngine<'_> {
-    fn put_video(&self, partner: PartnerId, graph: &Graph, now: DateTime<Utc>) -> Result<()> {
-        self.0.put_video(partner, graph, now)
-    }
-    fn video(&self, partner: PartnerId, id: &str) -> Result<Option<StoredVideo>> {
-        self.0.video(partner, id)
-    }
-    fn videos(&self, partner: PartnerId) -> Result<Vec<StoredVideo>> {
-        self.0.videos(partner)
-    }
-    fn put_key(&self, key: &ApiKey) -> Result<()> {
-        self.0.put_key(key)
-    }
-    fn keys(&self) -> Result<Vec<ApiKey>> {
-        self.0.keys()
-    }
-    fn revoke_key(&self, id: &str, now: DateTime<Utc>) -> Result<bool> {
-        self.0.revoke_key(id, now)
-    }
-    fn append(&self, events: Vec<Event>) -> Result<AppendOutcome> {
-        self.0.append(events)
-    }
-    fn scan(&self, request: &ScanRequest) -> Result<Vec<EventRow>> {
-        self.0.scan(request)
-    }
-    fn aggregate(&self, request: &AggregateRequest) -> Result<Aggregates> {
-        match &self.1 {
-            Engine::Rows => pathlens_store::reference::aggregate(self, request),
-            Engine::Recording(seen) => {
-                seen.lock().unwrap().push(Question {
-                    start: request.start,
-                    end: request.end,
-                    filter: request.filter.clone(),
-                    parts: request.parts.clone(),
-                });
-                self.0.aggregate(request)
-            }
-        }
-    }
-    fn export(&self, partner: Option<PartnerId>, offset: u64, limit: usize) -> Result<Vec<Event>> {
-        self.0.export(partner, offset, limit)
-    }
-    fn event_count(&self) -> Result<u64> {
-        self.0.event_count()
-    }
-    fn write_queue_depth(&self) -> usize {
-        self.0.write_queue_depth()
-    }
 }
 
 fn now() -> DateTime<Utc> {
@@ -314,7 +251,7 @@ fn main() {
         "loaded {stored} events (with their session facts) in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let rows = RowEngine(&store, Engine::Rows);
+    let rows = pathlens_store::reference::Rerouted::rows(&store);
     // The busiest video: the most plays in the whole history.
     let videos = store.videos(1).unwrap();
     let plays = |video: &StoredVideo| {
@@ -361,7 +298,20 @@ fn main() {
     // the questions its reports asked the store are kept for the peer.
     let mut ours: Vec<(Timing, Vec<Question>)> = Vec::new();
     for (name, requests) in &workloads {
-        let recording = RowEngine(&store, Engine::Recording(Mutex::new(Vec::new())));
+        let seen: Mutex<Vec<Question>> = Mutex::new(Vec::new());
+        let record = |store: &dyn Store, request: &AggregateRequest| {
+            seen.lock().unwrap().push(Question {
+                start: request.start,
+                end: request.end,
+                filter: request.filter.clone(),
+                parts: request.parts.clone(),
+            });
+            store.aggregate(request)
+        };
+        let recording = pathlens_store::reference::Rerouted {
+            store: &store,
+            aggregate: &record,
+        };
         let answers = answer(&recording, video, requests);
         let row_answers = answer(&rows, video, requests);
         assert_eq!(
@@ -371,10 +321,7 @@ fn main() {
         let timing = time(runs, || {
             answer(&store, video, requests);
         });
-        let Engine::Recording(questions) = recording.1 else {
-            unreachable!()
-        };
-        ours.push((timing, questions.into_inner().unwrap()));
+        ours.push((timing, std::mem::take(&mut *seen.lock().unwrap())));
     }
     let figures: Vec<Vec<Value>> = ours
         .iter()

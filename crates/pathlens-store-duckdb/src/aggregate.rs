@@ -398,20 +398,6 @@ pub(crate) fn node_row(row: &duckdb::Row<'_>) -> duckdb::Result<(String, u64, u6
     ))
 }
 
-/// Zero figures for every node of the graph, or for the one node of a
-/// drill-down: the keys the answer starts from.
-pub(crate) fn empty_nodes(request: &AggregateRequest) -> HashMap<String, NodeStats> {
-    match request.parts.only_node.as_deref() {
-        Some(node) => HashMap::from([(node.to_string(), NodeStats::default())]),
-        None => request
-            .graph
-            .nodes
-            .iter()
-            .map(|n| (n.id.clone(), NodeStats::default()))
-            .collect(),
-    }
-}
-
 /// A row of (an id, a count).
 pub(crate) fn id_count_row(row: &duckdb::Row<'_>) -> duckdb::Result<(String, u64)> {
     Ok((row.get(0)?, u64_of(row.get(1)?)))
@@ -589,7 +575,7 @@ fn nodes(
 ) -> Result<HashMap<String, NodeStats>> {
     let node_play = code(EventKind::NodePlay);
     let only = request.parts.only_node.as_deref();
-    let mut stats = empty_nodes(request);
+    let mut stats = request.empty_nodes();
     // `AND node_id = …` for a drill-down on one node.
     let one = only.map_or(String::new(), |node| {
         format!(" AND node_id = {}", quote(node))

@@ -20,8 +20,8 @@ use pathlens_model::EventKind;
 use pathlens_store::{AggregateRequest, Aggregates, Curve, NodeStats, Result};
 
 use crate::aggregate::{
-    Source, buckets_relation, empty_nodes, graph_relations, heatmap, id_count_row, in_bucket_order,
-    list, node_row, query as rows, quote, totals_row, transition_row, u64_of, viewer_row,
+    Source, buckets_relation, graph_relations, heatmap, id_count_row, in_bucket_order, list,
+    node_row, query as rows, quote, totals_row, transition_row, u64_of, viewer_row,
 };
 use crate::facts::SLOT_US;
 use crate::internal;
@@ -307,7 +307,7 @@ fn nodes(
     query: &Query,
 ) -> Result<HashMap<String, NodeStats>> {
     let only = request.parts.only_node.as_deref();
-    let mut stats = empty_nodes(request);
+    let mut stats = request.empty_nodes();
     let one = only.map_or(String::new(), |n| format!(" AND node_id = {}", quote(n)));
     let (video, period, kept) = (&query.video, &query.period, &query.kept);
     let sql = query.sql(&format!(

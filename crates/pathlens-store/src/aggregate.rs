@@ -78,6 +78,22 @@ pub struct AggregateRequest<'g> {
     pub cancel: crate::Cancel,
 }
 
+impl AggregateRequest<'_> {
+    /// Zero figures for every node of the graph, or for the one node of a
+    /// drill-down: the keys an answer's `nodes` start from.
+    pub fn empty_nodes(&self) -> HashMap<String, NodeStats> {
+        match self.parts.only_node.as_deref() {
+            Some(node) => HashMap::from([(node.to_string(), NodeStats::default())]),
+            None => self
+                .graph
+                .nodes
+                .iter()
+                .map(|n| (n.id.clone(), NodeStats::default()))
+                .collect(),
+        }
+    }
+}
+
 /// Headline metrics of one bucket (or of the whole period).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Totals {
