@@ -186,6 +186,40 @@ fn a_version_1_database_is_upgraded_in_place() {
 }
 
 /// `days` of simulated traffic of `graphs` (partner 1) from `start`.
+/// A request for every part (one node drill-down when `only_node`, the
+/// curve of `curve`, the heat map of `heatmap`) of `graph` in `[start, end)`.
+#[allow(clippy::too_many_arguments)]
+fn every_part<'g>(
+    graph: &'g pathlens_model::Graph,
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+    filter: pathlens_store::ContextFilter,
+    sessions: pathlens_store::SessionFilter,
+    buckets: Vec<(i64, i64)>,
+    only_node: Option<String>,
+    (curve, heatmap): (Option<String>, Option<String>),
+) -> pathlens_store::AggregateRequest<'g> {
+    pathlens_store::AggregateRequest {
+        partner_id: 1,
+        graph,
+        start,
+        end,
+        filter,
+        sessions,
+        parts: pathlens_store::Parts {
+            buckets,
+            nodes: true,
+            only_node,
+            clicks: true,
+            transitions: true,
+            viewers: true,
+            curve,
+            heatmap,
+        },
+        cancel: Default::default(),
+    }
+}
+
 fn simulated(
     start: chrono::DateTime<chrono::Utc>,
     graphs: &[pathlens_model::Graph],
@@ -211,7 +245,7 @@ fn simulated(
 fn aggregates_in_sql_equal_the_reference() {
     use chrono::{Duration, TimeZone, Utc};
     use pathlens_sim::sample_graphs;
-    use pathlens_store::{AggregateRequest, ContextFilter, Parts, SessionFilter, reference};
+    use pathlens_store::{ContextFilter, SessionFilter, reference};
 
     let place = location();
     let store = DuckDbStore::open(place.dir.path(), &DuckDbConfig::default()).unwrap();
@@ -262,25 +296,16 @@ fn aggregates_in_sql_equal_the_reference() {
                     hotspots: Vec::new(),
                 },
             ] {
-                let request = AggregateRequest {
-                    partner_id: 1,
+                let request = every_part(
                     graph,
-                    start: from,
-                    end: to,
-                    filter: filter.clone(),
+                    from,
+                    to,
+                    filter.clone(),
                     sessions,
-                    parts: Parts {
-                        buckets: buckets.clone(),
-                        nodes: true,
-                        only_node: only_node.clone(),
-                        clicks: true,
-                        transitions: true,
-                        viewers: true,
-                        curve: Some(first_node.clone()),
-                        heatmap: Some(first_hotspot.clone()),
-                    },
-                    cancel: Default::default(),
-                };
+                    buckets.clone(),
+                    only_node.clone(),
+                    (Some(first_node.clone()), Some(first_hotspot.clone())),
+                );
                 let sql = store.aggregate(&request).unwrap();
                 let rows = reference::aggregate(&store, &request).unwrap();
                 assert!(sql.totals.iter().any(|t| t.plays > 0), "{request:?}");
@@ -394,7 +419,7 @@ fn view_playback_does_not_depend_on_arrival_order() {
 fn session_facts_follow_late_events_and_graph_changes() {
     use chrono::{Duration, TimeZone, Utc};
     use pathlens_sim::sample_graphs;
-    use pathlens_store::{AggregateRequest, ContextFilter, Parts, SessionFilter, reference};
+    use pathlens_store::{ContextFilter, SessionFilter, reference};
 
     let start = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
     let mut graphs = sample_graphs();
@@ -453,25 +478,16 @@ fn session_facts_follow_late_events_and_graph_changes() {
                         )
                     })
                     .collect();
-                let request = AggregateRequest {
-                    partner_id: 1,
+                let request = every_part(
                     graph,
-                    start: from,
-                    end: to,
-                    filter: filter.clone(),
+                    from,
+                    to,
+                    filter.clone(),
                     sessions,
-                    parts: Parts {
-                        buckets,
-                        nodes: true,
-                        only_node: None,
-                        clicks: true,
-                        transitions: true,
-                        viewers: true,
-                        curve: Some(node.clone()),
-                        heatmap: Some(hotspot.clone()),
-                    },
-                    cancel: Default::default(),
-                };
+                    buckets,
+                    None,
+                    (Some(node.clone()), Some(hotspot.clone())),
+                );
                 let expected = reference::aggregate(stores[0].as_ref(), &request).unwrap();
                 if request.sessions.is_empty() && request.filter.is_empty() {
                     assert!(expected.totals.iter().any(|t| t.plays > 0), "{}", graph.id);
@@ -565,7 +581,7 @@ fn fact_rows(place: &TempLocation) -> Vec<String> {
 fn facts_a_crash_left_underived_are_derived_at_the_next_open() {
     use chrono::{Duration, TimeZone, Utc};
     use pathlens_sim::sample_graphs;
-    use pathlens_store::{AggregateRequest, ContextFilter, Parts, SessionFilter, reference};
+    use pathlens_store::{ContextFilter, SessionFilter, reference};
 
     let start = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
     let graphs = sample_graphs();
@@ -597,25 +613,16 @@ fn facts_a_crash_left_underived_are_derived_at_the_next_open() {
     let store = place.open();
     for graph in &graphs {
         let end = start + Duration::days(3);
-        let request = AggregateRequest {
-            partner_id: 1,
+        let request = every_part(
             graph,
             start,
             end,
-            filter: ContextFilter::default(),
-            sessions: SessionFilter::default(),
-            parts: Parts {
-                buckets: vec![(start.timestamp_micros(), end.timestamp_micros())],
-                nodes: true,
-                only_node: None,
-                clicks: true,
-                transitions: true,
-                viewers: true,
-                curve: Some(graph.start_node.clone()),
-                heatmap: None,
-            },
-            cancel: pathlens_store::Cancel::default(),
-        };
+            ContextFilter::default(),
+            SessionFilter::default(),
+            vec![(start.timestamp_micros(), end.timestamp_micros())],
+            None,
+            (Some(graph.start_node.clone()), None),
+        );
         let figures = store.aggregate(&request).unwrap();
         assert!(figures.totals[0].plays > 0, "{}: plays", graph.id);
         assert_eq!(
