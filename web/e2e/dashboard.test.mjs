@@ -373,9 +373,7 @@ describe('dashboard', () => {
     await shot('video-phone.png');
     await page.setViewportSize({ width: 1280, height: 900 });
     await page.click('.topbar-end .icon-btn');
-    await page.goto(`${demo.base}/videos/no-such-video`);
-    await page.waitForSelector('#metrics .notice-error');
-    assert.match(await page.textContent('#metrics .error-message'), /no video "no-such-video"/);
+    // (An unknown video is a page of its own: see the test of error pages.)
     await page.goto(`${demo.base}/videos/${VIDEO}?range=last_30_days&tz=${encodeURIComponent(TZ)}&node=not-a-node`);
     await page.waitForSelector('#node .notice-error');
     assert.match(await page.textContent('#node .error-message'), /not-a-node/);
@@ -396,6 +394,26 @@ describe('dashboard', () => {
     assert.match(await page.textContent('.comparison-empty'), /No data in the comparison period/);
     await waitForText(page, '.metric[data-metric="plays"] .change', 'new');
     await panelShot('#metrics', 'comparison-empty.png');
+  });
+
+  test('an unknown video and a refused setting are one message with the way back', async () => {
+    await page.goto(`${demo.base}/videos/no-such-video`);
+    await page.waitForSelector('.page-error');
+    assert.match(await page.textContent('.page-error h1'), /No such video/);
+    assert.equal(await page.locator('.notice-error').count(), 0, 'no box per panel');
+    await shot('error-unknown-video.png');
+    await page.click('.page-error a[href="/"]');
+    await page.waitForSelector('#videos-table');
+
+    await page.goto(`${demo.base}/videos/${VIDEO}?range=last_30_days&tz=Mars%2FOlympus`);
+    await page.waitForSelector('.page-error');
+    assert.match(await page.textContent('.page-error'), /tz/);
+    assert.equal(await page.locator('.notice-error').count(), 0, 'no box per panel');
+    await shot('error-bad-setting.png');
+    await page.click('#reset-settings');
+    await page.waitForSelector('#metrics');
+    const totals = await api.report(VIDEO, 'totals', { range: 'last_30_days', tz: TZ });
+    await waitForText(page, '.metric[data-metric="plays"] .metric-value', formatValue(totals.rows[0].plays, 'integer'));
   });
 
   test('no script errors on any page', () => {

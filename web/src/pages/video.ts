@@ -1,7 +1,7 @@
 // The page of one interactive video: header, period and comparison, filters,
 // then the panels. Every control changes the URL; the panels follow it.
 
-import { getJson, type Report, type Video } from '../api';
+import { ApiError, getJson, type Report, type Video } from '../api';
 import { fill, h, icon, ICONS } from '../dom';
 import { formatInteger, formatPeriod } from '../format';
 import { exportZip } from '../export';
@@ -76,6 +76,9 @@ export class VideoPage {
   private readonly metrics: MetricsPanel;
   private readonly nodePanel: NodePanel;
   private readonly filters = new FilterBar();
+  /** The page's own children, put back after an error page. */
+  private readonly content: Node[];
+  private failed = false;
 
   constructor(
     readonly videoId: string,
@@ -149,7 +152,7 @@ export class VideoPage {
 
     this.metrics = new MetricsPanel(
       (report) => this.onTotals(report),
-      () => this.prime(),
+      (error) => (this.pageError(error) ? undefined : this.prime()),
     );
     this.nodePanel = new NodePanel();
     this.panels = [this.filters, this.metrics, new PerformancePanel(), new NodesPanel(), this.nodePanel, new PathsPanel()];
@@ -173,6 +176,7 @@ export class VideoPage {
       this.periodLine,
       ...this.panels.map((p) => p.element),
     );
+    this.content = [...this.element.childNodes];
     window.addEventListener(THEME_EVENT, () => {
       if (this.element.isConnected) for (const panel of this.panels) panel.redraw?.();
     });
@@ -180,6 +184,10 @@ export class VideoPage {
 
   /** Shows the view a query string describes. */
   show(search: string): void {
+    if (this.failed) {
+      this.failed = false;
+      fill(this.element, ...this.content);
+    }
     const state = parseState(this.videoId, search);
     // A link without a zone gets the reader's, written into the URL so that
     // copying it reproduces the same days.
@@ -200,11 +208,49 @@ export class VideoPage {
         this.updatePanels();
       },
       fail: (error) => {
+        if (this.pageError(error)) return;
         this.meta.textContent = `Could not load the video: ${errorMessage(error)}`;
         this.meta.classList.add('form-error');
       },
     });
     this.showHeader();
+  }
+
+  /**
+   * An unknown video or a setting of the address the server refuses is one
+   * message for the whole page, with the way out, rather than a red box in
+   * every panel. Returns whether `error` was such a one.
+   */
+  private pageError(error: unknown): boolean {
+    if (!(error instanceof ApiError) || this.failed) return this.failed;
+    const unknown = error.status === 404;
+    const refused = error.status === 400 && error.code === 'invalid_parameter';
+    if (!unknown && !refused) return false;
+    this.failed = true;
+    document.title = unknown ? 'No such video · pathlens' : 'Settings refused · pathlens';
+    fill(
+      this.element,
+      h(
+        'div',
+        { class: 'page-error', role: 'alert' },
+        h('h1', null, unknown ? 'No such video' : 'This address has a setting the server refused'),
+        h(
+          'p',
+          null,
+          unknown ? `There is no interactive video “${this.videoId}” for this account. ` : 'The server answered: ',
+          h('span', { class: 'error-message' }, unknown ? '' : errorMessage(error)),
+        ),
+        h(
+          'div',
+          { class: 'page-error-actions' },
+          unknown
+            ? h('a', { href: '/', class: 'btn' }, icon(ICONS.back), 'All videos')
+            : h('button', { type: 'button', class: 'btn', id: 'reset-settings', onclick: () => this.go(`/videos/${encodeURIComponent(this.videoId)}`) }, 'Reset the settings'),
+          unknown ? null : h('a', { href: '/', class: 'btn' }, 'All videos'),
+        ),
+      ),
+    );
+    return true;
   }
 
   private showHeader(): void {

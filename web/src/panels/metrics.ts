@@ -28,7 +28,7 @@ export class MetricsPanel implements PanelView {
 
   constructor(
     private readonly onTotals: (report: Report) => void,
-    private readonly onFailure: () => void,
+    private readonly onFailure: (error: unknown) => void,
   ) {
     this.element = this.panel.element;
     this.panel.actions.append(
@@ -59,7 +59,7 @@ export class MetricsPanel implements PanelView {
       fail: (error) => {
         this.panel.loading(false);
         fill(this.message);
-        this.onFailure();
+        this.onFailure(error);
         this.panel.error(error, () => {
           fill(this.panel.body, this.cards, this.message);
           this.loader.forget();
