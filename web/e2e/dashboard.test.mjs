@@ -322,7 +322,7 @@ describe('dashboard', () => {
     // The chart's table by date adds up to the top metric.
     await page.click('[data-details=date]');
     await page.waitForSelector('#details tbody tr');
-    const interval = new URL(page.url()).searchParams.get('interval');
+    const interval = await page.getAttribute('[data-interval][aria-pressed=true]', 'data-interval');
     const series = await api.report(VIDEO, 'timeseries', { ...params, interval });
     const byDate = await page.$$eval('#details tbody tr [data-col=plays]', (tds) => tds.map((td) => td.firstChild.textContent));
     assert.deepEqual(byDate, series.rows.map((r) => formatValue(r.plays, 'integer')));
@@ -414,6 +414,35 @@ describe('dashboard', () => {
     await page.waitForSelector('#metrics');
     const totals = await api.report(VIDEO, 'totals', { range: 'last_30_days', tz: TZ });
     await waitForText(page, '.metric[data-metric="plays"] .metric-value', formatValue(totals.rows[0].plays, 'integer'));
+  });
+
+  test('the interval follows the date range until the reader chooses one', async () => {
+    const pressed = () => page.getAttribute('[data-interval][aria-pressed=true]', 'data-interval');
+    const query = () => new URL(page.url()).searchParams.get('interval');
+    await page.goto(`${demo.base}/videos/${VIDEO}?range=last_12_months&tz=${encodeURIComponent(TZ)}`);
+    await page.waitForSelector('#performance-chart');
+    await settled(page);
+    assert.equal(await pressed(), 'week');
+    assert.equal(await page.getAttribute('#interval-auto', 'aria-pressed'), 'true');
+    assert.equal(query(), null, 'an automatic interval stays out of the address');
+    const weekly = await api.report(VIDEO, 'timeseries', { range: 'last_12_months', tz: TZ, interval: 'week', page_size: 10000 });
+    await page.waitForFunction(() => document.querySelector('#performance-chart')?.getAttribute('aria-label')?.includes('by week'));
+    // Every week of the year is charted (a chart is not paged).
+    await page.click('[data-details=date]');
+    await page.waitForFunction((n) => document.querySelectorAll('#details tbody tr').length === n, weekly.rows.length);
+    await page.click('[data-interval=month]');
+    await waitForQuery(page, { interval: 'month' });
+    assert.equal(await page.getAttribute('#interval-auto', 'aria-pressed'), 'false');
+    await page.click('#interval-auto');
+    await page.waitForFunction(() => !new URL(location.href).searchParams.has('interval'));
+    assert.equal(await pressed(), 'week');
+    await page.goto(`${demo.base}/videos/${VIDEO}?range=last_30_days&tz=${encodeURIComponent(TZ)}`);
+    await page.waitForSelector('#performance-chart');
+    assert.equal(await pressed(), 'day');
+    const day = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+    await page.goto(`${demo.base}/videos/${VIDEO}?from=${day}&to=${day}&tz=${encodeURIComponent(TZ)}`);
+    await page.waitForSelector('#performance-chart');
+    assert.equal(await pressed(), 'hour');
   });
 
   test('no script errors on any page', () => {

@@ -65,6 +65,8 @@ export interface ViewState {
   tz: string;
   compare: string;
   interval: Interval;
+  /** Whether the reader chose the interval; otherwise it follows the range. */
+  intervalChosen: boolean;
   metric: string;
   filters: Record<string, string[]>;
   viewer: '' | 'known' | 'anonymous';
@@ -89,7 +91,6 @@ export function browserZone(): string {
 const DEFAULTS = {
   range: 'last_30_days',
   compare: 'previous_period',
-  interval: 'day' as Interval,
   metric: 'plays',
   sort: 'plays',
   order: 'desc' as const,
@@ -100,6 +101,34 @@ const DEFAULTS = {
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
+/** Days a preset spans at most. */
+const PRESET_DAYS: Record<string, number> = {
+  last_7_days: 7,
+  last_30_days: 30,
+  last_90_days: 90,
+  last_12_months: 366,
+  this_week: 7,
+  this_month: 31,
+  this_quarter: 92,
+  this_year: 366,
+  previous_month: 31,
+};
+
+/**
+ * The interval a range reads best by: hours up to 2 days, days up to about
+ * 3 months, weeks up to a year, months beyond.
+ */
+export function autoInterval(range: string, from: string, to: string): Interval {
+  const days =
+    range === 'custom' && DAY.test(from) && DAY.test(to)
+      ? Math.round((Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / 86_400_000) + 1
+      : (PRESET_DAYS[range] ?? 30);
+  if (days <= 2) return 'hour';
+  if (days <= 92) return 'day';
+  if (days <= 366) return 'week';
+  return 'month';
+}
+
 export function parseState(video: string, search: string): ViewState {
   const q = new URLSearchParams(search);
   const get = (name: string) => q.get(name) ?? '';
@@ -109,7 +138,8 @@ export function parseState(video: string, search: string): ViewState {
   const range = custom ? 'custom' : PRESETS.some(([k]) => k === get('range') && k !== 'custom') ? get('range') : DEFAULTS.range;
   const compareText = get('compare');
   const compare = compareText === '' ? DEFAULTS.compare : ['none', 'previous_period', 'previous_year'].includes(compareText) || DAY.test(compareText) ? compareText : DEFAULTS.compare;
-  const interval = (INTERVALS as readonly string[]).includes(get('interval')) ? (get('interval') as Interval) : DEFAULTS.interval;
+  const intervalChosen = (INTERVALS as readonly string[]).includes(get('interval'));
+  const interval = intervalChosen ? (get('interval') as Interval) : autoInterval(range, custom ? from : '', custom ? to : '');
   const filters: Record<string, string[]> = {};
   for (const filter of FILTERS) {
     const values = q
@@ -131,6 +161,7 @@ export function parseState(video: string, search: string): ViewState {
     tz: get('tz') || browserZone(),
     compare,
     interval,
+    intervalChosen,
     metric: METRICS.some(([k]) => k === get('metric')) ? get('metric') : DEFAULTS.metric,
     filters,
     viewer: viewer === 'known' || viewer === 'anonymous' ? viewer : '',
@@ -157,7 +188,7 @@ export function stateQuery(state: ViewState): string {
   }
   q.set('tz', state.tz);
   q.set('compare', state.compare);
-  q.set('interval', state.interval);
+  if (state.intervalChosen) q.set('interval', state.interval);
   for (const filter of FILTERS) {
     const values = state.filters[filter.key];
     if (values?.length) q.set(filter.key, values.join(','));
@@ -218,7 +249,8 @@ export function panelParams(state: ViewState) {
   const common = commonParams(state);
   return {
     totals: common,
-    timeseries: withParams(common, { interval: state.interval }),
+    // Every bucket of the period: a chart is not paged.
+    timeseries: withParams(common, { interval: state.interval, page_size: 10000 }),
     nodes: withParams(common, { sort: state.sort, order: state.order, page_size: 10000 }),
     // The Sankey and the graph show this period only: no comparison to compute.
     transitions: withParams(commonParams({ ...state, compare: 'none' }), { page_size: 10000 }),

@@ -65,6 +65,8 @@ export class PerformancePanel implements PanelView {
   private readonly viewers = new Loader<Report>();
   private readonly metric = h('select', { id: 'metric', 'aria-label': 'Metric to chart' });
   private readonly intervals = h('div', { class: 'segmented', role: 'group', 'aria-label': 'Interval' });
+  /** Back to the interval the range suggests. */
+  private readonly auto = h('button', { type: 'button', class: 'seg', id: 'interval-auto', onclick: () => this.context?.set({ intervalChosen: false }) }, 'Auto');
   private readonly chart = h('div', { class: 'chart', id: 'performance-chart' });
   private readonly chartNote = h('div', { class: 'chart-note' });
   private readonly detailsBar = h('div', { class: 'details-bar' });
@@ -75,9 +77,10 @@ export class PerformancePanel implements PanelView {
     this.element = this.panel.element;
     for (const [key, label] of METRICS) this.metric.append(h('option', { value: key }, label));
     this.metric.addEventListener('change', () => this.context?.set({ metric: this.metric.value }, { replace: true }));
+    this.intervals.append(this.auto);
     for (const interval of INTERVALS) {
       this.intervals.append(
-        h('button', { type: 'button', class: 'seg', 'data-interval': interval, onclick: () => this.context?.set({ interval }) }, interval[0].toUpperCase() + interval.slice(1)),
+        h('button', { type: 'button', class: 'seg', 'data-interval': interval, onclick: () => this.context?.set({ interval, intervalChosen: true }) }, interval[0].toUpperCase() + interval.slice(1)),
       );
     }
     this.panel.actions.append(
@@ -95,9 +98,11 @@ export class PerformancePanel implements PanelView {
     this.context = context;
     const state = context.state;
     this.metric.value = state.metric;
-    for (const button of this.intervals.querySelectorAll<HTMLButtonElement>('button')) {
+    for (const button of this.intervals.querySelectorAll<HTMLButtonElement>('button[data-interval]')) {
       button.setAttribute('aria-pressed', String(button.dataset.interval === state.interval));
     }
+    this.auto.setAttribute('aria-pressed', String(!state.intervalChosen));
+    this.auto.title = state.intervalChosen ? 'Let the interval follow the date range' : `By ${state.interval}, as the date range suggests`;
     const params = panelParams(state).timeseries;
     this.series.run(params.toString(), (signal) => report(state.video, 'timeseries', params, signal), {
       start: () => this.panel.loading(true),
