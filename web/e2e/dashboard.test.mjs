@@ -370,6 +370,24 @@ describe('dashboard', () => {
     await settled(page);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     assert.ok(overflow <= 1, `the page scrolls sideways by ${overflow} px at phone width`);
+    // The nodes overview is one card per node: each figure in view, none
+    // over another.
+    const cells = await page.$$eval('#nodes tbody tr:first-child > *', (all) =>
+      all.map((cell) => {
+        const r = cell.getBoundingClientRect();
+        return { col: cell.dataset.col, left: r.left, right: r.right, top: r.top, bottom: r.bottom };
+      }),
+    );
+    assert.equal(cells.length, await page.locator('#nodes thead th').count(), "every column in a node's card");
+    assert.ok(cells.length >= 7, `${cells.length} figures in a node's card`);
+    for (const cell of cells) assert.ok(cell.left >= 0 && cell.right <= 390 + 1, `${cell.col} is in view at 390 px (${cell.left}–${cell.right})`);
+    for (const [i, a] of cells.entries()) {
+      for (const b of cells.slice(i + 1)) {
+        const apart = a.right <= b.left + 0.5 || b.right <= a.left + 0.5 || a.bottom <= b.top + 0.5 || b.bottom <= a.top + 0.5;
+        assert.ok(apart, `${a.col} and ${b.col} overlap at 390 px`);
+      }
+    }
+    await panelShot('#nodes', 'nodes-phone.png');
     await shot('video-phone.png');
     await page.setViewportSize({ width: 1280, height: 900 });
     await page.click('.topbar-end .icon-btn');

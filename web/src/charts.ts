@@ -300,6 +300,9 @@ export function graphChart(element: HTMLElement, nodes: MapNode[], edges: MapEdg
         {
           type: 'graph',
           layout: 'none',
+          // On a narrow screen nodes sit close: a label that would cover
+          // another is left out (its node's tooltip still has it).
+          labelLayout: { hideOverlap: true },
           coordinateSystem: 'cartesian2d',
           roam: false,
           edgeSymbol: ['none', 'arrow'],

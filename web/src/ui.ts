@@ -261,7 +261,7 @@ export function dataTable(spec: TableSpec): HTMLElement {
             content = h('button', { type: 'button', class: 'link-btn', title: spec.open.label(row), onclick: () => spec.open!.run(row) }, content);
           }
           const compare = spec.comparing && column.compared ? changeBadge(row[`${column.key}_change`], row[`${column.key}_previous`], column.type, column.key) : null;
-          return h(index === 0 ? 'th' : 'td', { class: classes, scope: index === 0 ? 'row' : undefined, 'data-col': column.key }, content, compare);
+          return h(index === 0 ? 'th' : 'td', { class: classes, scope: index === 0 ? 'row' : undefined, 'data-col': column.key, 'data-label': column.label }, content, compare);
         }),
       );
       return tr;

@@ -77,7 +77,10 @@ export class NodesPanel implements PanelView {
     ];
     fill(
       this.panel.body,
-      dataTable({
+      h(
+        'div',
+        { class: 'cards-on-phone' },
+        dataTable({
         caption: 'Nodes of the path',
         columns,
         rows: data.rows,
@@ -91,6 +94,7 @@ export class NodesPanel implements PanelView {
         selected: (row) => row.node_id === state.node,
         rowId: (row) => String(row.node_id),
       }),
+      ),
     );
   }
 }
