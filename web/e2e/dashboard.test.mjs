@@ -389,6 +389,13 @@ describe('dashboard', () => {
     }
     await panelShot('#nodes', 'nodes-phone.png');
     await shot('video-phone.png');
+    // A node's panel with its heat map, at the same width.
+    await page.goto(`${demo.base}/videos/${VIDEO}?range=last_30_days&tz=${encodeURIComponent(TZ)}&node=n-intro`);
+    await page.waitForSelector('#heatmap-chart canvas');
+    await settled(page);
+    const nodeOverflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.ok(nodeOverflow <= 1, `the node panel scrolls sideways by ${nodeOverflow} px at phone width`);
+    await panelShot('#node', 'node-phone.png');
     await page.setViewportSize({ width: 1280, height: 900 });
     await page.click('.topbar-end .icon-btn');
     // (An unknown video is a page of its own: see the test of error pages.)

@@ -166,10 +166,19 @@ export function heatmapChart(element: HTMLElement, rows: HeatRow[]): void {
       nameGap: 28,
       nameTextStyle: { color: colors.muted },
       ...axisStyle(),
-      axisLabel: { color: colors.muted, interval: 9 },
+      // Every 10 %, or every 25 % where that would crowd (a phone).
+      axisLabel: { color: colors.muted, interval: element.clientWidth < 480 ? 24 : 9, hideOverlap: true },
       splitArea: { show: false },
     },
-    yAxis: { type: 'category', data: rows.map((r) => r.label), inverse: true, ...axisStyle(), splitLine: { show: false } },
+    yAxis: {
+      type: 'category',
+      data: rows.map((r) => r.label),
+      inverse: true,
+      ...axisStyle(),
+      // Long hotspot labels are cut short (the tooltip has them whole).
+      axisLabel: { color: colors.muted, width: Math.max(80, Math.round(element.clientWidth * 0.3)), overflow: 'truncate' },
+      splitLine: { show: false },
+    },
     visualMap: {
       min: 0,
       max,

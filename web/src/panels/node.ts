@@ -142,7 +142,7 @@ export class NodePanel implements PanelView {
     const hotspots =
       data.node.rows.length === 0
         ? emptyState('This node has no hotspots', 'Viewers cannot make a choice here; the node plays through to its end.')
-        : dataTable({ caption: 'Hotspots of the node', columns, rows: data.node.rows, comparing: data.node.comparison !== null, rowId: (row) => String(row.hotspot_id) });
+        : h('div', { class: 'cards-on-phone' }, dataTable({ caption: 'Hotspots of the node', columns, rows: data.node.rows, comparing: data.node.comparison !== null, rowId: (row) => String(row.hotspot_id) }));
     const clicks = data.heatmaps.reduce((sum, r) => sum + Number(r.details?.hotspot?.clicks ?? 0), 0);
     const noPlays = !node.plays;
     fill(
@@ -152,7 +152,7 @@ export class NodePanel implements PanelView {
         'div',
         { class: 'sub-head' },
         h('h3', null, 'Viewing curve'),
-        h('p', { class: 'muted' }, 'Viewers at each percent of the node, as a share of its plays'),
+        h('p', { class: 'muted' }, 'How many of its plays watched each percent of the node'),
         csvButton('the viewing curve', () => this.csv('curve')),
       ),
       noPlays ? emptyState('Nobody played this node in the period', hasFilters(state) ? 'No play matches the filters.' : 'Choose another period, or a node closer to the start.') : this.curveChart,
