@@ -464,10 +464,16 @@ describe('dashboard', () => {
     await page.goto(`${demo.base}/videos/${VIDEO}?range=last_30_days&tz=${encodeURIComponent(TZ)}`);
     await page.waitForSelector('#performance-chart');
     assert.equal(await pressed(), 'day');
-    const day = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+    // The last 30 days end today: today's point is marked as not over.
+    await page.waitForSelector('.chart-partial');
+    assert.match(await page.textContent('.chart-partial'), /not over yet/);
+    await panelShot('#performance', 'performance-partial.png');
+    const day = new Date(Date.now() - 2 * 86_400_000).toISOString().slice(0, 10);
     await page.goto(`${demo.base}/videos/${VIDEO}?from=${day}&to=${day}&tz=${encodeURIComponent(TZ)}`);
     await page.waitForSelector('#performance-chart');
     assert.equal(await pressed(), 'hour');
+    await settled(page);
+    assert.equal(await page.locator('.chart-partial').count(), 0, 'a day that is over has no partial point');
   });
 
   test('no script errors on any page', () => {

@@ -83,16 +83,20 @@ export interface SeriesChart {
   yFormat: (value: number) => string;
   tooltip: (index: number) => string;
   ariaLabel: string;
+  /** The point whose bucket is not over yet: drawn dashed, and nothing after it. */
+  partial?: number;
 }
 
 /** A line per period over shared x positions; the previous period dashed. */
 export function seriesChart(element: HTMLElement, spec: SeriesChart): void {
   const colors = palette();
+  const partial = spec.partial;
+  const current = partial === undefined ? spec.current.values : spec.current.values.map((v, i) => (i < partial ? v : null));
   const series: unknown[] = [
     {
       name: spec.current.name,
       type: 'line',
-      data: spec.current.values,
+      data: current,
       showSymbol: spec.labels.length <= 60,
       symbolSize: 6,
       lineStyle: { width: 2.5, color: colors.accent },
@@ -101,6 +105,20 @@ export function seriesChart(element: HTMLElement, spec: SeriesChart): void {
       z: 3,
     },
   ];
+  if (partial !== undefined) {
+    // The bucket in progress: its line dashed, as far as now.
+    series.push({
+      name: spec.current.name,
+      type: 'line',
+      data: spec.current.values.map((v, i) => (i === partial || i === partial - 1 ? v : null)),
+      showSymbol: true,
+      symbol: 'emptyCircle',
+      symbolSize: 6,
+      lineStyle: { width: 2.5, type: 'dashed', color: colors.accent },
+      itemStyle: { color: colors.accent },
+      z: 3,
+    });
+  }
   if (spec.previous) {
     series.push({
       name: spec.previous.name,

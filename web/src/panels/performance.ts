@@ -58,6 +58,23 @@ function previousLabel(interval: Interval, from: string, index: number): string 
   return `week from ${LONG_DAY.format(monday)}`;
 }
 
+/**
+ * The bucket now falls in, when the period runs until now: each row's
+ * `start` is its first instant, and the period's last day is its `to` in
+ * its zone. `undefined` when every bucket is over.
+ */
+function inProgress(data: Report): number | undefined {
+  const now = Date.now();
+  const starts = data.rows.map((r) => Date.parse(String(r.start)));
+  const today = new Intl.DateTimeFormat('en-CA', { timeZone: data.tz, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date(now));
+  if (!starts.length || today > data.period.to || starts.some((s) => Number.isNaN(s))) return undefined;
+  let index: number | undefined;
+  starts.forEach((start, i) => {
+    if (start <= now) index = i;
+  });
+  return index;
+}
+
 export class PerformancePanel implements PanelView {
   readonly element: HTMLElement;
   private readonly panel = new Panel('performance', 'Performance over time');
@@ -158,6 +175,7 @@ export class PerformancePanel implements PanelView {
     const previous = comparison ? data.rows.map((r) => (typeof r[`${key}_previous`] === 'number' ? (r[`${key}_previous`] as number) : null)) : null;
     const interval = (data.details?.interval as Interval) ?? state.interval;
     const labels = data.rows.map((r) => String(r.bucket));
+    const partial = inProgress(data);
     const fmt = (v: unknown) => formatValue(v, type) + (key === 'avg_view_time' && typeof v === 'number' ? ' min' : '');
     seriesChart(this.chart, {
       labels: labels.map((l) => readable(l, interval, false)),
@@ -165,9 +183,11 @@ export class PerformancePanel implements PanelView {
       previous: previous && comparison ? { name: formatPeriod(comparison.from, comparison.to), values: previous } : undefined,
       yFormat: (v) => (type === 'ratio' ? formatValue(v, 'ratio') : formatCompact(v)),
       ariaLabel: `${label} by ${interval}`,
+      partial,
       tooltip: (i) => {
         const row = data.rows[i];
-        let html = `<div class="tt" data-bucket="${esc(labels[i])}"><div class="tt-title">${esc(readable(labels[i], interval, true))}</div>`;
+        const title = readable(labels[i], interval, true) + (i === partial ? ' (not over yet)' : '');
+        let html = `<div class="tt" data-bucket="${esc(labels[i])}"><div class="tt-title">${esc(title)}</div>`;
         html += `<div class="tt-row"><span class="tt-dot tt-current"></span><span class="tt-name">${esc(label)}</span><b class="tt-value" data-series="current">${esc(fmt(row[key]))}</b></div>`;
         if (comparison) {
           html += `<div class="tt-row"><span class="tt-dot tt-previous"></span><span class="tt-name">${esc(previousLabel(interval, comparison.from, i))}</span><b class="tt-value" data-series="previous">${esc(fmt(row[`${key}_previous`]))}</b></div>`;
@@ -186,7 +206,9 @@ export class PerformancePanel implements PanelView {
             h('strong', null, `No ${label.toLowerCase()} in this period`),
             h('span', null, hasFilters(state) ? 'Nothing matches the filters; remove one to see more.' : 'Choose a longer date range.'),
           )
-        : null,
+        : partial !== undefined
+          ? h('p', { class: 'chart-partial muted' }, `The last point, ${readable(labels[partial], interval, true)}, is not over yet: drawn dashed, its figures still grow.`)
+          : null,
     );
     this.chart.setAttribute('aria-label', `${label} by ${interval}: ${data.rows.length} points`);
   }
