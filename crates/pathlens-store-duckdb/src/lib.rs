@@ -367,13 +367,19 @@ impl Store for DuckDbStore {
     fn aggregate(&self, request: &AggregateRequest) -> Result<Aggregates> {
         request.cancel.check()?;
         // The facts are derived after the events' commit: a report first has
-        // the writer derive what is pending, or, when the writer's queue is
-        // full, reads the events themselves (exact, slower).
+        // the writer derive what is pending, or, when that cannot be done now
+        // (the writer's queue is full, the derivation failed), reads the
+        // events themselves (exact, slower; a fault of the database fails
+        // the read below as it would any other).
         let facts = self.shared.facts_current()
             || match self.submit(|reply| Write::Facts { reply }) {
                 Ok(()) => true,
-                Err(error) if error.kind() == StoreErrorKind::Overloaded => false,
-                Err(error) => return Err(error),
+                Err(error) => {
+                    if error.kind() != StoreErrorKind::Overloaded {
+                        tracing::warn!(%error, "session facts could not be derived; reading the events");
+                    }
+                    false
+                }
             };
         let outcome = self.read(|c| {
             // Cancelling interrupts the query this reader is running.
