@@ -136,7 +136,10 @@ pub(crate) fn is_fatal(message: &str) -> bool {
 /// full disk is [`StoreErrorKind::Full`], a fatal error
 /// [`StoreErrorKind::Unavailable`], anything else
 /// [`StoreErrorKind::Internal`].
-pub(crate) fn internal(context: &str, error: impl std::fmt::Display) -> StoreError {
+pub(crate) fn internal(
+    context: &str,
+    error: impl std::error::Error + Send + Sync + 'static,
+) -> StoreError {
     let message = format!("{context}: {error}");
     let kind = if message.contains("No space left on device") || message.contains("Disk full") {
         StoreErrorKind::Full
@@ -145,7 +148,7 @@ pub(crate) fn internal(context: &str, error: impl std::fmt::Display) -> StoreErr
     } else {
         StoreErrorKind::Internal
     };
-    StoreError::new(kind, message)
+    StoreError::caused_by(kind, message, error)
 }
 
 /// Runs `work` in one transaction of `connection` (`what` names it in
@@ -174,12 +177,12 @@ pub(crate) fn in_transaction<T>(
 /// Opens the database file and brings its schema up to date.
 pub(crate) fn open_database(path: &Path, config: &DuckDbConfig) -> Result<Connection> {
     let connection = Connection::open(path).map_err(|e| {
-        let error = internal(&format!("opening {}", path.display()), &e);
+        let context = format!("opening {}", path.display());
         // DuckDB refuses a file another process has open for writing.
-        if error.to_string().contains("Could not set lock on file") {
-            StoreError::new(StoreErrorKind::Locked, error.to_string())
+        if e.to_string().contains("Could not set lock on file") {
+            StoreError::caused_by(StoreErrorKind::Locked, format!("{context}: {e}"), e)
         } else {
-            error
+            internal(&context, e)
         }
     })?;
     if let Some(limit) = &config.memory_limit {

@@ -59,12 +59,18 @@ pub enum StoreErrorKind {
     Internal,
 }
 
+/// The error a store error was caused by, kept for callers that look
+/// through the chain (and shared by the copies [`StoreError::same`] makes).
+pub type Cause = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+
 /// A failed store operation.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct StoreError {
     kind: StoreErrorKind,
     message: String,
+    #[source]
+    cause: Option<Cause>,
 }
 
 impl StoreError {
@@ -72,6 +78,21 @@ impl StoreError {
         StoreError {
             kind,
             message: message.into(),
+            cause: None,
+        }
+    }
+
+    /// An error of `kind` caused by `cause`, which stays reachable through
+    /// [`std::error::Error::source`].
+    pub fn caused_by(
+        kind: StoreErrorKind,
+        message: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> StoreError {
+        StoreError {
+            kind,
+            message: message.into(),
+            cause: Some(std::sync::Arc::new(cause)),
         }
     }
 
@@ -86,7 +107,11 @@ impl StoreError {
     /// Another error of the same kind and message, for answering several
     /// callers with one failure.
     pub fn same(&self) -> StoreError {
-        StoreError::new(self.kind, self.message.clone())
+        StoreError {
+            kind: self.kind,
+            message: self.message.clone(),
+            cause: self.cause.clone(),
+        }
     }
 }
 
@@ -221,4 +246,22 @@ pub struct SpoolStatus {
     pub bytes: u64,
     /// Seconds since the oldest of them was acknowledged (0 when empty).
     pub oldest_age_seconds: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+
+    #[test]
+    fn a_cause_stays_reachable_through_copies() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "no access");
+        let error = StoreError::caused_by(StoreErrorKind::Internal, "reading: no access", io);
+        assert_eq!(error.to_string(), "reading: no access");
+        for copy in [&error, &error.same()] {
+            let cause = copy.source().expect("the cause is kept");
+            assert_eq!(cause.to_string(), "no access");
+        }
+        assert!(StoreError::internal("plain").source().is_none());
+    }
 }
