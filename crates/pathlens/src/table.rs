@@ -209,15 +209,12 @@ fn vertical(columns: &[Column], rows: &[Value]) -> String {
             }
             lines.push(line);
         }
-        let headers: Vec<String> = if compares {
-            ["figure", "value", "previous", "change"]
+        let headers: &[&str] = if compares {
+            &["figure", "value", "previous", "change"]
         } else {
-            ["figure", "value", "", ""]
-        }
-        .iter()
-        .take(if compares { 4 } else { 2 })
-        .map(|h| h.to_string())
-        .collect();
+            &["figure", "value"]
+        };
+        let headers: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
         out += &aligned(&headers, &lines);
         if index + 1 < rows.len() {
             out += "\n";

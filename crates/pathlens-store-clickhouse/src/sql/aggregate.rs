@@ -26,7 +26,7 @@
 //! sessions kept by a session filter, the completed sessions) are built once
 //! and sent to the shards (`GLOBAL IN`).
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use pathlens_model::EventKind;
 use pathlens_model::event::MAX_VIEW_CONTRIBUTION_SECS;
@@ -85,9 +85,7 @@ impl<'r> Plan<'r> {
     /// queries ran, they read no repeated key and need no `LIMIT 1 BY`,
     /// which costs more than the rest of a query on 18.16.
     pub fn duplicates(&self) -> String {
-        let mut history = self.video_conditions();
-        history.push(format!("kind = {}", code(EventKind::View)));
-        history.push("play_time_sum IS NOT NULL".into());
+        let history = self.history_conditions();
         format!(
             "SELECT toUInt64(count() - uniqExact(dedup_key))
 FROM {events}
@@ -117,6 +115,15 @@ FORMAT RowBinary",
         conditions
     }
 
+    /// Conditions of the views whose increases a report needs: every view
+    /// of the video with `play_time_sum`, whenever stored.
+    fn history_conditions(&self) -> Vec<String> {
+        let mut conditions = self.video_conditions();
+        conditions.push(format!("kind = {}", code(EventKind::View)));
+        conditions.push("play_time_sum IS NOT NULL".into());
+        conditions
+    }
+
     /// Conditions of the period: the partition days, then the instants.
     fn period_conditions(&self) -> Vec<String> {
         let mut conditions = self.video_conditions();
@@ -139,12 +146,12 @@ FORMAT RowBinary",
     /// `(hotspot, from, to)` of every hotspot leading to a node, the first
     /// one of each id as the graph lists them.
     fn edges(&self) -> Vec<(String, String, String)> {
-        let mut seen = HashMap::new();
+        let mut seen = HashSet::new();
         let mut edges = Vec::new();
         for node in &self.request.graph.nodes {
             for hotspot in &node.hotspots {
                 if let Some(target) = hotspot.behavior.target_node()
-                    && seen.insert(hotspot.id.clone(), ()).is_none()
+                    && seen.insert(hotspot.id.as_str())
                 {
                     edges.push((hotspot.id.clone(), node.id.clone(), target.to_string()));
                 }
@@ -235,9 +242,7 @@ FORMAT RowBinary",
     /// own value for the first view or after a reset, capped.
     fn contributed(&self) -> String {
         let cap = (MAX_VIEW_CONTRIBUTION_SECS * 1000.0) as i64;
-        let mut history = self.video_conditions();
-        history.push(format!("kind = {}", code(EventKind::View)));
-        history.push("play_time_sum IS NOT NULL".into());
+        let history = self.history_conditions();
         let kept = self
             .kept_sessions()
             .map(|k| format!(" AND {k}"))
@@ -391,9 +396,9 @@ FORMAT RowBinary",
     fn duration(&self) -> String {
         let mut ids = Vec::new();
         let mut durations = Vec::new();
-        let mut seen = HashMap::new();
+        let mut seen = HashSet::new();
         for node in &self.request.graph.nodes {
-            if seen.insert(node.id.as_str(), ()).is_none() {
+            if seen.insert(node.id.as_str()) {
                 ids.push(quote(&node.id));
                 durations.push(format!("toUInt64({})", node.duration_ms));
             }
