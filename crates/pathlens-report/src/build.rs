@@ -16,7 +16,9 @@ pub(crate) fn parts(request: &ReportRequest, start: DateTime<Utc>, end: DateTime
     // Drill-down requests always name their node or hotspot (from_params checks).
     let node = || request.node.clone();
     match request.kind {
-        ReportKind::Totals => Parts {
+        // A breakdown asks for the totals of each of its values
+        // (`crate::breakdown`).
+        ReportKind::Totals | ReportKind::Breakdown => Parts {
             buckets: vec![(start.timestamp_micros(), end.timestamp_micros())],
             ..Parts::default()
         },
@@ -73,10 +75,11 @@ pub(crate) fn table(
         Ok(Built {
             table,
             details: Value::Null,
+            total_rows: None,
         })
     };
     match request.kind {
-        ReportKind::Totals => {
+        ReportKind::Totals | ReportKind::Breakdown => {
             let totals = figures.totals.first().copied().unwrap_or_default();
             plain(Table {
                 columns: metric_columns(),
@@ -103,6 +106,7 @@ pub(crate) fn table(
             Ok(Built {
                 table: Table { columns, rows },
                 details: json!({"interval": request.interval.name()}),
+                total_rows: None,
             })
         }
         ReportKind::Nodes => plain(nodes(figures, graph)),
@@ -284,6 +288,7 @@ fn node(figures: &Aggregates, graph: &Graph, id: &str) -> Result<crate::Built, R
     Ok(Built {
         table: Table { columns, rows },
         details: json!({"node": node_details(graph, node, level, &stats)}),
+        total_rows: None,
     })
 }
 
@@ -313,6 +318,7 @@ fn curve(figures: &Aggregates, graph: &Graph, id: &str) -> Result<Built, ReportE
     Ok(Built {
         table: Table { columns, rows },
         details: json!({"node": node_details(graph, node, graph.levels().get(&node.id).copied(), &node_stats(figures, node))}),
+        total_rows: None,
     })
 }
 
@@ -343,6 +349,7 @@ fn heatmap(figures: &Aggregates, graph: &Graph, id: &str) -> Result<Built, Repor
     Ok(Built {
         table: Table { columns, rows },
         details,
+        total_rows: None,
     })
 }
 

@@ -9,8 +9,10 @@
 //! - [`request`]: parsing parameters shared by the HTTP API and the CLI;
 //! - [`period`]: local days, presets, comparison periods, time buckets;
 //! - [`build`]: one table per report kind;
+//! - [`breakdown`]: the figures of each value of a dimension (country, …);
 //! - [`table`]: columns, comparison columns, sorting, CSV.
 
+pub mod breakdown;
 pub mod build;
 pub mod period;
 pub mod request;
@@ -110,11 +112,21 @@ pub fn run(
 ) -> Result<Report, ReportError> {
     let today = now.with_timezone(&request.tz).date_naive();
     let period = request.days(today)?;
-    let current = table_for(store, video, request, period)?;
+    let current = table_for(store, video, request, period, None)?;
     let comparison = request.compare.map(|compare| period.compared(compare));
+    // A breakdown compares the values of its page, whatever the other
+    // period's ranking.
+    let keys: Option<Vec<String>> = (request.kind == ReportKind::Breakdown).then(|| {
+        current
+            .table
+            .rows
+            .iter()
+            .filter_map(|row| row.first().and_then(Value::as_str).map(str::to_string))
+            .collect()
+    });
     let mut table = match comparison {
         Some(other) => {
-            let previous = table_for(store, video, request, other)?;
+            let previous = table_for(store, video, request, other, keys.as_deref())?;
             // Time buckets, and the single row of totals, match by position:
             // the first column of totals is a metric, not a key.
             let matching = if matches!(request.kind, ReportKind::Timeseries | ReportKind::Totals) {
@@ -126,7 +138,7 @@ pub fn run(
         }
         None => current.table,
     };
-    let total_rows = table.rows.len();
+    let total_rows = current.total_rows.unwrap_or(table.rows.len());
     if matches!(
         request.kind,
         ReportKind::Nodes | ReportKind::Viewers | ReportKind::Transitions
@@ -210,14 +222,22 @@ fn aggregate(
 struct Built {
     table: Table,
     details: Value,
+    /// Rows before pagination, when the table is already one page.
+    total_rows: Option<usize>,
 }
 
+/// The table of `request` over `period`; for a breakdown, of the values
+/// `keys` when given (a comparison period's).
 fn table_for(
     store: &dyn Store,
     video: &StoredVideo,
     request: &ReportRequest,
     period: DateRange,
+    keys: Option<&[String]>,
 ) -> Result<Built, ReportError> {
+    if request.kind == ReportKind::Breakdown {
+        return breakdown::table(store, video, request, period, keys);
+    }
     let (start, end) = period.instants(request.tz);
     let figures = aggregate(
         store,
@@ -227,4 +247,20 @@ fn table_for(
         build::parts(request, start, end),
     )?;
     build::table(&figures, &video.graph, request, start, end)
+}
+
+/// The values of `request.dimension` present in its period under its row
+/// filters, ranked by plays (for filter suggestions), with the period.
+///
+/// # Errors
+/// As [`run`].
+pub fn dimension_values(
+    store: &dyn Store,
+    video: &StoredVideo,
+    request: &ReportRequest,
+    now: DateTime<Utc>,
+) -> Result<(DateRange, Vec<pathlens_store::DimensionValue>), ReportError> {
+    let today = now.with_timezone(&request.tz).date_naive();
+    let period = request.days(today)?;
+    Ok((period, breakdown::values(store, video, request, period)?))
 }

@@ -4,7 +4,7 @@
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use pathlens_model::PlaybackType;
-use pathlens_store::{ContextFilter, ViewerKind};
+use pathlens_store::{ContextFilter, Dimension, ViewerKind, query::UNKNOWN};
 
 use crate::ReportError;
 use crate::period::{Compare, DateRange, Interval, preset};
@@ -21,10 +21,11 @@ pub enum ReportKind {
     Heatmap,
     Transitions,
     Viewers,
+    Breakdown,
 }
 
 impl ReportKind {
-    pub const ALL: [ReportKind; 8] = [
+    pub const ALL: [ReportKind; 9] = [
         ReportKind::Totals,
         ReportKind::Timeseries,
         ReportKind::Nodes,
@@ -33,6 +34,7 @@ impl ReportKind {
         ReportKind::Heatmap,
         ReportKind::Transitions,
         ReportKind::Viewers,
+        ReportKind::Breakdown,
     ];
 
     pub fn name(self) -> &'static str {
@@ -45,6 +47,7 @@ impl ReportKind {
             ReportKind::Heatmap => "heatmap",
             ReportKind::Transitions => "transitions",
             ReportKind::Viewers => "viewers",
+            ReportKind::Breakdown => "breakdown",
         }
     }
 
@@ -86,6 +89,8 @@ pub struct ReportRequest {
     pub node: Option<String>,
     /// The hotspot of `heatmap` reports.
     pub hotspot: Option<String>,
+    /// The dimension a `breakdown` report (or a list of values) is about.
+    pub dimension: Dimension,
     pub sort: Option<String>,
     pub descending: bool,
     pub page: usize,
@@ -100,7 +105,7 @@ pub const MAX_PAGE_SIZE: usize = 10_000;
 
 /// Parameter names a request understands (besides `format`, which the
 /// caller handles).
-pub const PARAMS: [&str; 23] = [
+pub const PARAMS: [&str; 24] = [
     "range",
     "from",
     "to",
@@ -120,6 +125,7 @@ pub const PARAMS: [&str; 23] = [
     "hotspots",
     "node",
     "hotspot",
+    "dimension",
     "sort",
     "order",
     "page",
@@ -139,10 +145,17 @@ impl ReportRequest {
             sessions: SessionFilter::default(),
             node: None,
             hotspot: None,
+            dimension: Dimension::Country,
             sort: None,
             descending: true,
             page: 1,
-            page_size: 50,
+            // A breakdown answers one aggregate per value, so its pages
+            // are short.
+            page_size: if kind == ReportKind::Breakdown {
+                10
+            } else {
+                50
+            },
             cancel: pathlens_store::Cancel::default(),
         }
     }
@@ -198,13 +211,13 @@ impl ReportRequest {
                 "applications" => request.filter.applications.extend(list()),
                 "playback_types" => {
                     for name in list() {
-                        let kind = PlaybackType::from_name(&name).ok_or_else(|| {
-                            ReportError::invalid(
+                        if PlaybackType::from_name(&name).is_none() && name != UNKNOWN {
+                            return Err(ReportError::invalid(
                                 "playback_types",
-                                format!("{name:?} is not one of vod, live, dvr"),
-                            )
-                        })?;
-                        request.filter.playback_types.push(kind);
+                                format!("{name:?} is not one of vod, live, dvr, unknown"),
+                            ));
+                        }
+                        request.filter.playback_types.push(name);
                     }
                 }
                 "user_ids" => request.filter.user_ids.extend(list()),
@@ -225,6 +238,14 @@ impl ReportRequest {
                 "hotspots" => request.sessions.hotspots.extend(list()),
                 "node" => request.node = Some(value.clone()),
                 "hotspot" => request.hotspot = Some(value.clone()),
+                "dimension" => {
+                    request.dimension = Dimension::from_name(value).ok_or_else(|| {
+                        ReportError::invalid(
+                            "dimension",
+                            format!("{value:?} is not one of {}", Dimension::names()),
+                        )
+                    })?;
+                }
                 "sort" => request.sort = Some(value.clone()),
                 "order" => {
                     request.descending = match value.as_str() {
@@ -265,6 +286,17 @@ impl ReportRequest {
             return Err(ReportError::invalid(
                 "node",
                 format!("required by the {} report", kind.name()),
+            ));
+        }
+        if kind == ReportKind::Breakdown && request.page_size > crate::breakdown::MAX_BREAKDOWN_PAGE
+        {
+            return Err(ReportError::invalid(
+                "page_size",
+                format!(
+                    "a breakdown shows at most {} values a page; this asked for {}",
+                    crate::breakdown::MAX_BREAKDOWN_PAGE,
+                    request.page_size
+                ),
             ));
         }
         if kind == ReportKind::Heatmap && request.hotspot.is_none() {
@@ -399,10 +431,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(request.filter.countries, ["FR", "DE", "IN"]);
-        assert_eq!(
-            request.filter.playback_types,
-            [PlaybackType::Vod, PlaybackType::Live]
-        );
+        assert_eq!(request.filter.playback_types, ["vod", "live"]);
         assert_eq!(request.filter.viewer, Some(ViewerKind::Known));
         assert_eq!(request.sessions.nodes, ["a", "b"]);
         assert_eq!(request.compare, Some(Compare::PreviousYear));

@@ -678,7 +678,7 @@ impl Scenario {
             browsers: spec.browsers.clone(),
             referrer_domains: spec.referrers.clone(),
             applications: spec.applications.clone(),
-            playback_types: spec.playback.clone(),
+            playback_types: spec.playback.iter().map(|p| p.name().to_string()).collect(),
             user_ids: spec.users.clone(),
             known: spec.known,
             nodes: dedup_strings(spec.nodes.iter().map(|i| i.get(&used_nodes).clone())),

@@ -10,9 +10,9 @@ mod generate;
 mod reference;
 mod regressions;
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
-use pathlens_model::{Event, Graph, PlaybackType};
+use pathlens_model::{Event, Graph};
 use pathlens_report::{ReportKind, ReportRequest, run};
 use pathlens_sim::{SimConfig, Simulator, sample_graphs};
 use pathlens_store::memory::MemoryStore;
@@ -49,7 +49,16 @@ impl Case<'_> {
             ("from".into(), self.period.from.to_string()),
             ("to".into(), self.period.to.to_string()),
             ("tz".into(), self.tz.name().into()),
-            ("page_size".into(), "10000".into()),
+            // A breakdown pages at most 100 values.
+            (
+                "page_size".into(),
+                if kind == ReportKind::Breakdown {
+                    "100"
+                } else {
+                    "10000"
+                }
+                .into(),
+            ),
         ];
         if let Some(compare) = self.compare {
             params.push(("compare".into(), compare.param()));
@@ -62,6 +71,9 @@ impl Case<'_> {
                 params.push(("node".into(), self.options.node.clone()));
             }
             ReportKind::Heatmap => params.push(("hotspot".into(), self.options.hotspot.clone())),
+            ReportKind::Breakdown => {
+                params.push(("dimension".into(), self.options.dimension.clone()))
+            }
             _ => {}
         }
         params.extend(self.filters.params());
@@ -93,7 +105,22 @@ impl Case<'_> {
         }
         let current =
             reference::prepare(self.graph, self.events, self.tz, self.period, self.filters);
-        let mut expected = current.report(kind, &self.options);
+        let breakdown = |period, keys: Option<&[String]>| {
+            reference::breakdown(
+                self.graph,
+                self.events,
+                self.tz,
+                period,
+                self.filters,
+                &self.options.dimension,
+                keys,
+            )
+        };
+        let mut expected = if kind == ReportKind::Breakdown {
+            breakdown(self.period, None)
+        } else {
+            current.report(kind, &self.options)
+        };
         match self.compare {
             Some(compare) => {
                 let other = compare.other(self.period);
@@ -105,7 +132,15 @@ impl Case<'_> {
                 }
                 let previous =
                     reference::prepare(self.graph, self.events, self.tz, other, self.filters);
-                let before = previous.report(kind, &self.options);
+                let before = if kind == ReportKind::Breakdown {
+                    let keys: Vec<String> = expected
+                        .iter()
+                        .map(|r| r["value"].as_str().unwrap_or_default().to_string())
+                        .collect();
+                    breakdown(other, Some(&keys))
+                } else {
+                    previous.report(kind, &self.options)
+                };
                 expected = reference::with_previous(kind, expected, &before);
             }
             None => {
@@ -115,6 +150,29 @@ impl Case<'_> {
             }
         }
         check::same_rows(json, &expected, reference::key_column(kind))?;
+        if kind == ReportKind::Breakdown {
+            // Values come ranked: most plays, then most events, then by value.
+            let order = |rows: Vec<&Value>| -> Vec<String> {
+                rows.iter().map(|r| r["value"].to_string()).collect()
+            };
+            let got = order(
+                json["rows"]
+                    .as_array()
+                    .map_or(Vec::new(), |r| r.iter().collect()),
+            );
+            let want_rows: Vec<Value> = expected.iter().cloned().map(Value::Object).collect();
+            let want = order(want_rows.iter().collect());
+            if got != want {
+                return Err(format!("breakdown order {got:?}, expected {want:?}"));
+            }
+            if json["total_rows"] != serde_json::json!(expected.len()) {
+                return Err(format!(
+                    "total_rows {}, expected {}",
+                    json["total_rows"],
+                    expected.len()
+                ));
+            }
+        }
         let sorted_by = match kind {
             ReportKind::Nodes => Some("plays"),
             ReportKind::Viewers => Some("minutes_viewed"),
@@ -206,6 +264,11 @@ proptest! {
                     interval: world.interval.clone(),
                     node: world.node.clone(),
                     hotspot: world.hotspot.clone(),
+                    // Each scenario breaks its figures down by one
+                    // dimension, all of them over the scenarios.
+                    dimension: reference::DIMENSIONS
+                        [world.period.from.ordinal() as usize % reference::DIMENSIONS.len()]
+                    .to_string(),
                 },
             };
             for kind in ReportKind::ALL {
@@ -260,7 +323,7 @@ fn simulated_traffic_follows_the_definitions() {
     let some_filters = Filters {
         countries: vec!["US".into(), "IN".into(), "unknown".into()],
         devices: vec!["Desktop".into(), "Smartphone".into()],
-        playback_types: vec![PlaybackType::Vod],
+        playback_types: vec!["vod".into()],
         ..Filters::default()
     };
     let known = Filters {
@@ -367,6 +430,7 @@ fn simulated_traffic_follows_the_definitions() {
                 interval: interval.into(),
                 node: graph.start_node.clone(),
                 hotspot: graph.nodes[0].hotspots[0].id.clone(),
+                dimension: "country".into(),
             },
         };
         for kind in [
@@ -429,6 +493,7 @@ fn simulated_traffic_follows_the_definitions() {
                 interval: "day".into(),
                 node: graph.start_node.clone(),
                 hotspot: graph.nodes[0].hotspots[0].id.clone(),
+                dimension: "device".into(),
             },
         };
         for kind in ReportKind::ALL {

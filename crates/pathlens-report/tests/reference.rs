@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
-use pathlens_model::{Behavior, Event, EventKind, Graph, PlaybackType};
+use pathlens_model::{Behavior, Event, EventKind, Graph};
 use pathlens_report::ReportKind;
 use serde_json::{Map, Value, json};
 
@@ -24,7 +24,8 @@ pub struct Filters {
     pub browsers: Vec<String>,
     pub referrer_domains: Vec<String>,
     pub applications: Vec<String>,
-    pub playback_types: Vec<PlaybackType>,
+    /// Playback type names, `unknown` for events without one.
+    pub playback_types: Vec<String>,
     pub user_ids: Vec<String>,
     /// `Some(true)`: known viewers only; `Some(false)`: anonymous only.
     pub known: Option<bool>,
@@ -47,13 +48,7 @@ impl Filters {
         list("browsers", self.browsers.clone());
         list("referrer_domains", self.referrer_domains.clone());
         list("applications", self.applications.clone());
-        list(
-            "playback_types",
-            self.playback_types
-                .iter()
-                .map(|p| p.name().to_string())
-                .collect(),
-        );
+        list("playback_types", self.playback_types.clone());
         list("user_ids", self.user_ids.clone());
         list("nodes", self.nodes.clone());
         list("hotspots", self.hotspots.clone());
@@ -169,11 +164,6 @@ fn list_keeps(list: &[String], value: Option<&str>) -> bool {
 
 fn context_keeps(filters: &Filters, event: &Event) -> bool {
     let context = &event.context;
-    let playback: Vec<String> = filters
-        .playback_types
-        .iter()
-        .map(|p| p.name().to_string())
-        .collect();
     let user_ok = filters.user_ids.is_empty()
         || match &event.user_id {
             Some(user) => filters.user_ids.contains(user),
@@ -193,7 +183,10 @@ fn context_keeps(filters: &Filters, event: &Event) -> bool {
             context.referrer_domain.as_deref(),
         )
         && list_keeps(&filters.applications, context.application.as_deref())
-        && list_keeps(&playback, context.playback_type.map(|p| p.name()))
+        && list_keeps(
+            &filters.playback_types,
+            context.playback_type.map(|p| p.name()),
+        )
         && user_ok
         && viewer_ok
 }
@@ -363,6 +356,130 @@ pub struct Options {
     pub interval: String,
     pub node: String,
     pub hotspot: String,
+    /// The dimension of the breakdown report.
+    pub dimension: String,
+}
+
+/// The dimensions of breakdown reports, by their API names.
+pub const DIMENSIONS: [&str; 7] = [
+    "country",
+    "device",
+    "os",
+    "browser",
+    "referrer_domain",
+    "application",
+    "playback_type",
+];
+
+/// The value of `dimension` an event carries, `unknown` when it has none.
+fn dimension_value(event: &Event, dimension: &str) -> String {
+    let context = &event.context;
+    let value = match dimension {
+        "country" => context.country.clone(),
+        "device" => context.device.clone(),
+        "os" => context.os.clone(),
+        "browser" => context.browser.clone(),
+        "referrer_domain" => context.referrer_domain.clone(),
+        "application" => context.application.clone(),
+        "playback_type" => context.playback_type.map(|p| p.name().to_string()),
+        other => panic!("no dimension {other}"),
+    };
+    value.unwrap_or_else(|| "unknown".to_string())
+}
+
+/// `filters` keeping only events whose `dimension` is `value`, or `None`
+/// when the filters already keep only other values.
+fn narrowed(filters: &Filters, dimension: &str, value: &str) -> Option<Filters> {
+    let mut narrowed = filters.clone();
+    let list = match dimension {
+        "country" => &mut narrowed.countries,
+        "device" => &mut narrowed.devices,
+        "os" => &mut narrowed.os,
+        "browser" => &mut narrowed.browsers,
+        "referrer_domain" => &mut narrowed.referrer_domains,
+        "application" => &mut narrowed.applications,
+        "playback_type" => &mut narrowed.playback_types,
+        other => panic!("no dimension {other}"),
+    };
+    if !list.is_empty() && !list.iter().any(|v| v == value) {
+        return None;
+    }
+    *list = vec![value.to_string()];
+    Some(narrowed)
+}
+
+/// The breakdown report's rows over `period`: every value of the dimension
+/// among the period's events that pass the context filters, ranked by their
+/// plays, then their events, then by value; or the values `keys` in that
+/// order (a comparison period's rows). Each row holds the period's figures
+/// with the filters narrowed to that value.
+pub fn breakdown(
+    graph: &Graph,
+    events: &[Event],
+    tz: Tz,
+    period: Period,
+    filters: &Filters,
+    dimension: &str,
+    keys: Option<&[String]>,
+) -> Vec<Map<String, Value>> {
+    let values: Vec<String> = match keys {
+        Some(keys) => keys.to_vec(),
+        None => {
+            let mut counts: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+            for event in events {
+                if !context_keeps(filters, event) || !within(event, tz, period) {
+                    continue;
+                }
+                let entry = counts.entry(dimension_value(event, dimension)).or_default();
+                entry.1 += 1;
+                if event.kind == EventKind::Play {
+                    entry.0 += 1;
+                }
+            }
+            let mut ranked: Vec<(String, (u64, u64))> = counts.into_iter().collect();
+            ranked.sort_by(|a, b| (b.1).cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            ranked.into_iter().map(|(value, _)| value).collect()
+        }
+    };
+    let plays_of = |filters: &Filters| -> (u64, Vec<(&'static str, Value)>) {
+        let prepared = prepare(graph, events, tz, period, filters);
+        let all: Vec<&Row> = prepared.rows.iter().collect();
+        let totals = prepared.totals_of(&all);
+        let plays = totals
+            .iter()
+            .find(|(k, _)| *k == "plays")
+            .and_then(|(_, v)| v.as_u64())
+            .unwrap_or(0);
+        (plays, totals)
+    };
+    let (whole, _) = plays_of(filters);
+    values
+        .into_iter()
+        .map(|value| {
+            let (plays, totals) = match narrowed(filters, dimension, &value) {
+                Some(narrowed) => plays_of(&narrowed),
+                None => (0, Vec::new()),
+            };
+            let figure = |key: &str| {
+                totals
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map_or(json!(0), |(_, v)| v.clone())
+            };
+            row(vec![
+                ("value", json!(value)),
+                ("plays", json!(plays)),
+                ("share_of_plays", share(plays, whole)),
+                ("unique_viewers", figure("unique_viewers")),
+                ("minutes_viewed", figure("minutes_viewed")),
+            ])
+        })
+        .collect()
+}
+
+fn within(event: &Event, tz: Tz, period: Period) -> bool {
+    let date = local_date(event.ts, tz);
+    period.from <= date && date <= period.to
 }
 
 fn minutes(ms: i64) -> f64 {
@@ -561,6 +678,8 @@ impl<'a> Prepared<'a> {
             ReportKind::Heatmap => self.heatmap(&options.hotspot),
             ReportKind::Transitions => self.transitions(),
             ReportKind::Viewers => self.viewers(),
+            // Each value of a breakdown is its own filtered period.
+            ReportKind::Breakdown => panic!("a breakdown is computed by `breakdown`"),
         }
     }
 
@@ -910,6 +1029,12 @@ pub fn compared_columns(kind: ReportKind) -> &'static [&'static str] {
         ReportKind::Heatmap => &["clicks"],
         ReportKind::Transitions => &["count"],
         ReportKind::Viewers => &["impressions", "plays", "minutes_viewed", "avg_view_time"],
+        ReportKind::Breakdown => &[
+            "plays",
+            "share_of_plays",
+            "unique_viewers",
+            "minutes_viewed",
+        ],
     }
 }
 
@@ -924,6 +1049,7 @@ pub fn key_column(kind: ReportKind) -> Option<&'static str> {
         ReportKind::Heatmap => Some("bucket"),
         ReportKind::Transitions => Some("key"),
         ReportKind::Viewers => Some("user_id"),
+        ReportKind::Breakdown => Some("value"),
     }
 }
 

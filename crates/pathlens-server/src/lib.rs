@@ -150,6 +150,10 @@ pub fn router(state: AppState) -> Router {
             get(routes::reports::report),
         )
         .route(
+            "/api/v1/videos/{video}/values/{dimension}",
+            get(routes::reports::values),
+        )
+        .route(
             "/api/v1/keys",
             get(routes::keys::list).post(routes::keys::create),
         )

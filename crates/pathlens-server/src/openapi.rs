@@ -16,6 +16,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/videos/{video}"),
     ("put", "/api/v1/videos/{video}"),
     ("get", "/api/v1/videos/{video}/reports/{kind}"),
+    ("get", "/api/v1/videos/{video}/values/{dimension}"),
     ("get", "/api/v1/keys"),
     ("post", "/api/v1/keys"),
     ("delete", "/api/v1/keys/{id}"),

@@ -1,6 +1,7 @@
 //! Reports over HTTP: JSON, CSV, parameters, errors.
 
 use axum::http::StatusCode;
+use serde_json::json;
 
 use crate::support::{app, session, with_video};
 
@@ -228,6 +229,12 @@ impl pathlens_store::Store for SlowStore {
     fn keys(&self) -> pathlens_store::Result<Vec<pathlens_store::ApiKey>> {
         self.inner.keys()
     }
+    fn values(
+        &self,
+        request: &pathlens_store::ValuesRequest,
+    ) -> pathlens_store::Result<Vec<pathlens_store::DimensionValue>> {
+        self.inner.values(request)
+    }
     fn revoke_key(
         &self,
         id: &str,
@@ -344,4 +351,171 @@ async fn a_report_past_its_deadline_answers_503_and_its_work_is_cancelled() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+}
+
+/// Three sessions: alice in France, an anonymous viewer in France and one
+/// without a country.
+async fn by_country() -> crate::support::App {
+    let app = app();
+    with_video(&app).await;
+    let with_country = |lines: Vec<String>, country: &str| -> Vec<String> {
+        lines
+            .into_iter()
+            .map(|l| l.replacen('{', &format!(r#"{{"country":"{country}","#), 1))
+            .collect()
+    };
+    let mut lines = with_country(session("s1", Some("alice")), "FR");
+    lines.extend(with_country(session("s2", None), "fr"));
+    lines.extend(session("s3", None));
+    let answer = app
+        .send("POST", "/api/v1/events", &app.write, lines.join("\n"))
+        .await;
+    assert_eq!(answer.json()["accepted"], 21, "{}", answer.text);
+    app
+}
+
+#[tokio::test]
+async fn a_breakdown_ranks_values_and_matches_the_filtered_totals() {
+    let app = by_country().await;
+    let day = "from=2026-03-15&to=2026-03-15";
+    let answer = app
+        .get(
+            &format!("/api/v1/videos/tour/reports/breakdown?dimension=country&{day}"),
+            &app.admin,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let json = answer.json();
+    assert_eq!(json["total_rows"], 2);
+    assert_eq!(json["details"]["dimension"], "country");
+    assert_eq!(json["details"]["filter"], "countries");
+    let rows = json["rows"].as_array().unwrap();
+    assert_eq!(rows[0]["value"], "FR");
+    assert_eq!(rows[0]["plays"], 2);
+    assert_eq!(
+        rows[0]["unique_viewers"], 2,
+        "alice and the anonymous viewers"
+    );
+    assert_eq!(rows[0]["minutes_viewed"], json!(40.0 / 60.0));
+    assert_eq!(rows[0]["share_of_plays"], json!(2.0 / 3.0));
+    assert_eq!(rows[1]["value"], "unknown");
+    assert_eq!(rows[1]["plays"], 1);
+    // Each row is what the totals report says once filtered by its value.
+    for row in rows {
+        let value = row["value"].as_str().unwrap();
+        let totals = app
+            .get(
+                &format!("/api/v1/videos/tour/reports/totals?{day}&countries={value}"),
+                &app.admin,
+            )
+            .await
+            .json();
+        for column in ["plays", "unique_viewers", "minutes_viewed"] {
+            assert_eq!(row[column], totals["rows"][0][column], "{value} {column}");
+        }
+    }
+    // A comparison shows the same values over the other period.
+    let compared = app
+        .get(
+            &format!(
+                "/api/v1/videos/tour/reports/breakdown?dimension=country&{day}&compare=previous_period&format=csv"
+            ),
+            &app.admin,
+        )
+        .await;
+    let mut lines = compared.text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "value,plays,plays_previous,plays_change,share_of_plays,share_of_plays_previous,share_of_plays_change,unique_viewers,unique_viewers_previous,unique_viewers_change,minutes_viewed,minutes_viewed_previous,minutes_viewed_change"
+    );
+    assert!(lines.next().unwrap().starts_with("FR,2,0,"));
+    // Pages: one value a page.
+    let second = app
+        .get(
+            &format!(
+                "/api/v1/videos/tour/reports/breakdown?dimension=country&{day}&page_size=1&page=2"
+            ),
+            &app.admin,
+        )
+        .await
+        .json();
+    assert_eq!(second["rows"][0]["value"], "unknown");
+    assert_eq!(second["total_rows"], 2);
+}
+
+#[tokio::test]
+async fn breakdown_and_values_refuse_bad_parameters() {
+    let app = by_country().await;
+    for (path, param) in [
+        ("reports/breakdown?dimension=planet", "dimension"),
+        ("reports/breakdown?page_size=101", "page_size"),
+        ("values/planet", "dimension"),
+        ("values/country?limit=0", "limit"),
+        ("values/country?limit=1001", "limit"),
+        ("values/country?playback_types=hd", "playback_types"),
+    ] {
+        let answer = app
+            .get(&format!("/api/v1/videos/tour/{path}"), &app.admin)
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{path}: {}",
+            answer.text
+        );
+        assert_eq!(answer.json()["code"], "invalid_parameter", "{path}");
+        let message = answer.json()["message"].as_str().unwrap().to_string();
+        assert!(message.starts_with(param), "{path}: {message}");
+    }
+    let missing = app
+        .get("/api/v1/videos/nope/values/country", &app.admin)
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let write_key = app
+        .get("/api/v1/videos/tour/values/country", &app.write)
+        .await;
+    assert_eq!(write_key.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn values_list_what_the_period_holds() {
+    let app = by_country().await;
+    let json = app
+        .get(
+            "/api/v1/videos/tour/values/country?from=2026-03-15&to=2026-03-15",
+            &app.admin,
+        )
+        .await
+        .json();
+    assert_eq!(json["dimension"], "country");
+    assert_eq!(json["filter"], "countries");
+    assert_eq!(json["total"], 2);
+    assert_eq!(
+        json["values"],
+        json!([
+            {"value": "FR", "plays": 2, "events": 14},
+            {"value": "unknown", "plays": 1, "events": 7},
+        ])
+    );
+    let limited = app
+        .get(
+            "/api/v1/videos/tour/values/country?from=2026-03-15&to=2026-03-15&limit=1&viewer=anonymous",
+            &app.admin,
+        )
+        .await
+        .json();
+    assert_eq!(limited["total"], 2, "every value is counted");
+    assert_eq!(
+        limited["values"],
+        json!([{"value": "FR", "plays": 1, "events": 7}])
+    );
+    let elsewhere = app
+        .get(
+            "/api/v1/videos/tour/values/country?from=2026-03-16&to=2026-03-16",
+            &app.admin,
+        )
+        .await
+        .json();
+    assert_eq!(elsewhere["total"], 0);
+    assert_eq!(elsewhere["values"], json!([]));
 }

@@ -31,8 +31,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use pathlens_model::{Event, Graph};
 use pathlens_store::{
-    AggregateRequest, Aggregates, ApiKey, AppendOutcome, EventRow, KeyKind, PartnerId, Result,
-    ScanRequest, Store, StoreError, StoreErrorKind, StoredVideo,
+    AggregateRequest, Aggregates, ApiKey, AppendOutcome, DimensionValue, EventRow, KeyKind,
+    PartnerId, Result, ScanRequest, Store, StoreError, StoreErrorKind, StoredVideo, ValuesRequest,
 };
 
 pub use config::ClickHouseConfig;
@@ -483,6 +483,26 @@ impl Store for ClickHouseStore {
                 codec::read_distinct_rows(&mut StreamReader::new(body))
                     .map_err(|e| decode_error("scanning events", &e))
             })
+    }
+
+    fn values(&self, request: &ValuesRequest) -> Result<Vec<DimensionValue>> {
+        self.ready()?;
+        let answer = self
+            .client
+            .query(&sql::scan::values(&self.tables, request))?;
+        let mut reader = Reader::new(&answer);
+        let mut values = Vec::new();
+        while !reader.is_at_end() {
+            let mut row = || -> std::result::Result<DimensionValue, DecodeError> {
+                Ok(DimensionValue {
+                    value: reader.string()?,
+                    plays: reader.u64()?,
+                    events: reader.u64()?,
+                })
+            };
+            values.push(row().map_err(|e| decode_error("reading the values of a dimension", &e))?);
+        }
+        Ok(values)
     }
 
     fn aggregate(&self, request: &AggregateRequest) -> Result<Aggregates> {

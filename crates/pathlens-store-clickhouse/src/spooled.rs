@@ -27,8 +27,9 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use pathlens_model::{Event, Graph};
 use pathlens_store::{
-    AggregateRequest, Aggregates, ApiKey, AppendOutcome, EventRow, PartnerId, Result, ScanRequest,
-    SpoolStatus, Store, StoreError, StoreErrorKind, StoredVideo,
+    AggregateRequest, Aggregates, ApiKey, AppendOutcome, DimensionValue, EventRow, PartnerId,
+    Result, ScanRequest, SpoolStatus, Store, StoreError, StoreErrorKind, StoredVideo,
+    ValuesRequest,
 };
 
 use crate::ClickHouseStore;
@@ -469,6 +470,11 @@ impl Store for SpooledStore {
     fn scan(&self, request: &ScanRequest) -> Result<Vec<EventRow>> {
         self.settle();
         self.shared.store.scan(request)
+    }
+
+    fn values(&self, request: &ValuesRequest) -> Result<Vec<DimensionValue>> {
+        self.settle();
+        self.shared.store.values(request)
     }
 
     fn aggregate(&self, request: &AggregateRequest) -> Result<Aggregates> {

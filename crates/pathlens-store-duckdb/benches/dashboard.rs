@@ -10,7 +10,9 @@
 //! sample video:
 //! - (a) totals with previous-period totals, the daily series, the nodes
 //!   overview, the start node's hotspots, transitions;
-//! - (b) the same with a country filter, and with a known viewer's id.
+//! - (b) the same with a country filter, and with a known viewer's id;
+//! - (d) the breakdown by country (its first page of 10 values) compared
+//!   with the previous period.
 //!
 //! The peer (`benches/peers/duckdb_peer.py`) runs in two variants: raw
 //! events only, and with each view's increase precomputed at load.
@@ -31,7 +33,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use pathlens_model::{EventKind, Graph};
 use pathlens_report::{ReportRequest, request::dashboard_set};
 use pathlens_store::{
-    AggregateRequest, Aggregates, ContextFilter, Parts, ScanRequest, Store, StoredVideo,
+    AggregateRequest, Aggregates, ContextFilter, Dimension, Parts, Result, ScanRequest, Store,
+    StoredVideo, Totals, ValuesRequest,
 };
 use pathlens_store_duckdb::{DuckDbConfig, DuckDbStore};
 use serde_json::{Value, json};
@@ -43,13 +46,152 @@ fn env_number(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// One question a report asked the store.
+/// One question a report asked the store: figures (`Store::aggregate`),
+/// the totals of each of `values` (`Store::breakdown`), or the values of a
+/// dimension (`Store::values`).
 #[derive(Clone)]
 struct Question {
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     filter: ContextFilter,
     parts: Parts,
+    /// A breakdown's or a values question's dimension.
+    dimension: Option<Dimension>,
+    /// A breakdown's values.
+    values: Vec<String>,
+}
+
+impl Question {
+    fn of(request: &AggregateRequest) -> Question {
+        Question {
+            start: request.start,
+            end: request.end,
+            filter: request.filter.clone(),
+            parts: request.parts.clone(),
+            dimension: None,
+            values: Vec::new(),
+        }
+    }
+
+    /// pathlens's answer to it, in the peer's shape.
+    fn answer(&self, store: &dyn Store, graph: &Graph) -> Value {
+        let request = AggregateRequest {
+            partner_id: 1,
+            graph,
+            start: self.start,
+            end: self.end,
+            filter: self.filter.clone(),
+            sessions: Default::default(),
+            parts: self.parts.clone(),
+            cancel: Default::default(),
+        };
+        match self.dimension {
+            Some(dimension) if self.parts.buckets.is_empty() => {
+                let mut values = store
+                    .values(&ValuesRequest {
+                        partner_id: 1,
+                        video_id: graph.id.clone(),
+                        start: self.start,
+                        end: self.end,
+                        dimension,
+                        filter: self.filter.clone(),
+                    })
+                    .unwrap();
+                values.sort_by(|a, b| a.value.cmp(&b.value));
+                let values: Vec<Value> = values
+                    .into_iter()
+                    .map(|v| json!([v.value, v.plays, v.events]))
+                    .collect();
+                json!({ "values": values })
+            }
+            Some(dimension) => {
+                let totals = store.breakdown(&request, dimension, &self.values).unwrap();
+                let rows: Vec<Value> = self
+                    .values
+                    .iter()
+                    .zip(totals)
+                    .map(|(value, t)| json!([value, totals_json(&t)]))
+                    .collect();
+                json!({ "breakdown": rows })
+            }
+            None => figures_json(self, &store.aggregate(&request).unwrap()),
+        }
+    }
+}
+
+/// A store that records every question asked of it.
+struct Recording<'s> {
+    store: &'s dyn Store,
+    seen: Mutex<Vec<Question>>,
+}
+
+impl Store for Recording<'_> {
+    fn put_video(&self, partner: u32, graph: &Graph, now: DateTime<Utc>) -> Result<()> {
+        self.store.put_video(partner, graph, now)
+    }
+    fn video(&self, partner: u32, id: &str) -> Result<Option<StoredVideo>> {
+        self.store.video(partner, id)
+    }
+    fn videos(&self, partner: u32) -> Result<Vec<StoredVideo>> {
+        self.store.videos(partner)
+    }
+    fn put_key(&self, key: &pathlens_store::ApiKey) -> Result<()> {
+        self.store.put_key(key)
+    }
+    fn keys(&self) -> Result<Vec<pathlens_store::ApiKey>> {
+        self.store.keys()
+    }
+    fn revoke_key(&self, id: &str, now: DateTime<Utc>) -> Result<bool> {
+        self.store.revoke_key(id, now)
+    }
+    fn append(&self, events: Vec<pathlens_model::Event>) -> Result<pathlens_store::AppendOutcome> {
+        self.store.append(events)
+    }
+    fn scan(&self, request: &ScanRequest) -> Result<Vec<pathlens_store::EventRow>> {
+        self.store.scan(request)
+    }
+    fn values(&self, request: &ValuesRequest) -> Result<Vec<pathlens_store::DimensionValue>> {
+        self.seen.lock().unwrap().push(Question {
+            start: request.start,
+            end: request.end,
+            filter: request.filter.clone(),
+            parts: Parts::default(),
+            dimension: Some(request.dimension),
+            values: Vec::new(),
+        });
+        self.store.values(request)
+    }
+    fn aggregate(&self, request: &AggregateRequest) -> Result<Aggregates> {
+        self.seen.lock().unwrap().push(Question::of(request));
+        self.store.aggregate(request)
+    }
+    fn breakdown(
+        &self,
+        request: &AggregateRequest,
+        dimension: Dimension,
+        values: &[String],
+    ) -> Result<Vec<Totals>> {
+        self.seen.lock().unwrap().push(Question {
+            dimension: Some(dimension),
+            values: values.to_vec(),
+            ..Question::of(request)
+        });
+        self.store.breakdown(request, dimension, values)
+    }
+    fn export(
+        &self,
+        partner: Option<u32>,
+        offset: u64,
+        limit: usize,
+    ) -> Result<Vec<pathlens_model::Event>> {
+        self.store.export(partner, offset, limit)
+    }
+    fn event_count(&self) -> Result<u64> {
+        self.store.event_count()
+    }
+    fn write_queue_depth(&self) -> usize {
+        self.store.write_queue_depth()
+    }
 }
 
 fn now() -> DateTime<Utc> {
@@ -143,6 +285,8 @@ fn question_json(question: &Question) -> Value {
     json!({
         "start": question.start.timestamp_micros(),
         "end": question.end.timestamp_micros(),
+        "dimension": question.dimension.map(Dimension::name),
+        "values": question.values,
         "buckets": question.parts.buckets,
         "nodes": question.parts.nodes,
         "only_node": question.parts.only_node,
@@ -153,24 +297,23 @@ fn question_json(question: &Question) -> Value {
     })
 }
 
+/// Totals in the peer's shape.
+fn totals_json(t: &Totals) -> Value {
+    json!([
+        t.impressions,
+        t.plays,
+        t.unique_viewers,
+        t.view_ms,
+        t.sessions_played,
+        t.sessions_completed
+    ])
+}
+
 /// pathlens's figures in the peer's shape.
 fn figures_json(question: &Question, figures: &Aggregates) -> Value {
     let mut out = serde_json::Map::new();
     if !question.parts.buckets.is_empty() {
-        let totals: Vec<Value> = figures
-            .totals
-            .iter()
-            .map(|t| {
-                json!([
-                    t.impressions,
-                    t.plays,
-                    t.unique_viewers,
-                    t.view_ms,
-                    t.sessions_played,
-                    t.sessions_completed
-                ])
-            })
-            .collect();
+        let totals: Vec<Value> = figures.totals.iter().map(totals_json).collect();
         out.insert("totals".into(), Value::Array(totals));
     }
     if question.parts.nodes {
@@ -276,6 +419,16 @@ fn main() {
         .find_map(|row| row.user_id.clone())
         .unwrap_or_default();
     let country = "IN";
+    let breakdown = ReportRequest::from_params(
+        pathlens_report::ReportKind::Breakdown,
+        &[
+            ("range".into(), "last_30_days".into()),
+            ("tz".into(), "Asia/Kolkata".into()),
+            ("dimension".into(), "country".into()),
+            ("compare".into(), "previous_period".into()),
+        ],
+    )
+    .unwrap();
     let workloads = [
         ("(a) dashboard", workload(&video.graph, &[])),
         (
@@ -286,6 +439,7 @@ fn main() {
             "(b) dashboard, known viewer",
             workload(&video.graph, &[("user_ids", known.as_str())]),
         ),
+        ("(d) breakdown by country", vec![breakdown]),
     ];
     let heading = format!(
         "dashboard of {:?} ({} events stored, {} plays of it), last 30 days in Asia/Kolkata, {runs} runs each; load average {}",
@@ -298,19 +452,9 @@ fn main() {
     // the questions its reports asked the store are kept for the peer.
     let mut ours: Vec<(Timing, Vec<Question>)> = Vec::new();
     for (name, requests) in &workloads {
-        let seen: Mutex<Vec<Question>> = Mutex::new(Vec::new());
-        let record = |store: &dyn Store, request: &AggregateRequest| {
-            seen.lock().unwrap().push(Question {
-                start: request.start,
-                end: request.end,
-                filter: request.filter.clone(),
-                parts: request.parts.clone(),
-            });
-            store.aggregate(request)
-        };
-        let recording = pathlens_store::reference::Rerouted {
+        let recording = Recording {
             store: &store,
-            aggregate: &record,
+            seen: Mutex::new(Vec::new()),
         };
         let answers = answer(&recording, video, requests);
         let row_answers = answer(&rows, video, requests);
@@ -321,26 +465,14 @@ fn main() {
         let timing = time(runs, || {
             answer(&store, video, requests);
         });
-        ours.push((timing, std::mem::take(&mut *seen.lock().unwrap())));
+        ours.push((timing, recording.seen.into_inner().unwrap()));
     }
     let figures: Vec<Vec<Value>> = ours
         .iter()
         .map(|(_, questions)| {
             questions
                 .iter()
-                .map(|q| {
-                    let request = AggregateRequest {
-                        partner_id: 1,
-                        graph: &video.graph,
-                        start: q.start,
-                        end: q.end,
-                        filter: q.filter.clone(),
-                        sessions: Default::default(),
-                        parts: q.parts.clone(),
-                        cancel: Default::default(),
-                    };
-                    figures_json(q, &store.aggregate(&request).unwrap())
-                })
+                .map(|q| q.answer(&store, &video.graph))
                 .collect()
         })
         .collect();

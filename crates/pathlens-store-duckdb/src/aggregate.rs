@@ -350,9 +350,12 @@ pub(crate) fn query<T>(
 
 /// A row of (bucket index, impressions, plays, viewers, view ms, sessions
 /// played, sessions completed).
-pub(crate) fn totals_row(row: &duckdb::Row<'_>) -> duckdb::Result<(i64, Totals)> {
+/// A row of totals keyed by its first column (a bucket's index, a value).
+pub(crate) fn totals_row<K: duckdb::types::FromSql>(
+    row: &duckdb::Row<'_>,
+) -> duckdb::Result<(K, Totals)> {
     Ok((
-        row.get::<_, i64>(0)?,
+        row.get::<_, K>(0)?,
         Totals {
             impressions: u64_of(row.get(1)?),
             plays: u64_of(row.get(2)?),

@@ -45,8 +45,9 @@ use chrono::{DateTime, Utc};
 use duckdb::Connection;
 use pathlens_model::{Event, Graph};
 use pathlens_store::{
-    AggregateRequest, Aggregates, ApiKey, AppendOutcome, EventRow, PartnerId, Result, ScanRequest,
-    Store, StoreError, StoreErrorKind, StoredVideo,
+    AggregateRequest, Aggregates, ApiKey, AppendOutcome, Dimension, DimensionValue, EventRow,
+    PartnerId, Result, ScanRequest, Store, StoreError, StoreErrorKind, StoredVideo, Totals,
+    ValuesRequest,
 };
 
 use crate::writer::{Job, Write};
@@ -323,6 +324,27 @@ impl Drop for DuckDbStore {
     }
 }
 
+impl DuckDbStore {
+    /// Whether the session facts cover every stored event now. The facts
+    /// are derived after the events' commit: a report first has the writer
+    /// derive what is pending, or, when that cannot be done now (the
+    /// writer's queue is full, the derivation failed), reads the events
+    /// themselves (exact, slower; a fault of the database fails the read as
+    /// it would any other).
+    fn facts_ready(&self) -> bool {
+        self.shared.facts_current()
+            || match self.submit(|reply| Write::Facts { reply }) {
+                Ok(()) => true,
+                Err(error) => {
+                    if error.kind() != StoreErrorKind::Overloaded {
+                        tracing::warn!(%error, "session facts could not be derived; reading the events");
+                    }
+                    false
+                }
+            }
+    }
+}
+
 impl Store for DuckDbStore {
     fn put_video(&self, partner: PartnerId, graph: &Graph, now: DateTime<Utc>) -> Result<()> {
         let graph = graph.clone();
@@ -367,23 +389,13 @@ impl Store for DuckDbStore {
         self.read(|c| read::scan(c, request))
     }
 
+    fn values(&self, request: &ValuesRequest) -> Result<Vec<DimensionValue>> {
+        self.read(|c| read::values(c, request))
+    }
+
     fn aggregate(&self, request: &AggregateRequest) -> Result<Aggregates> {
         request.cancel.check()?;
-        // The facts are derived after the events' commit: a report first has
-        // the writer derive what is pending, or, when that cannot be done now
-        // (the writer's queue is full, the derivation failed), reads the
-        // events themselves (exact, slower; a fault of the database fails
-        // the read below as it would any other).
-        let facts = self.shared.facts_current()
-            || match self.submit(|reply| Write::Facts { reply }) {
-                Ok(()) => true,
-                Err(error) => {
-                    if error.kind() != StoreErrorKind::Overloaded {
-                        tracing::warn!(%error, "session facts could not be derived; reading the events");
-                    }
-                    false
-                }
-            };
+        let facts = self.facts_ready();
         let outcome = self.read(|c| {
             // Cancelling interrupts the query this reader is running.
             let handle = c.interrupt_handle();
@@ -394,6 +406,33 @@ impl Store for DuckDbStore {
             Err(_) if request.cancel.is_cancelled() => Err(pathlens_store::cancel::cancelled()),
             other => other,
         }
+    }
+
+    fn breakdown(
+        &self,
+        request: &AggregateRequest,
+        dimension: Dimension,
+        values: &[String],
+    ) -> Result<Vec<Totals>> {
+        request.cancel.check()?;
+        // Every value in one query over the facts when they answer it;
+        // otherwise one aggregate per value.
+        if rollup::covers(request) && self.facts_ready() {
+            let outcome = self.read(|c| {
+                let handle = c.interrupt_handle();
+                let _guard = request.cancel.on_cancel(move || handle.interrupt());
+                rollup::breakdown(c, request, dimension, values)
+            });
+            match outcome {
+                Err(_) if request.cancel.is_cancelled() => {
+                    return Err(pathlens_store::cancel::cancelled());
+                }
+                Ok(Some(totals)) => return Ok(totals),
+                Ok(None) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        pathlens_store::aggregate::breakdown_by_value(self, request, dimension, values)
     }
 
     fn export(&self, partner: Option<PartnerId>, offset: u64, limit: usize) -> Result<Vec<Event>> {

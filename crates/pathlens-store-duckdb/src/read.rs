@@ -3,10 +3,10 @@
 use chrono::DateTime;
 use duckdb::types::ToSql;
 use duckdb::{Connection, params, params_from_iter};
-use pathlens_model::{Event, Graph, PlaybackType};
+use pathlens_model::{Event, Graph};
 use pathlens_store::{
-    ApiKey, ContextFilter, EventRow, KeyKind, PartnerId, Result, ScanRequest, StoreError,
-    StoreErrorKind, StoredVideo, ViewerKind,
+    ApiKey, ContextFilter, DimensionValue, EventRow, KeyKind, PartnerId, Result, ScanRequest,
+    StoreError, StoreErrorKind, StoredVideo, ValuesRequest, ViewerKind,
 };
 
 use crate::codec;
@@ -130,12 +130,7 @@ impl Conditions {
         self.any_of("browser", &filter.browsers);
         self.any_of("referrer_domain", &filter.referrer_domains);
         self.any_of("application", &filter.applications);
-        let playback: Vec<String> = filter
-            .playback_types
-            .iter()
-            .map(|p| PlaybackType::name(*p).to_string())
-            .collect();
-        self.any_of("playback_type", &playback);
+        self.any_of("playback_type", &filter.playback_types);
         if !filter.user_ids.is_empty() {
             let placeholders = vec!["?"; filter.user_ids.len()].join(", ");
             self.push(
@@ -184,6 +179,45 @@ pub fn scan(connection: &Connection, request: &ScanRequest) -> Result<Vec<EventR
         .map_err(|e| internal("scanning events", e))?;
     rows.collect::<duckdb::Result<_>>()
         .map_err(|e| internal("scanning events", e))
+}
+
+/// The values of a dimension with their play and event counts.
+pub fn values(connection: &Connection, request: &ValuesRequest) -> Result<Vec<DimensionValue>> {
+    let mut conditions = Conditions::default();
+    conditions.push(
+        "partner_id = ? AND video_id = ? AND ts_us >= ? AND ts_us < ?",
+        vec![
+            Box::new(request.partner_id),
+            Box::new(request.video_id.clone()),
+            Box::new(request.start.timestamp_micros()),
+            Box::new(request.end.timestamp_micros()),
+        ],
+    );
+    conditions.context(&request.filter);
+    // The column is the dimension's name (a fixed identifier, not input).
+    let sql = format!(
+        "SELECT coalesce({column}, '{unknown}') AS value,
+            count(*) FILTER (WHERE kind = {play}), count(*)
+        FROM events WHERE {conditions} GROUP BY ALL",
+        column = request.dimension.name(),
+        unknown = pathlens_store::query::UNKNOWN,
+        play = pathlens_model::EventKind::Play.code(),
+        conditions = conditions.sql.join(" AND "),
+    );
+    let mut statement = connection
+        .prepare(&sql)
+        .map_err(|e| internal("preparing the values of a dimension", e))?;
+    let rows = statement
+        .query_map(params_from_iter(conditions.params.iter()), |row| {
+            Ok(DimensionValue {
+                value: row.get(0)?,
+                plays: row.get(1)?,
+                events: row.get(2)?,
+            })
+        })
+        .map_err(|e| internal("reading the values of a dimension", e))?;
+    rows.collect::<duckdb::Result<_>>()
+        .map_err(|e| internal("reading the values of a dimension", e))
 }
 
 pub fn export(

@@ -17,7 +17,8 @@ use std::collections::HashMap;
 
 use duckdb::{Connection, params_from_iter};
 use pathlens_model::EventKind;
-use pathlens_store::{AggregateRequest, Aggregates, Curve, NodeStats, Result};
+use pathlens_store::query::UNKNOWN;
+use pathlens_store::{AggregateRequest, Aggregates, Curve, Dimension, NodeStats, Result, Totals};
 
 use crate::aggregate::{
     Source, buckets_relation, graph_relations, heatmap, id_count_row, in_bucket_order, list,
@@ -148,6 +149,29 @@ pub(crate) fn aggregate(
     }
     // Sessions whose span meets the period: none may be mixed; the kept
     // ones go to a temporary table.
+    let Some(mut conditions) = whole_sessions(connection, request)? else {
+        return Ok(None);
+    };
+    conditions.context(&request.filter);
+    connection
+        .prepare(&format!(
+            "CREATE OR REPLACE TEMP TABLE context_sessions AS
+            SELECT DISTINCT session_id FROM fact_sessions WHERE {}",
+            conditions.sql.join(" AND ")
+        ))
+        .and_then(|mut s| s.execute(params_from_iter(conditions.params.iter())))
+        .map_err(|e| internal("selecting the sessions a filter keeps", e))?;
+    let answer = figures(connection, request, true);
+    let _ = connection.execute_batch("DROP TABLE IF EXISTS context_sessions");
+    answer.map(Some)
+}
+
+/// The sessions whose span meets `request`'s period, as conditions on
+/// `fact_sessions`; `None` when one of them changes context within it.
+fn whole_sessions(
+    connection: &Connection,
+    request: &AggregateRequest,
+) -> Result<Option<Conditions>> {
     let mut conditions = Conditions::default();
     conditions.push(
         &format!(
@@ -167,21 +191,74 @@ pub(crate) fn aggregate(
         ))
         .and_then(|mut s| s.query_row(params_from_iter(conditions.params.iter()), |r| r.get(0)))
         .map_err(|e| internal("looking for sessions of mixed context", e))?;
-    if mixed > 0 {
+    Ok((mixed == 0).then_some(conditions))
+}
+
+/// The period's totals (`request` covers one bucket, the period) for each
+/// of `values` of `dimension`, in one query: when no session that meets
+/// the period changes context, narrowing the filter to a value keeps the
+/// sessions whose context has it, whole, so every value's figures are the
+/// totals over its sessions. `None` otherwise (the caller asks value by
+/// value).
+pub(crate) fn breakdown(
+    connection: &Connection,
+    request: &AggregateRequest,
+    dimension: Dimension,
+    values: &[String],
+) -> Result<Option<Vec<Totals>>> {
+    let Some(mut conditions) = whole_sessions(connection, request)? else {
         return Ok(None);
-    }
+    };
     conditions.context(&request.filter);
+    // The dimension's name is its column (a fixed identifier).
+    let value = format!("coalesce({}, '{UNKNOWN}')", dimension.name());
+    conditions.push(&format!("{value} IN ({})", list(values)), Vec::new());
     connection
         .prepare(&format!(
             "CREATE OR REPLACE TEMP TABLE context_sessions AS
-            SELECT DISTINCT session_id FROM fact_sessions WHERE {}",
+            SELECT DISTINCT session_id, {value} AS value FROM fact_sessions WHERE {}",
             conditions.sql.join(" AND ")
         ))
         .and_then(|mut s| s.execute(params_from_iter(conditions.params.iter())))
-        .map_err(|e| internal("selecting the sessions a filter keeps", e))?;
-    let answer = figures(connection, request, true);
+        .map_err(|e| internal("selecting the sessions of each value", e))?;
+    let query = Query::new(request, true);
+    let (video, period, kept) = (&query.video, &query.period, &query.kept);
+    let sql = query.sql(&format!(
+        ", sums AS (
+            SELECT c.value, sum(f.impressions) AS impressions, sum(f.plays) AS plays,
+                sum(f.view_ms) AS view_ms
+            FROM (
+                SELECT session_id, impressions, plays, view_ms FROM fact_slots
+                WHERE {video} AND {period}{kept}
+            ) f JOIN context_sessions c ON c.session_id = f.session_id
+            GROUP BY c.value
+        ),
+        played AS (
+            SELECT c.value,
+                count(DISTINCT p.user_id)
+                    + max(CASE WHEN p.user_id IS NULL THEN 1 ELSE 0 END) AS viewers,
+                count(DISTINCT p.session_id) AS sessions,
+                count(DISTINCT p.session_id) FILTER (WHERE d.session_id IS NOT NULL) AS completed
+            FROM (
+                SELECT session_id, user_id FROM fact_slots
+                WHERE {video} AND {period} AND plays > 0{kept}
+            ) p JOIN context_sessions c ON c.session_id = p.session_id
+                LEFT JOIN done d ON d.session_id = p.session_id
+            GROUP BY c.value
+        )
+        SELECT s.value, s.impressions::BIGINT, s.plays::BIGINT, coalesce(p.viewers, 0),
+            s.view_ms::BIGINT, coalesce(p.sessions, 0), coalesce(p.completed, 0)
+        FROM sums s LEFT JOIN played p ON p.value = s.value"
+    ));
+    let found = rows(connection, &sql, "breakdown", totals_row::<String>);
     let _ = connection.execute_batch("DROP TABLE IF EXISTS context_sessions");
-    answer.map(Some)
+    let found: HashMap<String, Totals> = found?.into_iter().collect();
+    Ok(Some(
+        values
+            .iter()
+            .map(|v| found.get(v).copied().unwrap_or_default())
+            .collect(),
+    ))
 }
 
 /// Every asked part from the facts (of the sessions in `context_sessions`

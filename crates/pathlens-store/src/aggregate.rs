@@ -166,3 +166,36 @@ pub struct Aggregates {
     /// (empty when no heat map was asked for).
     pub heatmap: Vec<u64>,
 }
+
+/// [`Store::breakdown`](crate::Store::breakdown) answered one value at a
+/// time through [`Store::aggregate`](crate::Store::aggregate): the
+/// definition of a breakdown, and the default of every backend.
+///
+/// # Errors
+/// As the store fails.
+pub fn breakdown_by_value<S: crate::Store + ?Sized>(
+    store: &S,
+    request: &AggregateRequest,
+    dimension: crate::Dimension,
+    values: &[String],
+) -> crate::Result<Vec<Totals>> {
+    let whole = Parts {
+        buckets: request.parts.buckets.first().copied().into_iter().collect(),
+        ..Parts::default()
+    };
+    values
+        .iter()
+        .map(|value| {
+            let Some(filter) = request.filter.narrowed(dimension, value) else {
+                return Ok(Totals::default());
+            };
+            request.cancel.check()?;
+            let figures = store.aggregate(&AggregateRequest {
+                filter,
+                parts: whole.clone(),
+                ..request.clone()
+            })?;
+            Ok(figures.totals.first().copied().unwrap_or_default())
+        })
+        .collect()
+}

@@ -9,7 +9,10 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use pathlens_model::event::Context;
 use pathlens_model::{Event, EventKind, Graph, PlaybackType};
 
-use crate::{ApiKey, ContextFilter, KeyKind, ScanRequest, Store, ViewerKind};
+use crate::{
+    ApiKey, ContextFilter, Dimension, DimensionValue, KeyKind, ScanRequest, Store, ValuesRequest,
+    ViewerKind,
+};
 
 /// A fresh storage location for one check.
 pub trait Harness {
@@ -23,7 +26,7 @@ type Check = fn(&dyn Harness);
 
 /// Runs every check, each on a new location from `new_location`.
 pub fn run_all<H: Harness>(new_location: impl Fn() -> H) {
-    let checks: [(&str, Check); 9] = [
+    let checks: [(&str, Check); 10] = [
         ("videos_round_trip", videos_round_trip),
         ("videos_are_per_partner", videos_are_per_partner),
         ("keys_round_trip_and_revoke", keys_round_trip_and_revoke),
@@ -41,6 +44,10 @@ pub fn run_all<H: Harness>(new_location: impl Fn() -> H) {
         ),
         ("scan_applies_context_filters", scan_applies_context_filters),
         ("scan_returns_every_field", scan_returns_every_field),
+        (
+            "values_count_plays_and_events_per_value",
+            values_count_plays_and_events_per_value,
+        ),
         (
             "export_pages_in_storage_order",
             export_pages_in_storage_order,
@@ -113,6 +120,91 @@ fn scan_all(
         filter,
     };
     store.scan(&request).expect("scan")
+}
+
+/// The values of a dimension: absent values and the literal `unknown`
+/// together, repeats counted once, the period, video and partner kept, the
+/// row filters applied (including the dimension's own).
+fn values_count_plays_and_events_per_value(location: &dyn Harness) {
+    let store = location.open();
+    let event = |session: &str, index: u32, kind: EventKind, country: Option<&str>| {
+        let mut event = sample_event(1, "v", session, index, kind);
+        event.context.country = country.map(str::to_string);
+        event.context.device = Some(
+            if index.is_multiple_of(2) {
+                "Desktop"
+            } else {
+                "Tablet"
+            }
+            .into(),
+        );
+        event
+    };
+    let mut events = vec![
+        event("s1", 1, EventKind::Impression, Some("FR")),
+        event("s1", 2, EventKind::Play, Some("FR")),
+        event("s1", 3, EventKind::View, Some("FR")),
+        event("s2", 4, EventKind::Play, Some("FR")),
+        event("s3", 5, EventKind::Play, Some("DE")),
+        event("s4", 6, EventKind::Play, None),
+        event("s4", 7, EventKind::View, Some("unknown")),
+    ];
+    // Elsewhere: another video, another partner, outside the period.
+    events.push(sample_event(1, "w", "s5", 8, EventKind::Play));
+    events.push(sample_event(2, "v", "s6", 9, EventKind::Play));
+    let mut late = event("s7", 10, EventKind::Play, Some("IT"));
+    late.ts = at(100_000);
+    events.push(late);
+    // A repeat of an event already sent.
+    events.push(event("s1", 2, EventKind::Play, Some("FR")));
+    store.append(events).unwrap();
+    let values = |dimension: Dimension, filter: ContextFilter| {
+        let mut values = store
+            .values(&ValuesRequest {
+                partner_id: 1,
+                video_id: "v".into(),
+                start: at(-100_000),
+                end: at(100_000),
+                dimension,
+                filter,
+            })
+            .expect("values");
+        crate::query::rank_values(&mut values);
+        values
+    };
+    let value = |value: &str, plays: u64, events: u64| DimensionValue {
+        value: value.into(),
+        plays,
+        events,
+    };
+    assert_eq!(
+        values(Dimension::Country, ContextFilter::default()),
+        [value("FR", 2, 4), value("unknown", 1, 2), value("DE", 1, 1)]
+    );
+    assert_eq!(
+        values(
+            Dimension::Country,
+            ContextFilter {
+                devices: vec!["Desktop".into()],
+                ..ContextFilter::default()
+            }
+        ),
+        [value("FR", 2, 2), value("unknown", 1, 1)]
+    );
+    assert_eq!(
+        values(
+            Dimension::Country,
+            ContextFilter {
+                countries: vec!["DE".into(), "unknown".into()],
+                ..ContextFilter::default()
+            }
+        ),
+        [value("unknown", 1, 2), value("DE", 1, 1)]
+    );
+    assert_eq!(
+        values(Dimension::PlaybackType, ContextFilter::default()),
+        [value("unknown", 4, 7)]
+    );
 }
 
 fn videos_round_trip(location: &dyn Harness) {
@@ -302,7 +394,7 @@ fn scan_applies_context_filters(location: &dyn Harness) {
     );
     assert_eq!(
         count(ContextFilter {
-            playback_types: vec![PlaybackType::Live],
+            playback_types: vec!["live".into()],
             ..f()
         }),
         1

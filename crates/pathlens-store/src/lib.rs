@@ -32,7 +32,9 @@ pub use aggregate::{
 };
 pub use cancel::Cancel;
 pub use key::{ApiKey, KeyKind};
-pub use query::{ContextFilter, EventRow, ScanRequest, ViewerKind};
+pub use query::{
+    ContextFilter, Dimension, DimensionValue, EventRow, ScanRequest, ValuesRequest, ViewerKind,
+};
 
 /// A partner (tenant) id; no read or write crosses partners.
 pub type PartnerId = u32;
@@ -191,6 +193,17 @@ pub trait Store: Send + Sync {
     /// As the backend fails.
     fn scan(&self, request: &ScanRequest) -> Result<Vec<EventRow>>;
 
+    /// The values of `request.dimension` among the events of the video in
+    /// the period that pass the row filters, each with its count of play
+    /// events and of events of any kind (a repeated event counted once), in
+    /// no particular order. Absent values are counted under
+    /// [`query::UNKNOWN`]. Breakdown reports rank them; filter inputs
+    /// suggest them.
+    ///
+    /// # Errors
+    /// As the backend fails.
+    fn values(&self, request: &ValuesRequest) -> Result<Vec<DimensionValue>>;
+
     /// The figures `request` asks for, aggregated from the stored events
     /// (see [`aggregate`]). The default reads rows through [`Store::scan`]
     /// and computes them with [`reference::aggregate`]; a backend that can
@@ -201,6 +214,24 @@ pub trait Store: Send + Sync {
     /// As the backend fails.
     fn aggregate(&self, request: &AggregateRequest) -> Result<Aggregates> {
         reference::aggregate(self, request)
+    }
+
+    /// The headline totals of `request`'s period (its first bucket) for
+    /// each of `values` of `dimension`: for each value, exactly what
+    /// [`Store::aggregate`] answers with `request.filter` narrowed to it
+    /// ([`ContextFilter::narrowed`]; zero figures when nothing could pass),
+    /// in the order of `values`. The default asks [`Store::aggregate`]
+    /// once per value; a backend may answer all values in one query.
+    ///
+    /// # Errors
+    /// As the backend fails.
+    fn breakdown(
+        &self,
+        request: &AggregateRequest,
+        dimension: Dimension,
+        values: &[String],
+    ) -> Result<Vec<Totals>> {
+        aggregate::breakdown_by_value(self, request, dimension, values)
     }
 
     /// Every stored event of `partner` (all partners when `None`), in

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use pathlens_model::{Event, Graph};
 
 use crate::{
-    ApiKey, AppendOutcome, ContextFilter, EventRow, PartnerId, Result, ScanRequest, Store,
-    StoreError, StoredVideo, ViewerKind,
+    ApiKey, AppendOutcome, ContextFilter, DimensionValue, EventRow, PartnerId, Result, ScanRequest,
+    Store, StoreError, StoredVideo, ValuesRequest, ViewerKind,
 };
 
 #[derive(Default)]
@@ -65,18 +65,16 @@ fn matches(values: &[String], value: Option<&str>) -> bool {
 /// Whether `event` passes the row filters of a scan.
 pub fn passes(filter: &ContextFilter, event: &Event) -> bool {
     let context = &event.context;
-    let playback: Vec<String> = filter
-        .playback_types
-        .iter()
-        .map(|p| p.name().to_string())
-        .collect();
     matches(&filter.countries, context.country.as_deref())
         && matches(&filter.devices, context.device.as_deref())
         && matches(&filter.os, context.os.as_deref())
         && matches(&filter.browsers, context.browser.as_deref())
         && matches(&filter.referrer_domains, context.referrer_domain.as_deref())
         && matches(&filter.applications, context.application.as_deref())
-        && matches(&playback, context.playback_type.map(|p| p.name()))
+        && matches(
+            &filter.playback_types,
+            context.playback_type.map(|p| p.name()),
+        )
         && (filter.user_ids.is_empty()
             || event
                 .user_id
@@ -192,6 +190,36 @@ impl Store for MemoryStore {
             .filter(|e| passes(&request.filter, e))
             .map(row_of)
             .collect())
+    }
+
+    fn values(&self, request: &ValuesRequest) -> Result<Vec<DimensionValue>> {
+        let state = self.state()?;
+        let (start, end) = (
+            request.start.timestamp_micros(),
+            request.end.timestamp_micros(),
+        );
+        let mut counts: BTreeMap<&str, DimensionValue> = BTreeMap::new();
+        for event in state.events.iter().filter(|e| {
+            e.partner_id == request.partner_id
+                && e.video_id == request.video_id
+                && (start..end).contains(&e.ts.timestamp_micros())
+                && passes(&request.filter, e)
+        }) {
+            let value = request
+                .dimension
+                .value_of(&event.context)
+                .unwrap_or(crate::query::UNKNOWN);
+            let entry = counts.entry(value).or_insert_with(|| DimensionValue {
+                value: value.to_string(),
+                plays: 0,
+                events: 0,
+            });
+            entry.events += 1;
+            if event.kind == pathlens_model::EventKind::Play {
+                entry.plays += 1;
+            }
+        }
+        Ok(counts.into_values().collect())
     }
 
     fn export(&self, partner: Option<PartnerId>, offset: u64, limit: usize) -> Result<Vec<Event>> {

@@ -109,6 +109,9 @@ impl Store for Rerouted<'_> {
     fn scan(&self, request: &ScanRequest) -> Result<Vec<EventRow>> {
         self.store.scan(request)
     }
+    fn values(&self, request: &crate::ValuesRequest) -> Result<Vec<crate::DimensionValue>> {
+        self.store.values(request)
+    }
     fn aggregate(&self, request: &AggregateRequest) -> Result<Aggregates> {
         (self.aggregate)(self.store, request)
     }

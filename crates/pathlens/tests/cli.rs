@@ -38,8 +38,9 @@ fn videos_keys_import_and_reports() {
         } else {
             ""
         };
-        lines.push(format!(r#"{{"partner_id":1,"video_id":"onboarding","session_id":"s{session}","event_index":1,"kind":"impression","ts":"2026-03-10T10:00:00Z"{user}}}"#));
-        lines.push(format!(r#"{{"partner_id":1,"video_id":"onboarding","session_id":"s{session}","event_index":2,"kind":"play","ts":"2026-03-10T10:00:01Z"{user}}}"#));
+        let country = if session < 3 { "FR" } else { "DE" };
+        lines.push(format!(r#"{{"partner_id":1,"video_id":"onboarding","session_id":"s{session}","event_index":1,"kind":"impression","ts":"2026-03-10T10:00:00Z","country":"{country}"{user}}}"#));
+        lines.push(format!(r#"{{"partner_id":1,"video_id":"onboarding","session_id":"s{session}","event_index":2,"kind":"play","ts":"2026-03-10T10:00:01Z","country":"{country}"{user}}}"#));
     }
     lines.push(lines[0].clone());
     lines.push(r#"{"partner_id":1,"video_id":"onboarding","session_id":"x","event_index":1,"kind":"jump"}"#.to_string());
@@ -90,6 +91,36 @@ fn videos_keys_import_and_reports() {
     assert!(
         table.contains("Architecture deep dive") && table.contains("—"),
         "{table}"
+    );
+    let breakdown = ok(
+        &data,
+        &[
+            "report",
+            "breakdown",
+            "--video",
+            "onboarding",
+            "--dimension",
+            "country",
+            "--from",
+            "2026-03-10",
+            "--to",
+            "2026-03-10",
+            "--format",
+            "csv",
+        ],
+    );
+    let mut rows = breakdown.lines();
+    assert_eq!(
+        rows.next().unwrap(),
+        "value,plays,share_of_plays,unique_viewers,minutes_viewed"
+    );
+    assert!(
+        rows.next().unwrap().starts_with("FR,3,0.6,2,"),
+        "{breakdown}"
+    );
+    assert!(
+        rows.next().unwrap().starts_with("DE,2,0.4,2,"),
+        "{breakdown}"
     );
     let bad = pathlens(
         &data,

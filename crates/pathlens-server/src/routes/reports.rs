@@ -36,36 +36,15 @@ pub async fn report(
             format!("format: {format:?} is not json or csv"),
         ));
     }
-    let mut request = ReportRequest::from_params(kind, &params)?;
-    // When this handler is dropped — its client went away, or the deadline
-    // below passed — the report's work in the store is cancelled (DuckDB
-    // interrupts the running query).
-    let cancel = pathlens_store::Cancel::new();
-    request.cancel = cancel.clone();
-    let _stop = CancelOnDrop(cancel);
-    let partner = caller.partner_id();
-    let deadline = state.config.report_timeout;
-    let work = blocking(move || {
-        let stored = state
-            .store
-            .video(partner, &video)?
-            .ok_or_else(|| ApiError::not_found(format!("no video {video:?}")))?;
-        Ok(pathlens_report::run(
-            state.store.as_ref(),
-            &stored,
-            &request,
-            state.now(),
-        )?)
-    });
-    let report = tokio::time::timeout(deadline, work).await.map_err(|_| {
-        ApiError::new(crate::error::ErrorCode::DeadlineExceeded,
-            format!(
-                "the report took longer than the server's {} s limit (report_timeout); narrow the range or the filters, or retry later",
-                deadline.as_secs_f64()
-            ),
-        )
-        .retry_after(5)
-    })??;
+    let request = ReportRequest::from_params(kind, &params)?;
+    let report = on_video(
+        state,
+        caller.partner_id(),
+        video,
+        request,
+        pathlens_report::run,
+    )
+    .await?;
     if format == "csv" {
         let filename = format!(
             "attachment; filename=\"{}-{}.csv\"",
@@ -82,6 +61,102 @@ pub async fn report(
             .into_response());
     }
     Ok(Json(report.to_json()).into_response())
+}
+
+/// The most values `GET …/values/{dimension}` lists.
+pub const MAX_VALUES: usize = 1_000;
+
+/// `GET /api/v1/videos/{video}/values/{dimension}`: the values of a context
+/// dimension present in the period under the other filters, ranked by
+/// plays, at most `limit` of them (100 unless asked; filter inputs suggest
+/// them).
+pub async fn values(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((video, dimension)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require_admin()?;
+    let mut params = url_query(query.as_deref().unwrap_or_default());
+    let mut limit = 100;
+    if let Some((_, value)) = params.iter().rev().find(|(k, _)| k == "limit") {
+        limit = match value.parse::<usize>() {
+            Ok(n) if (1..=MAX_VALUES).contains(&n) => n,
+            _ => {
+                return Err(ApiError::new(
+                    crate::error::ErrorCode::InvalidParameter,
+                    format!("limit: {value:?} is not a whole number from 1 to {MAX_VALUES}"),
+                ));
+            }
+        };
+    }
+    params.retain(|(k, _)| k != "limit");
+    params.push(("dimension".into(), dimension));
+    let request = ReportRequest::from_params(ReportKind::Breakdown, &params)?;
+    let dimension = request.dimension;
+    let (period, values) = on_video(
+        state,
+        caller.partner_id(),
+        video,
+        request,
+        pathlens_report::dimension_values,
+    )
+    .await?;
+    let total = values.len();
+    let listed: Vec<serde_json::Value> = values
+        .into_iter()
+        .take(limit)
+        .map(|v| serde_json::json!({"value": v.value, "plays": v.plays, "events": v.events}))
+        .collect();
+    Ok(Json(serde_json::json!({
+        "dimension": dimension.name(),
+        "filter": dimension.filter_param(),
+        "period": {"from": period.from.to_string(), "to": period.to.to_string(), "days": period.days()},
+        "values": listed,
+        "total": total,
+    })))
+}
+
+/// What a report route asks of the report crate: a function of the store,
+/// the video, the request and the current time.
+type ReportWork<T> = fn(
+    &dyn pathlens_store::Store,
+    &pathlens_store::StoredVideo,
+    &ReportRequest,
+    chrono::DateTime<chrono::Utc>,
+) -> Result<T, pathlens_report::ReportError>;
+
+/// Runs `work` over the caller's `video` on a blocking thread, within the
+/// server's `report_timeout`. When the handler is dropped — its client went
+/// away, or the deadline passed — the request's work in the store is
+/// cancelled (DuckDB interrupts the running query).
+async fn on_video<T: Send + 'static>(
+    state: AppState,
+    partner: u32,
+    video: String,
+    mut request: ReportRequest,
+    work: ReportWork<T>,
+) -> Result<T, ApiError> {
+    let cancel = pathlens_store::Cancel::new();
+    request.cancel = cancel.clone();
+    let _stop = CancelOnDrop(cancel);
+    let deadline = state.config.report_timeout;
+    let running = blocking(move || {
+        let stored = state
+            .store
+            .video(partner, &video)?
+            .ok_or_else(|| ApiError::not_found(format!("no video {video:?}")))?;
+        Ok(work(state.store.as_ref(), &stored, &request, state.now())?)
+    });
+    tokio::time::timeout(deadline, running).await.map_err(|_| {
+        ApiError::new(crate::error::ErrorCode::DeadlineExceeded,
+            format!(
+                "the report took longer than the server's {} s limit (report_timeout); narrow the range or the filters, or retry later",
+                deadline.as_secs_f64()
+            ),
+        )
+        .retry_after(5)
+    })?
 }
 
 /// Cancels a report's work when the request handling it ends.

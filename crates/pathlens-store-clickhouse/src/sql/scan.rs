@@ -11,8 +11,7 @@
 //! added about half to the query's time on a 300,000-row scan.
 
 use chrono::{DateTime, Duration, Utc};
-use pathlens_model::PlaybackType;
-use pathlens_store::{ContextFilter, ScanRequest, ViewerKind};
+use pathlens_store::{ContextFilter, ScanRequest, ValuesRequest, ViewerKind};
 
 use super::{Tables, quote, quote_list};
 use crate::codec::ROW_COLUMNS;
@@ -39,12 +38,7 @@ pub fn filter_conditions(filter: &ContextFilter) -> Vec<String> {
     any_of(&mut conditions, "browser", &filter.browsers);
     any_of(&mut conditions, "referrer_domain", &filter.referrer_domains);
     any_of(&mut conditions, "application", &filter.applications);
-    let playback: Vec<String> = filter
-        .playback_types
-        .iter()
-        .map(|p| PlaybackType::name(*p).to_string())
-        .collect();
-    any_of(&mut conditions, "playback_type", &playback);
+    any_of(&mut conditions, "playback_type", &filter.playback_types);
     if !filter.user_ids.is_empty() {
         conditions.push(format!(
             "user_id IN ({})",
@@ -72,27 +66,65 @@ pub(crate) fn utc_day(instant: DateTime<Utc>) -> String {
     format!("toDate('{}')", instant.date_naive().format("%Y-%m-%d"))
 }
 
-/// The scan of `request`, answered in `RowBinary` rows of `dedup_key`
-/// followed by [`ROW_COLUMNS`].
-pub fn scan(tables: &Tables, request: &ScanRequest) -> String {
+/// The events of one video of `partner` in `[start, end)`.
+fn period_conditions(
+    partner: u32,
+    video: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Vec<String> {
     let mut conditions = vec![
-        format!("partner_id = {}", request.partner_id),
-        format!("video_id = {}", quote(&request.video_id)),
+        format!("partner_id = {partner}"),
+        format!("video_id = {}", quote(video)),
     ];
     // The partition key's day narrows the read; ClickHouse's `Date` holds
     // 1970-01-01 to 2149-06-06, so a bound beyond that is left to `ts_us`.
-    let last = (request.end - Duration::microseconds(1)).max(request.start);
-    if date_holds(request.start) {
-        conditions.push(format!("event_date >= {}", utc_day(request.start)));
+    let last = (end - Duration::microseconds(1)).max(start);
+    if date_holds(start) {
+        conditions.push(format!("event_date >= {}", utc_day(start)));
     }
     if date_holds(last) {
         conditions.push(format!("event_date <= {}", utc_day(last)));
     }
     conditions.push(format!(
         "ts_us >= {} AND ts_us < {}",
-        request.start.timestamp_micros(),
-        request.end.timestamp_micros()
+        start.timestamp_micros(),
+        end.timestamp_micros()
     ));
+    conditions
+}
+
+/// The values of a dimension with their play and event counts, answered
+/// in `RowBinary` rows of (value, plays, events). A row stored twice has
+/// one dedup key, so counting distinct keys counts it once; every shard
+/// counts its own rows (rows are sharded by dedup key).
+pub fn values(tables: &Tables, request: &ValuesRequest) -> String {
+    let mut conditions = period_conditions(
+        request.partner_id,
+        &request.video_id,
+        request.start,
+        request.end,
+    );
+    conditions.extend(filter_conditions(&request.filter));
+    format!(
+        "SELECT ifNull({column}, {unknown}) AS value,\n  toUInt64(uniqExactIf(dedup_key, kind = {play})), toUInt64(uniqExact(dedup_key))\nFROM {events}\nWHERE {conditions}\nGROUP BY value\nFORMAT RowBinary",
+        column = request.dimension.name(),
+        unknown = quote(pathlens_store::query::UNKNOWN),
+        play = pathlens_model::EventKind::Play.code(),
+        events = tables.events,
+        conditions = conditions.join("\n  AND "),
+    )
+}
+
+/// The scan of `request`, answered in `RowBinary` rows of `dedup_key`
+/// followed by [`ROW_COLUMNS`].
+pub fn scan(tables: &Tables, request: &ScanRequest) -> String {
+    let mut conditions = period_conditions(
+        request.partner_id,
+        &request.video_id,
+        request.start,
+        request.end,
+    );
     if !request.kinds.is_empty() {
         let codes: Vec<String> = request.kinds.iter().map(|k| k.code().to_string()).collect();
         conditions.push(format!("kind IN ({})", codes.join(", ")));
@@ -139,7 +171,7 @@ mod tests {
                 browsers: vec!["Firefox".into()],
                 referrer_domains: vec!["o'reilly.com".into()],
                 applications: vec!["lms".into()],
-                playback_types: vec![PlaybackType::Live, PlaybackType::Dvr],
+                playback_types: vec!["live".into(), "dvr".into()],
                 user_ids: vec!["alice".into()],
                 viewer: Some(ViewerKind::Known),
             },

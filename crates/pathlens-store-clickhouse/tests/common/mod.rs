@@ -210,7 +210,12 @@ pub fn requests(graph: &Graph) -> Vec<(String, ReportRequest)> {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
-            params.push(("page_size".into(), "10000".into()));
+            let page_size = if kind == ReportKind::Breakdown {
+                "100"
+            } else {
+                "10000"
+            };
+            params.push(("page_size".into(), page_size.into()));
             if index == 3 {
                 // Sessions that reached the drill-down node and clicked its hotspot.
                 params.push(("nodes".into(), node.clone()));

@@ -15,7 +15,10 @@ Usage: duckdb_peer.py SPEC.json OUT.json
 SPEC (written by benches/dashboard.rs) names pathlens's database file (its
 raw events are copied into the peer's own tables, in memory), the
 video, its graph's facts and the workloads (lists of questions: a period,
-buckets, which figures, a context filter). OUT gets, per variant and
+buckets, which figures, a context filter; or the values of a dimension with
+their plays and events; or a breakdown: the totals of each of some values
+of a dimension, each as with the filter narrowed to it, answered by one
+GROUP BY whose view chains are partitioned by the value too). OUT gets, per variant and
 workload, p50 / p99 ms of answering the whole workload and the answers of
 the first run, which the benchmark checks equal to pathlens's before it
 reports a time.
@@ -84,7 +87,73 @@ def period_rows(con, spec, question, precomputed):
     )
 
 
+def values_answer(con, spec, question):
+    """The values of a dimension with their plays and events."""
+    column = question["dimension"]
+    video = f"partner_id = {spec['partner_id']} AND video_id = {quote(spec['video_id'])}"
+    where = " AND ".join(
+        [video, f"ts_us >= {question['start']}", f"ts_us < {question['end']}"]
+        + filter_sql(question)
+    )
+    rows = con.execute(
+        f"""SELECT coalesce({column}, 'unknown') AS value, count(*) FILTER (WHERE kind = {PLAY}),
+            count(*) FROM ev WHERE {where} GROUP BY ALL ORDER BY value"""
+    ).fetchall()
+    return {"values": [[v, int(p), int(e)] for v, p, e in rows]}
+
+
+def breakdown_answer(con, spec, question):
+    """Each value's totals, as if the filter were narrowed to it: events
+    without the value do not exist for it, so its view chains run over its
+    own views (the chain is partitioned by the value)."""
+    column = question["dimension"]
+    value = f"coalesce({column}, 'unknown')"
+    start, end = question["start"], question["end"]
+    video = f"partner_id = {spec['partner_id']} AND video_id = {quote(spec['video_id'])}"
+    where = " AND ".join(
+        [video, f"ts_us < {end}", f"{value} IN ({in_list(question['values'])})"]
+        + filter_sql(question)
+    )
+    ends = in_list(spec["ends"])
+    rows = con.execute(
+        f"""WITH src AS (SELECT *, {value} AS value FROM ev WHERE {where}),
+        chained AS (
+            SELECT seq, {CHAIN} AS view_ms FROM (
+                SELECT seq, round(play_time_sum * 1000.0)::BIGINT AS sum_ms,
+                    lag(round(play_time_sum * 1000.0)::BIGINT) OVER (
+                        PARTITION BY value, session_id, player_session, entry_id
+                        ORDER BY event_index, ts_us) AS previous_ms
+                FROM src WHERE kind = {VIEW} AND play_time_sum IS NOT NULL)
+        ),
+        f AS (
+            SELECT src.value, src.kind, src.session_id, src.user_id, src.node_id,
+                src.to_node_id, coalesce(chained.view_ms, 0)::BIGINT AS view_ms
+            FROM src LEFT JOIN chained USING (seq) WHERE src.ts_us >= {start}
+        ),
+        done AS (
+            SELECT DISTINCT value, session_id FROM f
+            WHERE (kind = {NODE_PLAY} AND node_id IN ({ends}))
+                OR (kind = {SWITCH} AND to_node_id IN ({ends}))
+        )
+        SELECT f.value, count(*) FILTER (WHERE kind = {IMPRESSION}),
+            count(*) FILTER (WHERE kind = {PLAY}),
+            coalesce(count(DISTINCT user_id) FILTER (WHERE kind = {PLAY})
+                + max(CASE WHEN kind = {PLAY} AND user_id IS NULL THEN 1 ELSE 0 END), 0),
+            sum(view_ms)::BIGINT,
+            count(DISTINCT f.session_id) FILTER (WHERE kind = {PLAY}),
+            count(DISTINCT f.session_id) FILTER (WHERE kind = {PLAY} AND d.session_id IS NOT NULL)
+        FROM f LEFT JOIN done d ON d.value = f.value AND d.session_id = f.session_id
+        GROUP BY f.value"""
+    ).fetchall()
+    found = {v: [int(x or 0) for x in figures] for v, *figures in rows}
+    return {"breakdown": [[v, found.get(v, [0, 0, 0, 0, 0, 0])] for v in question["values"]]}
+
+
 def answer(con, spec, question, precomputed):
+    if question.get("dimension"):
+        if question.get("buckets"):
+            return breakdown_answer(con, spec, question)
+        return values_answer(con, spec, question)
     period_rows(con, spec, question, precomputed)
     ends = in_list(spec["ends"])
     con.execute(
@@ -204,7 +273,8 @@ def main():
     con.execute(
         """CREATE TABLE ev AS SELECT seq, partner_id, video_id, ts_us, kind, session_id,
             event_index, node_id, entry_id, user_id, position, play_time_sum, from_node_id,
-            to_node_id, hotspot_id, country, player_session
+            to_node_id, hotspot_id, country, device, os, browser, referrer_domain,
+            application, playback_type, player_session
         FROM pathlens.events ORDER BY partner_id, video_id, ts_us"""
     )
     con.execute("DETACH pathlens")

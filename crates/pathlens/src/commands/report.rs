@@ -10,7 +10,7 @@ use crate::config::Config;
 
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
-    /// totals, timeseries, nodes, node, curve, heatmap, transitions or viewers.
+    /// totals, timeseries, nodes, node, curve, heatmap, transitions, viewers or breakdown.
     pub kind: String,
     /// The interactive video.
     #[arg(long)]
@@ -42,6 +42,9 @@ pub struct ReportArgs {
     /// Hotspot of the heatmap report.
     #[arg(long)]
     pub hotspot: Option<String>,
+    /// Dimension of the breakdown report: country (default), device, os, browser, referrer_domain, application or playback_type.
+    #[arg(long)]
+    pub dimension: Option<String>,
     /// Column to sort by (nodes, transitions, viewers).
     #[arg(long)]
     pub sort: Option<String>,
@@ -69,6 +72,7 @@ impl ReportArgs {
             ("compare", &self.compare),
             ("node", &self.node),
             ("hotspot", &self.hotspot),
+            ("dimension", &self.dimension),
             ("sort", &self.sort),
             ("order", &self.order),
         ];
