@@ -10,12 +10,14 @@
 //! - [`metrics`]: Prometheus metrics and the latency middleware;
 //! - [`throttle`]: rate limits, the client address behind trusted proxies,
 //!   bots;
+//! - [`geo`]: the viewer's country from the client address (MMDB);
 //! - [`openapi`]: the OpenAPI document and the route list it must match;
 //! - [`assets`]: the dashboard, embedded, served at `/`.
 
 pub mod assets;
 pub mod auth;
 pub mod error;
+pub mod geo;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
@@ -49,6 +51,9 @@ pub struct ServerConfig {
     /// A header set by a trusted reverse proxy with the viewer's ISO country
     /// code (e.g. `CF-IPCountry`); ignored when `None`.
     pub country_header: Option<String>,
+    /// The IP-to-country database that places live events lacking a country
+    /// (and a country header) by the client's address; none when `None`.
+    pub geoip: Option<Arc<geo::GeoIp>>,
     /// Per partner, the origins (`https://site.example`) whose pages may send
     /// KAVA beacons for it; a partner not listed accepts any origin.
     pub beacon_origins: std::collections::HashMap<u32, Vec<String>>,
@@ -73,6 +78,7 @@ impl Default for ServerConfig {
     fn default() -> ServerConfig {
         ServerConfig {
             country_header: None,
+            geoip: None,
             beacon_origins: std::collections::HashMap::new(),
             metrics_token: None,
             rate_limits: RateLimits::OFF,
@@ -131,6 +137,22 @@ impl AppState {
     /// [`TrustedProxies::client`]).
     pub fn client_address(&self, parts: &axum::http::request::Parts) -> Option<std::net::IpAddr> {
         self.config.trusted_proxies.client(parts)
+    }
+}
+
+/// The extractor of [`AppState::client_address`]: `None` for a request
+/// that did not come over a socket (in-process calls).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
+impl axum::extract::FromRequestParts<AppState> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<ClientAddress, Self::Rejection> {
+        Ok(ClientAddress(state.client_address(parts)))
     }
 }
 
@@ -235,7 +257,8 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         // The client's address feeds the fingerprint that joins old
-        // players' beacons, and decides who may read /metrics.
+        // players' beacons, geolocation and the rate limits, and decides
+        // who may read /metrics; it is never stored or logged.
         let service =
             TowerToHyperService::new(app.clone().layer(axum::Extension(ConnectInfo(remote))));
         let watcher = graceful.watcher();
@@ -248,7 +271,7 @@ pub async fn serve(
                 .header_read_timeout(limits.header_read_timeout)
                 .serve_connection(TokioIo::new(stream), service);
             if let Err(error) = watcher.watch(connection).await {
-                tracing::debug!(%error, %remote, "connection ended");
+                tracing::debug!(%error, "connection ended");
             }
             drop(slot);
         });

@@ -3,6 +3,7 @@
 
 mod abuse;
 mod api;
+mod geo;
 mod ingest;
 mod kava;
 mod reports;

@@ -19,6 +19,7 @@ struct RawConfig {
     data_dir: Option<PathBuf>,
     listen: Option<String>,
     country_header: Option<String>,
+    geoip_database: Option<PathBuf>,
     partner: Option<u32>,
     server: Option<String>,
     token: Option<String>,
@@ -51,6 +52,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Header with the viewer's country set by a trusted proxy.
     pub country_header: Option<String>,
+    /// The IP-to-country database (MMDB) live events are geolocated with;
+    /// unset: [`DEFAULT_GEOIP_DATABASE`] if that file exists; an empty
+    /// path: no geolocation (see [`Config::geoip_database`]).
+    pub geoip_database: Option<PathBuf>,
     /// Partner the CLI acts for when working on a data directory.
     pub partner: u32,
     /// A running server the CLI talks to instead of the data directory.
@@ -103,6 +108,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./pathlens-data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             country_header: None,
+            geoip_database: None,
             partner: 1,
             server: None,
             token: None,
@@ -127,10 +133,11 @@ impl Default for Config {
 }
 
 /// The environment variables read, and the setting each one sets.
-pub const ENV_VARS: [(&str, &str); 23] = [
+pub const ENV_VARS: [(&str, &str); 24] = [
     ("PATHLENS_DATA_DIR", "data_dir"),
     ("PATHLENS_LISTEN", "listen"),
     ("PATHLENS_COUNTRY_HEADER", "country_header"),
+    ("PATHLENS_GEOIP_DATABASE", "geoip_database"),
     ("PATHLENS_PARTNER", "partner"),
     ("PATHLENS_SERVER", "server"),
     ("PATHLENS_TOKEN", "token"),
@@ -188,6 +195,7 @@ impl Config {
             config.data_dir = dir;
         }
         config.country_header = raw.country_header;
+        config.geoip_database = raw.geoip_database;
         config.server = raw.server;
         config.token = raw.token;
         config.memory_limit = raw.memory_limit;
@@ -249,6 +257,7 @@ impl Config {
                 "PATHLENS_DATA_DIR" => config.data_dir = PathBuf::from(value),
                 "PATHLENS_LISTEN" => listen = Some((var, value)),
                 "PATHLENS_COUNTRY_HEADER" => config.country_header = Some(value),
+                "PATHLENS_GEOIP_DATABASE" => config.geoip_database = Some(PathBuf::from(value)),
                 "PATHLENS_PARTNER" => partner = Some((var, value)),
                 "PATHLENS_SERVER" => config.server = Some(value),
                 "PATHLENS_TOKEN" => config.token = Some(value),
@@ -395,6 +404,15 @@ impl Config {
              # (for example \"CF-IPCountry\"). Leave unset when no proxy sets it: a client\n\
              # could otherwise claim any country (env PATHLENS_COUNTRY_HEADER).\n\
              # country_header = \"CF-IPCountry\"\n\n\
+             # IP-to-country database (MaxMind DB format, .mmdb) that places live events (native\n\
+             # events and xAPI statements sent with a write key, KAVA beacons) by the client's\n\
+             # address when they carry no country and the header above gives none. Imports (admin\n\
+             # tokens) are not placed; the address itself is never stored. scripts/geoip installs a\n\
+             # free one (ip-location-db's geo-whois-asn-country, from npm) and prints its path; run\n\
+             # it again to update: a changed file is picked up within a minute, without a restart.\n\
+             # Unset: {} in the working directory if that file exists, else\n\
+             # none; \"\" turns geolocation off (env PATHLENS_GEOIP_DATABASE, flag --geoip-database).\n\
+             # geoip_database = \"/var/lib/pathlens/geoip/country.mmdb\"\n\n\
              # Partner the command-line tool acts for on a data directory (env PATHLENS_PARTNER, flag --partner).\n\
              partner = {}\n\n\
              # A running pathlens server for the command-line tool to talk to instead of\n\
@@ -453,6 +471,7 @@ impl Config {
              # 1 = [\"https://www.example.com\", \"https://lms.example.edu\"]\n",
             defaults.data_dir.display().to_string(),
             defaults.listen,
+            DEFAULT_GEOIP_DATABASE,
             defaults.partner,
             defaults.write_queue,
             defaults.rate_limits.per_key,
@@ -462,7 +481,27 @@ impl Config {
     }
 }
 
+/// Where `scripts/geoip` installs the geolocation database, relative to the
+/// clone it runs in; `serve` uses it when `geoip_database` is not set and the
+/// file exists.
+pub const DEFAULT_GEOIP_DATABASE: &str = "pathlens-geoip/country.mmdb";
+
 impl Config {
+    /// The geolocation database to open, and whether it was configured
+    /// (rather than found at [`DEFAULT_GEOIP_DATABASE`]); `None` for no
+    /// geolocation: an empty `geoip_database`, or none set and no file at
+    /// the default location.
+    pub fn geoip_database(&self) -> Option<(PathBuf, bool)> {
+        match &self.geoip_database {
+            Some(path) if path.as_os_str().is_empty() => None,
+            Some(path) => Some((path.clone(), true)),
+            None => {
+                let default = PathBuf::from(DEFAULT_GEOIP_DATABASE);
+                default.exists().then_some((default, false))
+            }
+        }
+    }
+
     /// The times imported events may carry.
     pub fn time_window(&self) -> pathlens_ingest::TimeWindow {
         pathlens_ingest::TimeWindow {
@@ -653,6 +692,31 @@ mod tests {
             problems.iter().any(|p| p.contains("\"nowhere\"")),
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn the_geoip_database_is_read_and_can_be_turned_off() {
+        let file = "geoip_database = \"/srv/geo/a.mmdb\"\n";
+        let config = Config::load(Some(("f.toml", file)), &HashMap::new()).unwrap();
+        assert_eq!(
+            config.geoip_database(),
+            Some((PathBuf::from("/srv/geo/a.mmdb"), true))
+        );
+        let config = Config::load(
+            Some(("f.toml", file)),
+            &env(&[("PATHLENS_GEOIP_DATABASE", "/srv/geo/b.mmdb")]),
+        )
+        .unwrap();
+        assert_eq!(
+            config.geoip_database(),
+            Some((PathBuf::from("/srv/geo/b.mmdb"), true))
+        );
+        let off = Config::load(
+            Some(("f.toml", file)),
+            &env(&[("PATHLENS_GEOIP_DATABASE", "")]),
+        )
+        .unwrap();
+        assert_eq!(off.geoip_database(), None);
     }
 
     #[test]

@@ -3,6 +3,11 @@
 //! Write keys send live events, stamped with the server's time. Admin tokens
 //! may import: their events keep the `ts` they carry. The answer comes only
 //! after the accepted events are durable.
+//!
+//! An event without a country takes the trusted proxy's country header, or,
+//! for live events only, the country of the client's address
+//! ([`AppState::fallback_country`]); an import is not geolocated, its
+//! address being the importer's.
 
 use axum::Json;
 use axum::body::Body;
@@ -13,27 +18,29 @@ use pathlens_ingest::{MAX_BODY_BYTES, RequestContext};
 use pathlens_store::KeyKind;
 use serde_json::{Value, json};
 
-use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::{AppState, ClientAddress};
 
 pub async fn ingest(
     State(state): State<AppState>,
     caller: Caller,
+    ClientAddress(client): ClientAddress,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let bytes = crate::error::read_body(body, MAX_BODY_BYTES, "the body").await?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let gzip = header("content-encoding").is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
-    let country = state.config.country_header.as_deref().and_then(header);
+    let import = caller.key.kind == KeyKind::Admin;
+    let country = state.fallback_country(&headers, client, !import);
     let context = RequestContext {
         window: state.config.time_window,
         partner_id: caller.partner_id(),
         now: state.now(),
-        trusted_timestamps: caller.key.kind == KeyKind::Admin,
+        trusted_timestamps: import,
         user_agent: header("user-agent"),
-        country,
+        country: country.as_deref(),
     };
     let decoded = pathlens_ingest::decode_batch(&bytes, gzip, &context)?;
     let rejected = decoded.rejected;

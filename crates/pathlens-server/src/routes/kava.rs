@@ -143,10 +143,13 @@ async fn track(
             .count_ignored(SOURCE, beacon.event_type, reason.label());
         return Ok(answer);
     }
+    // A beacon is always live: it takes the proxy's country header, else
+    // the country of the client's address.
+    let country = state.fallback_country(&parts.headers, client_ip, true);
     let context = BeaconContext {
         now,
         user_agent,
-        country: state.config.country_header.as_deref().and_then(header),
+        country: country.as_deref(),
     };
     let Some(event) = beacon.to_event(assigned, &context, kava::stored_dedup_key(retry_hash, now))
     else {

@@ -7,6 +7,13 @@
 //! key>`, or as HTTP Basic credentials whose password (or, with an empty
 //! password, user name) is the key — the form LRS settings in e-learning
 //! platforms take.
+//!
+//! Statements sent with a write key are live: like native events, those
+//! without a country header are placed by the client's address
+//! (`geoip_database`). A platform that relays its learners' statements from
+//! its own server should be listed in `trusted_proxies` and name the learner
+//! in `X-Forwarded-For`, or they are placed where the platform is. An admin
+//! token's statements are an import and are not geolocated.
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -72,6 +79,11 @@ async fn store_statements(
         body.to_vec()
     };
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    // As for native events: a write key's statements are live, sent from
+    // the viewer's browser (H5P) or relayed for it, and are geolocated; an
+    // admin token's keep their timestamps and are an import.
+    let live = key.kind == KeyKind::Write;
+    let country = state.fallback_country(&parts.headers, state.client_address(&parts), live);
     let ctx = XapiContext {
         request: RequestContext {
             window: state.config.time_window,
@@ -79,7 +91,7 @@ async fn store_statements(
             now: state.now(),
             trusted_timestamps: key.kind == KeyKind::Admin,
             user_agent: header("user-agent"),
-            country: state.config.country_header.as_deref().and_then(header),
+            country: country.as_deref(),
         },
         video: param("video"),
     };

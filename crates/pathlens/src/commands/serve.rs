@@ -1,9 +1,11 @@
 //! `pathlens serve`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+use pathlens_server::geo::{GeoIp, RELOAD_INTERVAL};
 use pathlens_server::{AppState, ServerConfig, router, system_clock};
 use pathlens_store::Store;
 
@@ -18,6 +20,10 @@ pub struct ServeArgs {
     /// Header with the viewer's country, set by a trusted proxy.
     #[arg(long)]
     pub country_header: Option<String>,
+    /// IP-to-country database (.mmdb) live events are placed with (scripts/geoip installs one)
+    /// [default: pathlens-geoip/country.mmdb if it exists; "" for none].
+    #[arg(long)]
+    pub geoip_database: Option<PathBuf>,
 }
 
 pub fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
@@ -28,8 +34,14 @@ pub fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
     if args.country_header.is_some() {
         config.country_header = args.country_header;
     }
+    if args.geoip_database.is_some() {
+        config.geoip_database = args.geoip_database;
+    }
+    // A database that cannot be used stops the server before it touches
+    // any data.
+    let geoip = open_geoip(&config)?;
     let store: Arc<dyn Store> = open_store(&config)?;
-    serve_store(&config, store, |address| {
+    serve_with(&config, store, geoip, |address| {
         let data = match config.clickhouse() {
             Ok(Some(clickhouse)) => format!(
                 "{}, spool in {}",
@@ -42,14 +54,56 @@ pub fn run(config: &Config, args: ServeArgs) -> anyhow::Result<()> {
     })
 }
 
+/// The geolocation database configured (or found at the default location),
+/// opened and watched for changes.
+fn open_geoip(config: &Config) -> anyhow::Result<Option<Arc<GeoIp>>> {
+    let Some((path, configured)) = config.geoip_database() else {
+        tracing::info!(
+            "geolocation off: no geoip_database set and no {} (scripts/geoip installs it)",
+            crate::config::DEFAULT_GEOIP_DATABASE
+        );
+        return Ok(None);
+    };
+    let geo = GeoIp::open(&path).map_err(|error| {
+        let how = if configured {
+            "set by geoip_database in the configuration file, PATHLENS_GEOIP_DATABASE or --geoip-database; \
+             scripts/geoip installs a database and prints its path"
+        } else {
+            "the default location, used because the file exists; run scripts/geoip to install it again, \
+             or set geoip_database to another file, or to \"\" for no geolocation"
+        };
+        anyhow::anyhow!("{error} ({how})")
+    })?;
+    let geo = Arc::new(geo);
+    GeoIp::watch(&geo, RELOAD_INTERVAL)
+        .context("starting the geolocation database's reload thread")?;
+    tracing::info!(
+        path = %path.display(),
+        database = %geo.describe(),
+        "geolocating live events (the file is checked for changes every minute)"
+    );
+    Ok(Some(geo))
+}
+
 /// Serves `store` until Ctrl-C; `ready` is told the bound address.
 pub fn serve_store(
     config: &Config,
     store: Arc<dyn Store>,
     ready: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
+    serve_with(config, store, open_geoip(config)?, ready)
+}
+
+/// [`serve_store`] with the geolocation database already opened.
+fn serve_with(
+    config: &Config,
+    store: Arc<dyn Store>,
+    geoip: Option<Arc<GeoIp>>,
+    ready: impl FnOnce(SocketAddr),
+) -> anyhow::Result<()> {
     let server_config = ServerConfig {
         country_header: config.country_header.clone(),
+        geoip,
         beacon_origins: config.beacon_origins.clone(),
         metrics_token: config.metrics_token.clone(),
         rate_limits: config.rate_limits,
