@@ -139,7 +139,6 @@
 mod params;
 mod session;
 
-use std::fmt;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
@@ -227,7 +226,8 @@ pub fn client_fingerprint(ip: Option<IpAddr>, user_agent: Option<&str>) -> u64 {
 }
 
 /// A beacon that cannot be decoded; the server answers 400.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
 pub struct KavaError {
     /// The parameter at fault (`(body)` for an unreadable body, `service`
     /// for a request to another Kaltura service).
@@ -247,14 +247,6 @@ impl KavaError {
         KavaError::new("(body)", reason)
     }
 }
-
-impl fmt::Display for KavaError {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "{}: {}", self.field, self.reason)
-    }
-}
-
-impl std::error::Error for KavaError {}
 
 /// Why a well-formed beacon is not stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

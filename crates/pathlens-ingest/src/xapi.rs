@@ -96,7 +96,8 @@ pub struct XapiDecoded {
 }
 
 /// Why a request was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("statement {index}: {field}: {reason}")]
 pub struct XapiError {
     /// The statement at fault (0 for a body that is not JSON).
     pub index: usize,
@@ -114,18 +115,6 @@ impl XapiError {
         }
     }
 }
-
-impl std::fmt::Display for XapiError {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            formatter,
-            "statement {}: {}: {}",
-            self.index, self.field, self.reason
-        )
-    }
-}
-
-impl std::error::Error for XapiError {}
 
 /// Decodes a request body of one statement or an array of statements.
 ///
