@@ -12,7 +12,13 @@
 //!    and compared with the previous period: aggregated by ClickHouse, and
 //!    beside it, in the same run, the rows read into pathlens and
 //!    aggregated in Rust; both answers are checked identical, and the bytes
-//!    each received from ClickHouse are printed.
+//!    each received from ClickHouse are printed;
+//! 4. the breakdown by country of the same video over the same 30 days,
+//!    compared with the previous period, first page of 10 values: with the
+//!    store's breakdown (every value in one query) and, in the same run, with
+//!    the default that asks `aggregate` once per value; the whole report and
+//!    the `Store::breakdown` calls alone are timed, and both answers are
+//!    checked identical.
 //!
 //! Needs a server: `scripts/clickhouse start 1 && eval "$(scripts/clickhouse env)"`.
 //! With `PATHLENS_BENCH_CLUSTER=pathlens_test` (and `scripts/clickhouse
@@ -25,14 +31,17 @@
 //! too (the report engine alone); `PATHLENS_BENCH_RUNS` sets the runs of the
 //! report set (5).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
 use pathlens_model::Event;
 use pathlens_report::ReportRequest;
 use pathlens_sim::{SimConfig, Simulator, sample_graphs};
-use pathlens_store::Store;
+use pathlens_store::{
+    AggregateRequest, Aggregates, ApiKey, AppendOutcome, Dimension, DimensionValue, EventRow,
+    PartnerId, ScanRequest, Store, StoredVideo, Totals, ValuesRequest,
+};
 use pathlens_store_clickhouse::http::Client;
 use pathlens_store_clickhouse::{ClickHouseConfig, ClickHouseStore, SpoolConfig, SpooledStore};
 use serde_json::Value;
@@ -237,6 +246,155 @@ fn report_latency(label: &str, store: &ClickHouseStore) {
     }
 }
 
+/// A store answering as `store` does, except that breakdowns are asked
+/// value by value when `value_by_value` (the trait's default), and that
+/// the time spent in breakdowns is added up.
+struct Breakdowns<'s> {
+    store: &'s dyn Store,
+    value_by_value: bool,
+    spent: Mutex<Duration>,
+}
+
+impl Store for Breakdowns<'_> {
+    fn put_video(
+        &self,
+        partner: PartnerId,
+        graph: &pathlens_model::Graph,
+        now: chrono::DateTime<Utc>,
+    ) -> pathlens_store::Result<()> {
+        self.store.put_video(partner, graph, now)
+    }
+    fn video(&self, partner: PartnerId, id: &str) -> pathlens_store::Result<Option<StoredVideo>> {
+        self.store.video(partner, id)
+    }
+    fn videos(&self, partner: PartnerId) -> pathlens_store::Result<Vec<StoredVideo>> {
+        self.store.videos(partner)
+    }
+    fn put_key(&self, key: &ApiKey) -> pathlens_store::Result<()> {
+        self.store.put_key(key)
+    }
+    fn keys(&self) -> pathlens_store::Result<Vec<ApiKey>> {
+        self.store.keys()
+    }
+    fn revoke_key(&self, id: &str, now: chrono::DateTime<Utc>) -> pathlens_store::Result<bool> {
+        self.store.revoke_key(id, now)
+    }
+    fn append(&self, events: Vec<Event>) -> pathlens_store::Result<AppendOutcome> {
+        self.store.append(events)
+    }
+    fn scan(&self, request: &ScanRequest) -> pathlens_store::Result<Vec<EventRow>> {
+        self.store.scan(request)
+    }
+    fn values(&self, request: &ValuesRequest) -> pathlens_store::Result<Vec<DimensionValue>> {
+        self.store.values(request)
+    }
+    fn aggregate(&self, request: &AggregateRequest) -> pathlens_store::Result<Aggregates> {
+        self.store.aggregate(request)
+    }
+    fn breakdown(
+        &self,
+        request: &AggregateRequest,
+        dimension: Dimension,
+        values: &[String],
+    ) -> pathlens_store::Result<Vec<Totals>> {
+        let started = Instant::now();
+        let answer = if self.value_by_value {
+            pathlens_store::aggregate::breakdown_by_value(self.store, request, dimension, values)
+        } else {
+            self.store.breakdown(request, dimension, values)
+        };
+        *self.spent.lock().unwrap() += started.elapsed();
+        answer
+    }
+    fn export(
+        &self,
+        partner: Option<PartnerId>,
+        offset: u64,
+        limit: usize,
+    ) -> pathlens_store::Result<Vec<Event>> {
+        self.store.export(partner, offset, limit)
+    }
+    fn event_count(&self) -> pathlens_store::Result<u64> {
+        self.store.event_count()
+    }
+    fn write_queue_depth(&self) -> usize {
+        self.store.write_queue_depth()
+    }
+}
+
+/// The breakdown report by country (median seconds of the report and of
+/// its `Store::breakdown` calls over the runs, and the report as JSON).
+fn time_breakdown(store: &dyn Store, value_by_value: bool) -> (Vec<f64>, Vec<f64>, Value) {
+    let video = store.video(1, "onboarding").unwrap().unwrap();
+    let now = Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap();
+    let params: Vec<(String, String)> = [
+        ("from", "2026-01-01"),
+        ("to", "2026-01-30"),
+        ("tz", "Europe/Paris"),
+        ("compare", "previous_period"),
+        ("dimension", "country"),
+        ("page_size", "10"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let request =
+        ReportRequest::from_params(pathlens_report::ReportKind::Breakdown, &params).unwrap();
+    let runs: usize = std::env::var("PATHLENS_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5)
+        .max(1);
+    let (mut reports, mut breakdowns) = (Vec::new(), Vec::new());
+    let mut report = Value::Null;
+    for _ in 0..runs {
+        let timed = Breakdowns {
+            store,
+            value_by_value,
+            spent: Mutex::new(Duration::ZERO),
+        };
+        let started = Instant::now();
+        report = pathlens_report::run(&timed, &video, &request, now)
+            .unwrap()
+            .to_json();
+        reports.push(started.elapsed().as_secs_f64());
+        breakdowns.push(timed.spent.lock().unwrap().as_secs_f64());
+    }
+    reports.sort_by(f64::total_cmp);
+    breakdowns.sort_by(f64::total_cmp);
+    (reports, breakdowns, report)
+}
+
+/// The breakdown by country with the store's one query per period, and
+/// with `aggregate` asked value by value, on the same data in the same run.
+fn breakdown_latency(label: &str, store: &ClickHouseStore) {
+    eprintln!("load: {}", load_average());
+    let (one, one_breakdown, one_report) = time_breakdown(store, false);
+    let (each, each_breakdown, each_report) = time_breakdown(store, true);
+    assert_eq!(
+        one_report, each_report,
+        "the breakdown differs from its value-by-value definition"
+    );
+    let rows = one_report["rows"].as_array().map_or(0, Vec::len);
+    assert!(rows > 1, "the breakdown has {rows} rows");
+    let median = |t: &[f64]| t[t.len() / 2];
+    println!(
+        "{label} breakdown by country, 30 days with comparison, {rows} values: one query per period: report median {:.3} s (min {:.3}, max {:.3}), Store::breakdown {:.3} s; value by value: report median {:.3} s (min {:.3}, max {:.3}), Store::breakdown {:.3} s; report {:.1}x faster, Store::breakdown {:.1}x ({} runs each, answers identical, load {})",
+        median(&one),
+        one[0],
+        one[one.len() - 1],
+        median(&one_breakdown),
+        median(&each),
+        each[0],
+        each[each.len() - 1],
+        median(&each_breakdown),
+        median(&each) / median(&one),
+        median(&each_breakdown) / median(&one_breakdown),
+        one.len(),
+        load_average(),
+    );
+}
+
 fn memory_latency(store: &dyn Store) {
     let video = store.video(1, "onboarding").unwrap().unwrap();
     let now = Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap();
@@ -269,6 +427,7 @@ fn main() {
             store.event_count().unwrap()
         );
         report_latency("clickhouse", &store);
+        breakdown_latency("clickhouse", &store);
         return;
     }
     let database = format!("pathlens_bench_{}", std::process::id());
@@ -277,6 +436,7 @@ fn main() {
     let rows = store.event_count().unwrap();
     println!("stored: {rows} events");
     report_latency("clickhouse", &store);
+    breakdown_latency("clickhouse", &store);
     if std::env::var_os("PATHLENS_BENCH_MEMORY").is_some() {
         // The same reports on the in-memory store: the report engine's own
         // share of the latency, without any database.

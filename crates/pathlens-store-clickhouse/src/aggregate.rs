@@ -1,9 +1,13 @@
 //! [`Store::aggregate`](pathlens_store::Store::aggregate) on ClickHouse: the
 //! queries of [`crate::sql::aggregate`], one per part a request asks for,
-//! and their `RowBinary` answers read into [`Aggregates`].
+//! and their `RowBinary` answers read into [`Aggregates`];
+//! [`Store::breakdown`](pathlens_store::Store::breakdown) as one query for
+//! every value.
+
+use std::collections::{HashMap, HashSet};
 
 use pathlens_store::{
-    AggregateRequest, Aggregates, Curve, Result, Totals, Transition, ViewerStats,
+    AggregateRequest, Aggregates, Curve, Dimension, Result, Totals, Transition, ViewerStats,
 };
 
 use crate::http::Client;
@@ -85,6 +89,77 @@ pub fn aggregate(
         return Ok(figures);
     }
     answer(client, &Plan::new(tables, request, cluster, true), request)
+}
+
+/// The totals of `request`'s first bucket for each of `values` of
+/// `dimension`, in their order: for each value what [`aggregate`] answers
+/// with the filter narrowed to it, all values in one query (and the check
+/// for repeated keys, as [`aggregate`] does). Values the request's filter
+/// keeps out get zero totals.
+///
+/// # Errors
+/// As ClickHouse fails, or when the request is cancelled.
+pub fn breakdown(
+    client: &Client,
+    tables: &Tables,
+    cluster: bool,
+    request: &AggregateRequest,
+    dimension: Dimension,
+    values: &[String],
+) -> Result<Vec<Totals>> {
+    let mut seen = HashSet::new();
+    let asked: Vec<&str> = values
+        .iter()
+        .filter(|v| request.filter.narrowed(dimension, v).is_some())
+        .map(String::as_str)
+        .filter(|v| seen.insert(*v))
+        .collect();
+    if asked.is_empty() || request.parts.buckets.is_empty() {
+        return Ok(vec![Totals::default(); values.len()]);
+    }
+    let fast = Plan::split(tables, request, cluster, false, dimension, &asked);
+    let mut found = breakdown_answer(client, &fast, request)?;
+    let check = [("repeated keys", fast.duplicates())];
+    let repeats = decode("repeated keys", &fetch(client, request, &check)?[0], |r| {
+        r.u64()
+    })?;
+    if repeats.into_iter().sum::<u64>() > 0 {
+        let plan = Plan::split(tables, request, cluster, true, dimension, &asked);
+        found = breakdown_answer(client, &plan, request)?;
+    }
+    Ok(values
+        .iter()
+        .map(|value| {
+            if request.filter.narrowed(dimension, value).is_some() {
+                found.get(value).copied().unwrap_or_default()
+            } else {
+                Totals::default()
+            }
+        })
+        .collect())
+}
+
+fn breakdown_answer(
+    client: &Client,
+    plan: &Plan<'_>,
+    request: &AggregateRequest,
+) -> Result<HashMap<String, Totals>> {
+    let queries = [("breakdown", plan.breakdown())];
+    let answers = fetch(client, request, &queries)?;
+    let found = decode("breakdown", &answers[0], |r| {
+        Ok((
+            r.string()?,
+            Totals {
+                impressions: r.u64()?,
+                plays: r.u64()?,
+                unique_viewers: r.u64()?,
+                sessions_played: r.u64()?,
+                sessions_completed: r.u64()?,
+                view_ms: r.i64()?,
+            },
+        ))
+    })?;
+    Ok(found.into_iter().collect())
 }
 
 fn answer(client: &Client, plan: &Plan<'_>, request: &AggregateRequest) -> Result<Aggregates> {

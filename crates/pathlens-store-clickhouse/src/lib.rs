@@ -31,8 +31,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use pathlens_model::{Event, Graph};
 use pathlens_store::{
-    AggregateRequest, Aggregates, ApiKey, AppendOutcome, DimensionValue, EventRow, KeyKind,
-    PartnerId, Result, ScanRequest, Store, StoreError, StoreErrorKind, StoredVideo, ValuesRequest,
+    AggregateRequest, Aggregates, ApiKey, AppendOutcome, Dimension, DimensionValue, EventRow,
+    KeyKind, PartnerId, Result, ScanRequest, Store, StoreError, StoreErrorKind, StoredVideo,
+    Totals, ValuesRequest,
 };
 
 pub use config::ClickHouseConfig;
@@ -512,6 +513,23 @@ impl Store for ClickHouseStore {
             &self.tables,
             self.config.cluster.is_some(),
             request,
+        )
+    }
+
+    fn breakdown(
+        &self,
+        request: &AggregateRequest,
+        dimension: Dimension,
+        values: &[String],
+    ) -> Result<Vec<Totals>> {
+        self.ready()?;
+        aggregate::breakdown(
+            &self.client,
+            &self.tables,
+            self.config.cluster.is_some(),
+            request,
+            dimension,
+            values,
         )
     }
 

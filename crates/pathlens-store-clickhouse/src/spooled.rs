@@ -27,9 +27,9 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use pathlens_model::{Event, Graph};
 use pathlens_store::{
-    AggregateRequest, Aggregates, ApiKey, AppendOutcome, DimensionValue, EventRow, PartnerId,
-    Result, ScanRequest, SpoolStatus, Store, StoreError, StoreErrorKind, StoredVideo,
-    ValuesRequest,
+    AggregateRequest, Aggregates, ApiKey, AppendOutcome, Dimension, DimensionValue, EventRow,
+    PartnerId, Result, ScanRequest, SpoolStatus, Store, StoreError, StoreErrorKind, StoredVideo,
+    Totals, ValuesRequest,
 };
 
 use crate::ClickHouseStore;
@@ -480,6 +480,16 @@ impl Store for SpooledStore {
     fn aggregate(&self, request: &AggregateRequest) -> Result<Aggregates> {
         self.settle();
         self.shared.store.aggregate(request)
+    }
+
+    fn breakdown(
+        &self,
+        request: &AggregateRequest,
+        dimension: Dimension,
+        values: &[String],
+    ) -> Result<Vec<Totals>> {
+        self.settle();
+        self.shared.store.breakdown(request, dimension, values)
     }
 
     fn export(&self, partner: Option<PartnerId>, offset: u64, limit: usize) -> Result<Vec<Event>> {

@@ -695,3 +695,198 @@ fn a_record_refused_again_and_again_is_set_aside() {
         .collect();
     assert_eq!(rejected.len(), 1);
 }
+
+/// Simulated traffic in which context is not constant within a session:
+/// some sessions move to another country (and device) half way, some
+/// alternate between two countries event by event, some events carry no
+/// country or device, and some carry the literal `unknown`.
+fn mixed_context_traffic() -> Vec<Event> {
+    let mut events = common::traffic(31, 3.0);
+    let mut sessions: std::collections::HashMap<String, (usize, u32)> =
+        std::collections::HashMap::new();
+    for event in &events {
+        let next = sessions.len();
+        let entry = sessions
+            .entry(event.session_id.clone())
+            .or_insert((next, 0));
+        entry.1 = entry.1.max(event.event_index);
+    }
+    for event in &mut events {
+        let (number, last) = sessions[&event.session_id];
+        let other = |country: &Option<String>| {
+            Some(
+                if country.as_deref() == Some("DE") {
+                    "FR"
+                } else {
+                    "DE"
+                }
+                .to_string(),
+            )
+        };
+        let context = &mut event.context;
+        match number % 5 {
+            0 if event.event_index > last / 2 => {
+                context.country = other(&context.country);
+                context.device = Some("Console".into());
+            }
+            1 if event.event_index % 3 == 0 => {
+                context.country = None;
+                context.device = None;
+            }
+            2 if event.event_index % 2 == 1 => context.country = Some("unknown".into()),
+            3 if event.event_index % 2 == 1 => {
+                context.country = other(&context.country);
+                context.referrer_domain = None;
+            }
+            _ => {}
+        }
+    }
+    events
+}
+
+/// `ClickHouseStore::breakdown` (one query for every value) equals its
+/// definition, `aggregate` once per value with the filter narrowed to it,
+/// on the same store, and the in-memory store's reading of the same
+/// definition: with sessions that change context, absent values, session
+/// filters, a context filter whose list leaves some values out, and values
+/// no event has.
+#[test]
+fn a_breakdown_equals_aggregate_value_by_value() {
+    use pathlens_store::aggregate::breakdown_by_value;
+    use pathlens_store::{
+        AggregateRequest, Cancel, ContextFilter, Dimension, Parts, SessionFilter, Totals,
+        ValuesRequest, ViewerKind,
+    };
+    let Some(url) = common::server("a_breakdown_equals_aggregate_value_by_value") else {
+        return;
+    };
+    let database = Database::new(&[url]);
+    let events = mixed_context_traffic();
+    let store = ClickHouseStore::open(database.config(0)).unwrap();
+    common::load(&store, &events, 5_000);
+    let memory = MemoryStore::new();
+    common::load(&memory, &events, 5_000);
+    let at = |day: u32| chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 1, day, 0, 0, 0);
+    let periods = [
+        (at(1).unwrap(), at(31).unwrap()),
+        (at(9).unwrap(), at(21).unwrap()),
+    ];
+    let filters = [
+        ContextFilter::default(),
+        ContextFilter {
+            countries: vec!["FR".into(), "DE".into(), "unknown".into()],
+            viewer: Some(ViewerKind::Known),
+            ..ContextFilter::default()
+        },
+    ];
+    let dimensions = [
+        Dimension::Country,
+        Dimension::Device,
+        Dimension::ReferrerDomain,
+    ];
+    let (mut compared, mut viewed, mut zeros_outside) = (0, 0, 0);
+    for graph in sample_graphs() {
+        let node = graph
+            .nodes
+            .iter()
+            .find(|n| !n.hotspots.is_empty())
+            .unwrap_or(&graph.nodes[0]);
+        let session_filters = [
+            SessionFilter::default(),
+            SessionFilter {
+                nodes: vec![node.id.clone()],
+                hotspots: Vec::new(),
+            },
+            SessionFilter {
+                nodes: Vec::new(),
+                hotspots: node.hotspots.iter().take(1).map(|h| h.id.clone()).collect(),
+            },
+        ];
+        for (index, &(start, end)) in periods.iter().enumerate() {
+            // The whole month: no filter, the context filter, the node
+            // filter; the shorter period: the hotspot filter, and the
+            // context and node filters at once.
+            let combinations: &[(usize, usize)] = if index == 0 {
+                &[(0, 0), (1, 0), (0, 1)]
+            } else {
+                &[(0, 2), (1, 1)]
+            };
+            for (filter, sessions) in combinations
+                .iter()
+                .map(|&(f, s)| (&filters[f], &session_filters[s]))
+            {
+                let request = AggregateRequest {
+                    partner_id: 1,
+                    graph: &graph,
+                    start,
+                    end,
+                    filter: filter.clone(),
+                    sessions: sessions.clone(),
+                    parts: Parts {
+                        buckets: vec![(start.timestamp_micros(), end.timestamp_micros())],
+                        ..Parts::default()
+                    },
+                    cancel: Cancel::default(),
+                };
+                for dimension in dimensions {
+                    let mut values: Vec<String> = store
+                        .values(&ValuesRequest {
+                            partner_id: 1,
+                            video_id: graph.id.clone(),
+                            start,
+                            end,
+                            dimension,
+                            filter: ContextFilter::default(),
+                        })
+                        .unwrap()
+                        .into_iter()
+                        .map(|v| v.value)
+                        .collect();
+                    values.sort();
+                    assert!(values.len() >= 2, "{}: {values:?}", dimension.name());
+                    // A value no event has, and one asked twice.
+                    values.push("nowhere".into());
+                    values.push(values[0].clone());
+                    let name = format!(
+                        "{} {start}..{end} {filter:?} {sessions:?} by {}",
+                        graph.id,
+                        dimension.name()
+                    );
+                    let answer = store.breakdown(&request, dimension, &values).unwrap();
+                    let defined = breakdown_by_value(&store, &request, dimension, &values).unwrap();
+                    assert_eq!(answer.len(), values.len(), "{name}");
+                    for ((value, one), by_value) in values.iter().zip(&answer).zip(&defined) {
+                        assert_eq!(one, by_value, "{name}: {value}");
+                    }
+                    let reference =
+                        breakdown_by_value(&memory, &request, dimension, &values).unwrap();
+                    assert_eq!(answer, reference, "{name}: the in-memory store");
+                    for (value, totals) in values.iter().zip(&answer) {
+                        if request.filter.narrowed(dimension, value).is_none() {
+                            assert_eq!(*totals, Totals::default(), "{name}: {value}");
+                            zeros_outside += 1;
+                        }
+                    }
+                    viewed += answer.iter().filter(|t| t.view_ms > 0).count();
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(compared, 3 * 5 * dimensions.len());
+    assert!(viewed > 50, "{viewed} values with viewing time");
+    assert!(
+        zeros_outside > 0,
+        "some values are outside the filter's list"
+    );
+    // The stream does what it is meant to: sessions of two countries.
+    let mut countries: std::collections::HashMap<&str, HashSet<Option<&str>>> =
+        std::collections::HashMap::new();
+    for event in &events {
+        countries
+            .entry(event.session_id.as_str())
+            .or_default()
+            .insert(event.context.country.as_deref());
+    }
+    assert!(countries.values().filter(|c| c.len() > 1).count() > 20);
+}

@@ -25,12 +25,21 @@
 //! pathlens is the figures alone. Sets a shard must test against (the
 //! sessions kept by a session filter, the completed sessions) are built once
 //! and sent to the shards (`GLOBAL IN`).
+//!
+//! A breakdown ([`Plan::breakdown`]) answers the totals of many values of
+//! one dimension in one query: every row carries its value
+//! (`dimension_value`, `unknown` when absent), and everything that a
+//! narrowed filter would compute per session is computed per session and
+//! value instead — the view chains, the sessions a session filter keeps,
+//! the completed sessions — so each value's figures are those of the
+//! request with the filter narrowed to it.
 
 use std::collections::HashSet;
 
 use pathlens_model::EventKind;
 use pathlens_model::event::MAX_VIEW_CONTRIBUTION_SECS;
-use pathlens_store::AggregateRequest;
+use pathlens_store::query::UNKNOWN;
+use pathlens_store::{AggregateRequest, Dimension};
 
 use super::scan::{date_holds, filter_conditions, utc_day};
 use super::{Tables, quote, quote_list};
@@ -56,6 +65,17 @@ pub struct Plan<'r> {
     /// `LIMIT 1 BY dedup_key` where rows are read, or nothing when the rows
     /// are known to hold no repeated key (see [`Plan::duplicates`]).
     dedup: &'static str,
+    /// For a breakdown: the rows split by the value of a dimension.
+    split: Option<Split>,
+}
+
+/// The rows of a breakdown: those whose value of one dimension is among
+/// the asked values, each carrying it as `dimension_value`.
+struct Split {
+    /// The value of a row: the dimension's column, `unknown` when absent.
+    value: String,
+    /// The asked values, quoted.
+    values: String,
 }
 
 impl<'r> Plan<'r> {
@@ -76,7 +96,59 @@ impl<'r> Plan<'r> {
             } else {
                 ""
             },
+            split: None,
         }
+    }
+
+    /// The queries of a breakdown of `request` by `dimension` over
+    /// `values` (each value one that the request's filter lets pass; see
+    /// [`Plan::breakdown`]). Such a plan answers [`Plan::breakdown`] and
+    /// [`Plan::duplicates`] only.
+    pub fn split(
+        tables: &'r Tables,
+        request: &'r AggregateRequest<'r>,
+        cluster: bool,
+        dedup: bool,
+        dimension: Dimension,
+        values: &[&str],
+    ) -> Plan<'r> {
+        Plan {
+            split: Some(Split {
+                // The dimension's name is its column (a fixed identifier).
+                value: format!("ifNull({}, {})", dimension.name(), quote(UNKNOWN)),
+                values: quote_list(values.iter().copied()),
+            }),
+            ..Plan::new(tables, request, cluster, dedup)
+        }
+    }
+
+    /// `, dimension_value` in a breakdown, nothing otherwise: what is added
+    /// to `session_id` wherever rows are selected or grouped per session.
+    fn by(&self) -> &'static str {
+        if self.split.is_some() {
+            ", dimension_value"
+        } else {
+            ""
+        }
+    }
+
+    /// What sets of sessions are made of: `session_id`, or in a breakdown
+    /// `(session_id, dimension_value)` (a session counts for each value
+    /// apart).
+    fn session_key(&self) -> &'static str {
+        if self.split.is_some() {
+            "(session_id, dimension_value)"
+        } else {
+            "session_id"
+        }
+    }
+
+    /// `, <value> AS dimension_value` in a breakdown, nothing otherwise.
+    fn value_column(&self) -> String {
+        self.split
+            .as_ref()
+            .map(|split| format!(", {} AS dimension_value", split.value))
+            .unwrap_or_default()
     }
 
     /// How many of the rows the queries read repeat a dedup key (two
@@ -112,6 +184,9 @@ FORMAT RowBinary",
             format!("video_id = {}", quote(&self.request.graph.id)),
         ];
         conditions.extend(filter_conditions(&self.request.filter));
+        if let Some(split) = &self.split {
+            conditions.push(format!("{} IN ({})", split.value, split.values));
+        }
         conditions
     }
 
@@ -187,10 +262,11 @@ FORMAT RowBinary",
     /// The period's rows (every column reports read), one per dedup key.
     fn rows(&self) -> String {
         format!(
-            "SELECT dedup_key, session_id, kind, node_id, user_id, ts_us, event_index, position, play_time_sum, from_node_id, to_node_id, hotspot_id, {counted} AS counted
+            "SELECT dedup_key, session_id, kind, node_id, user_id, ts_us, event_index, position, play_time_sum, from_node_id, to_node_id, hotspot_id, {counted} AS counted{value}
     FROM {events}
     WHERE {conditions}{dedup}",
             dedup = self.dedup,
+            value = self.value_column(),
             counted = self.counted(),
             events = self.tables.events,
             conditions = self.period_conditions().join(" AND "),
@@ -198,14 +274,17 @@ FORMAT RowBinary",
     }
 
     /// The sessions a session filter keeps, as a condition on `session_id`
-    /// (empty when there is no session filter).
+    /// (on the session and value in a breakdown; empty when there is no
+    /// session filter).
     fn kept_sessions(&self) -> Option<String> {
         let filter = &self.request.sessions;
         let mut conditions = Vec::new();
         if !filter.nodes.is_empty() {
             let nodes = quote_list(filter.nodes.iter().map(String::as_str));
             conditions.push(format!(
-                "session_id {in_set} (SELECT session_id FROM ({rows}) WHERE node_id IN ({nodes}) OR to_node_id IN ({nodes}))",
+                "{key} {in_set} (SELECT session_id{by} FROM ({rows}) WHERE node_id IN ({nodes}) OR to_node_id IN ({nodes}))",
+                key = self.session_key(),
+                by = self.by(),
                 in_set = self.in_set,
                 rows = self.rows(),
             ));
@@ -213,7 +292,9 @@ FORMAT RowBinary",
         if !filter.hotspots.is_empty() {
             let hotspots = quote_list(filter.hotspots.iter().map(String::as_str));
             conditions.push(format!(
-                "session_id {in_set} (SELECT session_id FROM ({rows}) WHERE counted IN ({hotspots}))",
+                "{key} {in_set} (SELECT session_id{by} FROM ({rows}) WHERE counted IN ({hotspots}))",
+                key = self.session_key(),
+                by = self.by(),
                 in_set = self.in_set,
                 rows = self.rows(),
             ));
@@ -239,7 +320,8 @@ FORMAT RowBinary",
     /// it contributes (`view_ms`): per player session (session, player
     /// session, entry; a missing one is its own value), the increase since
     /// the previous view by event index over the whole stored history, its
-    /// own value for the first view or after a reset, capped.
+    /// own value for the first view or after a reset, capped. In a
+    /// breakdown the chains are per player session and value.
     fn contributed(&self) -> String {
         let cap = (MAX_VIEW_CONTRIBUTION_SECS * 1000.0) as i64;
         let history = self.history_conditions();
@@ -248,26 +330,28 @@ FORMAT RowBinary",
             .map(|k| format!(" AND {k}"))
             .unwrap_or_default();
         format!(
-            "SELECT session_id, toUInt8({view}) AS kind, v.4 AS node_id, v.5 AS user_id, v.2 AS ts_us, v.1 AS event_index, v.6 AS position, toInt64(increase) AS view_ms
+            "SELECT session_id{by}, toUInt8({view}) AS kind, v.4 AS node_id, v.5 AS user_id, v.2 AS ts_us, v.1 AS event_index, v.6 AS position, toInt64(increase) AS view_ms
     FROM
     (
-        SELECT session_id,
+        SELECT session_id{by},
                arraySort(groupArray((event_index, ts_us, ms, node_id, user_id, position))) AS views,
                arrayMap(t -> t.3, views) AS sums,
                arrayMap((c, p, i) -> least(if(i > 1 AND c >= p, c - p, c), {cap}), sums, arrayPushFront(arrayPopBack(sums), toInt64(0)), arrayEnumerate(sums)) AS increases
         FROM
         (
-            SELECT session_id, player_session, entry_id, event_index, ts_us, node_id, user_id, position, (assumeNotNull(play_time_sum) * 1000) AS raw_ms, {ms} AS ms
+            SELECT session_id, player_session, entry_id, event_index, ts_us, node_id, user_id, position, (assumeNotNull(play_time_sum) * 1000) AS raw_ms, {ms} AS ms{value}
             FROM {events}
             WHERE {history}{dedup}
         )
         WHERE 1{kept}
-        GROUP BY session_id, isNull(player_session), ifNull(player_session, ''), isNull(entry_id), ifNull(entry_id, '')
+        GROUP BY session_id{by}, isNull(player_session), ifNull(player_session, ''), isNull(entry_id), ifNull(entry_id, '')
         HAVING countIf(ts_us >= {start} AND ts_us < {end}) > 0
     )
     ARRAY JOIN views AS v, increases AS increase
     WHERE v.2 >= {start} AND v.2 < {end}",
             view = code(EventKind::View),
+            by = self.by(),
+            value = self.value_column(),
             dedup = self.dedup.replace("\n", "\n        "),
             ms = Self::sum_ms(),
             events = self.tables.events,
@@ -281,26 +365,34 @@ FORMAT RowBinary",
     /// contributes (0 for all but views carrying `play_time_sum`).
     fn figures(&self) -> String {
         format!(
-            "SELECT session_id, kind, node_id, user_id, ts_us, event_index, position, toInt64(0) AS view_ms
+            "SELECT session_id{by}, kind, node_id, user_id, ts_us, event_index, position, toInt64(0) AS view_ms
     FROM ({period})
     WHERE NOT (kind = {view} AND play_time_sum IS NOT NULL)
     UNION ALL
     {contributed}",
+            by = self.by(),
             period = self.period(),
             view = code(EventKind::View),
             contributed = self.contributed(),
         )
     }
 
-    /// The sessions that reached an end node in the period.
+    /// The sessions that reached an end node in the period (with the value
+    /// whose rows did, in a breakdown).
     fn completed(&self) -> String {
         let ends = self.request.graph.end_nodes();
         if ends.is_empty() {
-            return "SELECT '' AS session_id WHERE 0".into();
+            let value = if self.split.is_some() {
+                ", '' AS dimension_value"
+            } else {
+                ""
+            };
+            return format!("SELECT '' AS session_id{value} WHERE 0");
         }
         let ends = quote_list(ends.iter().map(String::as_str));
         format!(
-            "SELECT session_id FROM ({period}) WHERE (kind = {node_play} AND node_id IN ({ends})) OR (kind = {node_switch} AND to_node_id IN ({ends}))",
+            "SELECT session_id{by} FROM ({period}) WHERE (kind = {node_play} AND node_id IN ({ends})) OR (kind = {node_switch} AND to_node_id IN ({ends}))",
+            by = self.by(),
             period = self.period(),
             node_play = code(EventKind::NodePlay),
             node_switch = code(EventKind::NodeSwitch),
@@ -363,6 +455,41 @@ FORMAT RowBinary",
             completed = self.completed(),
             in_set = self.in_set,
             bucket = self.bucket(),
+            figures = self.figures(),
+        )
+    }
+
+    /// A breakdown's totals over the request's first bucket (its whole
+    /// period), per value: `value String, impressions, plays, viewers,
+    /// sessions played, sessions completed (UInt64), view ms (Int64)`; a
+    /// value without rows has no row. Each value's figures are
+    /// [`Plan::totals`] of the request with its filter narrowed to the
+    /// value: its rows alone, its view chains, kept and completed sessions.
+    pub fn breakdown(&self) -> String {
+        let (start, end) = self
+            .request
+            .parts
+            .buckets
+            .first()
+            .copied()
+            .unwrap_or((self.start_us(), self.start_us()));
+        format!(
+            "SELECT dimension_value,
+       toUInt64(countIf(kind = {impression})),
+       toUInt64(countIf(kind = {play})),
+       toUInt64(uniqExactIf(isNull(user_id), ifNull(user_id, ''), kind = {play})),
+       toUInt64(uniqExactIf(session_id, kind = {play})),
+       toUInt64(uniqExactIf(session_id, kind = {play} AND {key} {in_set} ({completed}))),
+       toInt64(sum(view_ms))
+FROM ({figures})
+WHERE ts_us >= {start} AND ts_us < {end}
+GROUP BY dimension_value
+FORMAT RowBinary",
+            impression = code(EventKind::Impression),
+            play = code(EventKind::Play),
+            key = self.session_key(),
+            completed = self.completed(),
+            in_set = self.in_set,
             figures = self.figures(),
         )
     }
@@ -649,6 +776,27 @@ mod tests {
         let tables = Tables::distributed("pathlens");
         let plan = Plan::new(&tables, &request, true, true);
         insta::assert_snapshot!(plan.totals());
+    }
+
+    #[test]
+    fn a_breakdown_splits_sessions_and_view_chains_by_value() {
+        let graph = &pathlens_sim::sample_graphs()[0];
+        let sessions = SessionFilter {
+            nodes: vec![graph.nodes[1].id.clone()],
+            hotspots: Vec::new(),
+        };
+        let request = request(graph, sessions);
+        let tables = Tables::distributed("pathlens");
+        let plan = Plan::split(
+            &tables,
+            &request,
+            true,
+            true,
+            Dimension::Device,
+            &["Desktop", "unknown", "o'clock"],
+        );
+        let queries = [plan.breakdown(), plan.duplicates()];
+        insta::assert_snapshot!(queries.join("\n\n-- next query --\n\n"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use pathlens_model::{Event, Graph};
 use pathlens_report::{ReportKind, ReportRequest};
 use pathlens_sim::{SimConfig, Simulator, sample_graphs};
-use pathlens_store::Store;
+use pathlens_store::{Dimension, Store};
 use pathlens_store_clickhouse::ClickHouseConfig;
 use pathlens_store_clickhouse::http::Client;
 use serde_json::Value;
@@ -177,7 +177,8 @@ fn drill_down(graph: &Graph) -> (String, String) {
 
 /// The report requests compared: every kind, in four settings (UTC, a
 /// half-hour zone with a comparison, filters in a DST zone by week, and a
-/// session filter by hour).
+/// session filter by hour); in the last three, the breakdown by every
+/// dimension besides the default (country).
 pub fn requests(graph: &Graph) -> Vec<(String, ReportRequest)> {
     let (node, hotspot) = drill_down(graph);
     let settings: [&[(&str, &str)]; 4] = [
@@ -205,11 +206,27 @@ pub fn requests(graph: &Graph) -> Vec<(String, ReportRequest)> {
     ];
     let mut requests = Vec::new();
     for (index, setting) in settings.into_iter().enumerate() {
-        for kind in ReportKind::ALL {
+        let breakdowns = if index == 0 {
+            Vec::new()
+        } else {
+            Dimension::ALL
+                .into_iter()
+                .filter(|d| *d != Dimension::Country)
+                .collect()
+        };
+        let kinds = ReportKind::ALL.into_iter().map(|kind| (kind, None)).chain(
+            breakdowns
+                .into_iter()
+                .map(|d| (ReportKind::Breakdown, Some(d))),
+        );
+        for (kind, dimension) in kinds {
             let mut params: Vec<(String, String)> = setting
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
+            if let Some(dimension) = dimension {
+                params.push(("dimension".into(), dimension.name().into()));
+            }
             let page_size = if kind == ReportKind::Breakdown {
                 "100"
             } else {
