@@ -16,9 +16,11 @@ use crate::sql::Tables;
 use crate::sql::aggregate::Plan;
 
 fn decode_error(part: &str, error: &DecodeError) -> pathlens_store::StoreError {
-    pathlens_store::StoreError::internal(format!(
-        "aggregating {part}: ClickHouse's answer cannot be read ({error})"
-    ))
+    pathlens_store::StoreError::caused_by(
+        pathlens_store::StoreErrorKind::Internal,
+        format!("aggregating {part}: ClickHouse's answer cannot be read ({error})"),
+        error.clone(),
+    )
 }
 
 /// Reads each row of `answer` with `row`.

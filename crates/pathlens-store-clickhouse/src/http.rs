@@ -264,9 +264,10 @@ impl Client {
                     .fetch_add(answer.len() as u64, Ordering::Relaxed);
             })
             .map_err(|error| {
-                StoreError::new(
+                StoreError::caused_by(
                     StoreErrorKind::Unavailable,
                     format!("reading ClickHouse's answer from {}: {error}", self.base),
+                    error,
                 )
             })
     }
@@ -299,9 +300,10 @@ impl Client {
             None => request.send(sql.as_bytes()),
         };
         let mut response = sent.map_err(|error| {
-            StoreError::new(
+            StoreError::caused_by(
                 StoreErrorKind::Unavailable,
                 format!("ClickHouse at {} cannot be reached: {error}", self.base),
+                error,
             )
         })?;
         let status = response.status();
@@ -335,6 +337,30 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreachable_server_is_unavailable_and_the_cause_is_kept() {
+        // Nothing listens on a port just released.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let endpoint = Endpoint {
+            host: "127.0.0.1".into(),
+            port,
+            user: "default".into(),
+            password: String::new(),
+        };
+        let client = Client::new(&endpoint, Duration::from_secs(5), Vec::new());
+        let error = client.query("SELECT 1").unwrap_err();
+        assert_eq!(error.kind(), StoreErrorKind::Unavailable);
+        assert!(error.to_string().contains("cannot be reached"), "{error}");
+        let cause = std::error::Error::source(&error).expect("the transport error is kept");
+        assert!(
+            format!("{cause:?}").contains("ConnectionRefused"),
+            "{cause:?}"
+        );
+    }
 
     #[test]
     fn error_codes_are_read_from_clickhouse_messages() {

@@ -91,9 +91,11 @@ fn by_months(events: Vec<Event>) -> Vec<Vec<Event>> {
 }
 
 fn decode_error(what: &str, error: &DecodeError) -> StoreError {
-    StoreError::internal(format!(
-        "{what}: ClickHouse's answer cannot be read ({error})"
-    ))
+    StoreError::caused_by(
+        StoreErrorKind::Internal,
+        format!("{what}: ClickHouse's answer cannot be read ({error})"),
+        error.clone(),
+    )
 }
 
 /// The store on one ClickHouse server or cluster.
@@ -388,8 +390,13 @@ impl ClickHouseStore {
         created_at: Option<DateTime<Utc>>,
         updated_at: DateTime<Utc>,
     ) -> Result<()> {
-        let json = serde_json::to_string(graph)
-            .map_err(|e| StoreError::internal(format!("encoding a graph: {e}")))?;
+        let json = serde_json::to_string(graph).map_err(|e| {
+            StoreError::caused_by(
+                StoreErrorKind::Internal,
+                format!("encoding a graph: {e}"),
+                e,
+            )
+        })?;
         let existing = self
             .video_rows(&sql::videos::video(&self.tables, partner, &graph.id))?
             .into_iter()

@@ -8,8 +8,6 @@
 //! byte, 1 for NULL, or 0 followed by the `T`; a `Date` is a `UInt16` of
 //! days since 1970-01-01.
 
-use std::fmt;
-
 /// Builds a `RowBinary` body.
 #[derive(Debug, Default)]
 pub struct Writer {
@@ -115,16 +113,11 @@ impl Writer {
 }
 
 /// Why a body could not be read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("at byte {offset}: {reason}")]
 pub struct DecodeError {
     pub offset: usize,
     pub reason: String,
-}
-
-impl fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "at byte {}: {}", self.offset, self.reason)
-    }
 }
 
 pub type DecodeResult<T> = Result<T, DecodeError>;

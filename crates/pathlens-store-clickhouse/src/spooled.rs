@@ -117,8 +117,13 @@ pub struct SpooledStore {
     shipper: Option<JoinHandle<()>>,
 }
 
+/// A spool fault, keeping the I/O error's kind and text as its cause.
 fn spool_error(context: &str, error: &std::io::Error) -> StoreError {
-    StoreError::internal(format!("{context}: {error}"))
+    StoreError::caused_by(
+        StoreErrorKind::Internal,
+        format!("{context}: {error}"),
+        std::io::Error::new(error.kind(), error.to_string()),
+    )
 }
 
 impl SpooledStore {
@@ -129,9 +134,10 @@ impl SpooledStore {
     /// When the spool cannot be read (see [`Spool::open`]).
     pub fn open(store: Arc<ClickHouseStore>, config: SpoolConfig) -> Result<SpooledStore> {
         let spool = Spool::open(&config.dir, config.segment_bytes).map_err(|e| {
-            StoreError::new(
+            StoreError::caused_by(
                 StoreErrorKind::Incompatible,
                 format!("opening the spool in {}: {e}", config.dir.display()),
+                e,
             )
         })?;
         if !spool.is_empty() {
