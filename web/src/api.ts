@@ -36,6 +36,30 @@ export interface Report {
   notes: string[];
 }
 
+/** A breakdown report's row (`GET …/reports/breakdown?dimension=`): one
+ * value of the dimension, ranked by plays; "unknown" stands for events
+ * without a value. With `compare=`, each figure has `<key>_previous` and
+ * `<key>_change` as in the other reports. */
+export interface BreakdownRow extends Row {
+  value: string;
+  plays: number;
+  /** Of the period's plays under the same filters; null when there were none. */
+  share_of_plays: number | null;
+  unique_viewers: number;
+  minutes_viewed: number;
+}
+
+/** `GET …/values/{dimension}`: the values present in a period (under the
+ * other filters), ranked by plays then events, for filter suggestions. */
+export interface DimensionValues {
+  dimension: string;
+  /** The filter parameter its values go to (`countries` for `country`). */
+  filter: string;
+  period: Period;
+  values: { value: string; plays: number; events: number }[];
+  total: number;
+}
+
 export interface VideoSummary {
   id: string;
   name: string;
@@ -180,6 +204,15 @@ export function report(video: string, kind: string, params: URLSearchParams, sig
     signal.addEventListener('abort', abort, { once: true });
     shared.then(resolve, reject);
   });
+}
+
+export function valuesPath(video: string, dimension: string): string {
+  return `/api/v1/videos/${encodeURIComponent(video)}/values/${dimension}`;
+}
+
+/** The values of a dimension present in a period, most played first. */
+export function dimensionValues(video: string, dimension: string, params: URLSearchParams, signal?: AbortSignal): Promise<DimensionValues> {
+  return getJson<DimensionValues>(valuesPath(video, dimension), params, signal);
 }
 
 /** A report as the API's CSV, byte for byte, with the server's file name. */

@@ -2,13 +2,23 @@
 // loaded on demand, so the page's first paint does not wait for it.
 
 import * as echarts from 'echarts/core';
-import { GraphChart, HeatmapChart, LineChart, SankeyChart } from 'echarts/charts';
-import { AriaComponent, GridComponent, LegendComponent, TooltipComponent, VisualMapComponent } from 'echarts/components';
+// Each chart and component registers itself, imported by its own path: the
+// 'echarts/charts' and 'echarts/components' indexes would pull the world
+// map's series (worldmap.ts, loaded only with the map) into this chunk.
+import 'echarts/lib/chart/line';
+import 'echarts/lib/chart/sankey';
+import 'echarts/lib/chart/graph';
+import 'echarts/lib/chart/heatmap';
+import 'echarts/lib/component/grid';
+import 'echarts/lib/component/tooltip';
+import 'echarts/lib/component/legend';
+import 'echarts/lib/component/visualMap';
+import 'echarts/lib/component/aria';
 import { CanvasRenderer } from 'echarts/renderers';
 
 import { palette } from './theme';
 
-echarts.use([LineChart, SankeyChart, GraphChart, HeatmapChart, GridComponent, TooltipComponent, LegendComponent, VisualMapComponent, AriaComponent, CanvasRenderer]);
+echarts.use([CanvasRenderer]);
 
 type Option = echarts.EChartsCoreOption;
 type Click = (id: string) => void;
@@ -23,7 +33,9 @@ function chartFor(element: HTMLElement): echarts.ECharts {
     observed.add(element);
     let width = element.clientWidth;
     new ResizeObserver(() => {
-      if (!element.isConnected) return;
+      // Out of the page, a chart has no size to lay out in (a map's
+      // projection cannot be inverted at zero size).
+      if (!element.isConnected || element.clientWidth === 0 || element.clientHeight === 0) return;
       chart.resize();
       if (element.clientWidth !== width) {
         width = element.clientWidth;
@@ -34,7 +46,7 @@ function chartFor(element: HTMLElement): echarts.ECharts {
   return chart;
 }
 
-function draw(element: HTMLElement, option: Option, onClick?: (params: any) => void): echarts.ECharts {
+export function draw(element: HTMLElement, option: Option, onClick?: (params: any) => void): echarts.ECharts {
   const chart = chartFor(element);
   const colors = palette();
   chart.setOption(
@@ -52,7 +64,7 @@ function draw(element: HTMLElement, option: Option, onClick?: (params: any) => v
   return chart;
 }
 
-function tooltipBase() {
+export function tooltipBase() {
   const colors = palette();
   return {
     className: 'chart-tooltip',

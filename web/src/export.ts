@@ -5,6 +5,7 @@ import { zipFiles } from './zip';
 import { report, reportCsv } from './api';
 import { panelParams, withParams, type ViewState } from './state';
 import { saveFile } from './ui';
+import { breakdownExports } from './panels/breakdown';
 
 export interface ExportItem {
   file: string;
@@ -21,6 +22,7 @@ export async function exportItems(state: ViewState): Promise<ExportItem[]> {
     { file: 'viewers.csv', kind: 'viewers', params: withParams(p.viewers, { page: 1, page_size: 10000 }) },
     { file: 'nodes.csv', kind: 'nodes', params: p.nodes },
     { file: 'transitions.csv', kind: 'transitions', params: p.transitions },
+    ...breakdownExports(state),
   ];
   if (state.node) {
     const safe = state.node.replace(/[^\w.-]+/g, '_');

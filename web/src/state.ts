@@ -45,7 +45,7 @@ export interface FilterDef {
 }
 
 export const FILTERS: FilterDef[] = [
-  { key: 'countries', label: 'Country', placeholder: 'ISO code, e.g. FR' },
+  { key: 'countries', label: 'Country', placeholder: 'Name or ISO code, e.g. FR' },
   { key: 'devices', label: 'Device', suggestions: ['Desktop', 'Smartphone', 'Tablet', 'Mobile phone', 'Smart TV', 'Game console', 'Other', 'unknown'] },
   { key: 'os', label: 'OS', suggestions: ['Windows', 'Mac OSX', 'iOS', 'Android', 'Linux', 'ChromeOS', 'unknown'] },
   { key: 'browsers', label: 'Browser', suggestions: ['Chrome', 'Safari', 'Firefox', 'Edge', 'Opera', 'Samsung Internet', 'Webview', 'unknown'] },
@@ -56,6 +56,29 @@ export const FILTERS: FilterDef[] = [
   { key: 'nodes', label: 'Reached node' },
   { key: 'hotspots', label: 'Clicked hotspot' },
 ];
+
+/** The dimensions a breakdown ranks, each with the filter its values go to. */
+export const DIMENSIONS = ['country', 'device', 'os', 'browser', 'referrer_domain', 'application', 'playback_type'] as const;
+export type Dimension = (typeof DIMENSIONS)[number];
+
+export const DIMENSION_INFO: Record<Dimension, { filter: string; label: string; plural: string }> = {
+  country: { filter: 'countries', label: 'Country', plural: 'Countries' },
+  device: { filter: 'devices', label: 'Device', plural: 'Devices' },
+  os: { filter: 'os', label: 'OS', plural: 'Operating systems' },
+  browser: { filter: 'browsers', label: 'Browser', plural: 'Browsers' },
+  referrer_domain: { filter: 'referrer_domains', label: 'Referrer domain', plural: 'Referrer domains' },
+  application: { filter: 'applications', label: 'Application', plural: 'Applications' },
+  playback_type: { filter: 'playback_types', label: 'Playback type', plural: 'Playback types' },
+};
+
+/** The breakdown dimension whose values a filter takes, if any. */
+export function filterDimension(filterKey: string): Dimension | undefined {
+  return DIMENSIONS.find((d) => DIMENSION_INFO[d].filter === filterKey);
+}
+
+/** Rows of a breakdown table before "Show all"; a page of "Show all". */
+export const BREAKDOWN_TOP = 10;
+export const BREAKDOWN_PAGE = 100;
 
 export interface ViewState {
   video: string;
@@ -78,6 +101,10 @@ export interface ViewState {
   vorder: 'asc' | 'desc';
   vpage: number;
   flow: 'all' | 'hotspot' | 'automatic';
+  /** The breakdown shown, whether all its values are listed, and their page. */
+  breakdown: Dimension;
+  ball: boolean;
+  bpage: number;
 }
 
 export function browserZone(): string {
@@ -97,6 +124,7 @@ const DEFAULTS = {
   vsort: 'minutes_viewed',
   vorder: 'desc' as const,
   flow: 'all' as const,
+  breakdown: 'country' as Dimension,
 };
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
@@ -153,6 +181,8 @@ export function parseState(video: string, search: string): ViewState {
   const details = get('details');
   const flow = get('flow');
   const page = Number.parseInt(get('vpage'), 10);
+  const bpage = Number.parseInt(get('bpage'), 10);
+  const breakdown = DIMENSIONS.find((d) => d === get('breakdown')) ?? DEFAULTS.breakdown;
   return {
     video,
     range,
@@ -173,6 +203,9 @@ export function parseState(video: string, search: string): ViewState {
     vorder: get('vorder') === 'asc' ? 'asc' : 'desc',
     vpage: Number.isFinite(page) && page > 0 ? page : 1,
     flow: flow === 'hotspot' || flow === 'automatic' ? flow : DEFAULTS.flow,
+    breakdown,
+    ball: get('ball') === '1',
+    bpage: Number.isFinite(bpage) && bpage > 0 ? bpage : 1,
   };
 }
 
@@ -206,6 +239,9 @@ export function stateQuery(state: ViewState): string {
   }
   if (state.vpage !== 1) q.set('vpage', String(state.vpage));
   if (state.flow !== DEFAULTS.flow) q.set('flow', state.flow);
+  if (state.breakdown !== DEFAULTS.breakdown) q.set('breakdown', state.breakdown);
+  if (state.ball) q.set('ball', '1');
+  if (state.ball && state.bpage !== 1) q.set('bpage', String(state.bpage));
   if (state.node) q.set('node', state.node);
   return q.toString();
 }
@@ -258,5 +294,15 @@ export function panelParams(state: ViewState) {
     node: (node: string) => withParams(common, { node }),
     curve: (node: string) => withParams(common, { node }),
     heatmap: (hotspot: string) => withParams(common, { hotspot }),
+    // The first page of 100 values: the map needs them all, the table shows
+    // the top 10 until "Show all".
+    breakdown: (dimension: Dimension, page = 1) => withParams(common, { dimension, page, page_size: BREAKDOWN_PAGE }),
+    /** The values present in the period under the other filters: every
+     * filter but the dimension's own, and no comparison. */
+    values: (dimension: Dimension) => {
+      const q = commonParams({ ...state, compare: 'none' });
+      q.delete(DIMENSION_INFO[dimension].filter);
+      return q;
+    },
   };
 }

@@ -34,6 +34,7 @@ export function palette() {
     muted: v('--muted'),
     grid: v('--border'),
     surface: v('--surface'),
+    surface2: v('--surface-2'),
     accent: v('--accent'),
     previous: v('--previous'),
     hotspot: v('--hotspot'),
@@ -41,5 +42,7 @@ export function palette() {
     deleted: v('--deleted'),
     series: [v('--accent'), v('--c2'), v('--c3'), v('--c4'), v('--c5'), v('--c6')],
     heat: [v('--heat-0'), v('--heat-1'), v('--heat-2')],
+    /** The map's fewest plays: set apart from countries without any. */
+    mapLow: v('--map-low'),
   };
 }

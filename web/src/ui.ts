@@ -139,6 +139,18 @@ export function saveFile(name: string, blob: Blob): void {
 
 /** A button that downloads a report as the API's CSV. */
 export function csvButton(label: string, what: () => { video: string; kind: string; params: URLSearchParams }, describedBy?: string): HTMLButtonElement {
+  return csvDownloadButton(
+    label,
+    () => {
+      const { video, kind, params } = what();
+      return reportCsv(video, kind, params);
+    },
+    describedBy,
+  );
+}
+
+/** A button that downloads the CSV `load` gives (a name and its text). */
+export function csvDownloadButton(label: string, load: () => Promise<{ name: string; text: string }>, describedBy?: string): HTMLButtonElement {
   const button = h(
     'button',
     {
@@ -148,11 +160,10 @@ export function csvButton(label: string, what: () => { video: string; kind: stri
       'aria-describedby': describedBy,
       title: `Download ${label} as CSV`,
       onclick: async () => {
-        const { video, kind, params } = what();
         button.disabled = true;
         button.classList.add('is-busy');
         try {
-          const csv = await reportCsv(video, kind, params);
+          const csv = await load();
           saveFile(csv.name, new Blob([csv.text], { type: 'text/csv;charset=utf-8' }));
         } catch (error) {
           toast(`CSV export failed: ${errorMessage(error)}`, 'error');

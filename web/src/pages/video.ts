@@ -6,6 +6,7 @@ import { fill, h, icon, ICONS } from '../dom';
 import { formatInteger, formatPeriod } from '../format';
 import { exportZip } from '../export';
 import { loadCharts } from '../lazy';
+import { BreakdownPanel } from '../panels/breakdown';
 import { FilterBar } from '../panels/filters';
 import { MetricsPanel } from '../panels/metrics';
 import { NodePanel } from '../panels/node';
@@ -155,7 +156,7 @@ export class VideoPage {
       (error) => (this.pageError(error) ? undefined : this.prime()),
     );
     this.nodePanel = new NodePanel();
-    this.panels = [this.filters, this.metrics, new PerformancePanel(), new NodesPanel(), this.nodePanel, new PathsPanel()];
+    this.panels = [this.filters, this.metrics, new PerformancePanel(), new BreakdownPanel(), new NodesPanel(), this.nodePanel, new PathsPanel()];
 
     this.element = h(
       'div',
@@ -329,6 +330,7 @@ export class VideoPage {
     // A new period, zone or filter starts the viewer list on its first page.
     const changesRows = ['range', 'from', 'to', 'tz', 'compare', 'filters', 'viewer', 'vsort', 'vorder'].some((k) => k in patch);
     if (changesRows && !('vpage' in patch)) next.vpage = 1;
+    if (changesRows && !('bpage' in patch)) next.bpage = 1;
     this.go(videoUrl(next), options.replace);
     if (options.focus) {
       const target = document.getElementById(options.focus);

@@ -1,24 +1,26 @@
 // The filter bar: active filters as removable chips, a form to add one, and
-// the note on playback types.
+// the note on playback types. The value field suggests the values present
+// in the period (under the other filters), most played first.
 
-import { report } from '../api';
+import { dimensionValues, report, type DimensionValues } from '../api';
+import { Combobox, type Suggestion } from '../combobox';
 import { fill, h, icon, ICONS } from '../dom';
-import { locale } from '../format';
-import { commonParams, FILTERS, hasFilters, withParams } from '../state';
+import { COUNTRY_CODES, countryName } from '../countries';
+import { formatInteger } from '../format';
+import { commonParams, FILTERS, filterDimension, hasFilters, panelParams, withParams, type Dimension, type FilterDef } from '../state';
+import { UNKNOWN, valueName, valueText } from '../values';
 import type { Context, PanelView } from '../pages/video';
 
-const COUNTRY_CODES =
-  'AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW'.split(' ');
+/** Values asked of the server for suggestions. */
+const SUGGESTED = 100;
 
-let regionNames: Intl.DisplayNames | null = null;
-function countryName(code: string): string {
-  try {
-    regionNames ??= new Intl.DisplayNames([locale], { type: 'region' });
-    const name = regionNames.of(code.toUpperCase());
-    return name && name !== code ? name : code;
-  } catch {
-    return code;
-  }
+/** A country as the API takes it: its code in capitals, from its code or
+ * its name in the reader's language; "unknown" as it is. */
+function countryCode(text: string): string {
+  if (text.toLowerCase() === UNKNOWN) return UNKNOWN;
+  if (/^[a-z]{2}$/i.test(text)) return text.toUpperCase();
+  const named = COUNTRY_CODES.find((code) => countryName(code).toLowerCase() === text.toLowerCase());
+  return named ?? text.toUpperCase();
 }
 
 const VIEWER_LABELS: Record<string, string> = { known: 'Known viewers', anonymous: 'Anonymous viewers' };
@@ -34,7 +36,9 @@ export class FilterBar implements PanelView {
   private readonly clear: HTMLButtonElement;
   private readonly noteText = h('span');
   private readonly note = h('p', { class: 'note', id: 'playback-note' }, icon(ICONS.info), this.noteText);
-  private users: string[] | null = null;
+  /** Answers for suggestions, by request: the period, zone and filters. */
+  private readonly answers = new Map<string, Promise<unknown>>();
+  private combo: Combobox | null = null;
 
   constructor() {
     for (const filter of FILTERS) this.dimension.append(h('option', { value: filter.key }, filter.label));
@@ -114,7 +118,8 @@ export class FilterBar implements PanelView {
   }
 
   private describe(key: string, value: string): string {
-    if (key === 'countries') return value === 'unknown' ? 'unknown' : `${countryName(value)} (${value.toUpperCase()})`;
+    const dimension = filterDimension(key);
+    if (dimension) return valueText(dimension, value);
     if (key === 'nodes') return this.context?.nodeName(value) ?? value;
     if (key === 'hotspots') return this.context?.hotspotLabel(value) ?? value;
     return value;
@@ -134,46 +139,113 @@ export class FilterBar implements PanelView {
   private showValueInput(): void {
     const key = this.dimension.value;
     const context = this.context;
+    this.combo = null;
     if (key === 'viewer') {
       fill(this.valueSlot, h('select', { id: 'filter-value', 'aria-label': 'Viewer kind' }, Object.entries(VIEWER_LABELS).map(([v, l]) => h('option', { value: v }, l))));
       return;
     }
     const filter = FILTERS.find((f) => f.key === key)!;
+    const dimension = filterDimension(key);
     if (filter.options) {
-      fill(this.valueSlot, h('select', { id: 'filter-value', 'aria-label': filter.label }, filter.options.map((v) => h('option', { value: v }, v))));
+      const select = h('select', { id: 'filter-value', 'aria-label': filter.label }, filter.options.map((v) => h('option', { value: v }, dimension ? valueText(dimension, v) : v)));
+      fill(this.valueSlot, select);
+      if (dimension) void this.countOptions(select, dimension);
       return;
     }
-    let options: [string, string][] = (filter.suggestions ?? []).map((v) => [v, v]);
-    if (key === 'countries') options = COUNTRY_CODES.map((c) => [c, countryName(c)]);
-    if (key === 'nodes' && context?.video) options = context.video.graph.nodes.map((n) => [n.id, n.name]);
-    if (key === 'hotspots' && context?.video) options = context.video.graph.nodes.flatMap((n) => n.hotspots.map((x): [string, string] => [x.id, `${x.label} (on ${n.name})`]));
-    const list = h('datalist', { id: 'filter-suggestions' }, options.map(([value, label]) => h('option', { value }, label)));
-    const input = h('input', {
-      id: 'filter-value',
-      type: 'text',
-      required: true,
-      autocomplete: 'off',
-      list: 'filter-suggestions',
-      'aria-label': filter.label,
-      placeholder: filter.placeholder ?? `${filter.label}…`,
-    });
-    fill(this.valueSlot, input, list);
-    if (key === 'user_ids') void this.suggestUsers(list);
+    const combo = new Combobox({ id: 'filter-value', label: filter.label, placeholder: filter.placeholder ?? `${filter.label}…`, listId: 'filter-suggestions' });
+    this.combo = combo;
+    fill(this.valueSlot, combo.element);
+    if (dimension) {
+      void this.suggestValues(combo, filter, dimension);
+    } else if (key === 'user_ids') {
+      void this.suggestUsers(combo);
+    } else if (key === 'nodes' && context?.video) {
+      combo.setOptions(context.video.graph.nodes.map((n) => ({ value: n.id, label: n.name || n.id })));
+    } else if (key === 'hotspots' && context?.video) {
+      combo.setOptions(context.video.graph.nodes.flatMap((n) => n.hotspots.map((x) => ({ value: x.id, label: `${x.label || x.id} (on ${n.name || n.id})` }))));
+    }
+  }
+
+  /** One answer per request while the page lives (a new period or filter
+   * is a new request). */
+  private answer<T>(key: string, fetch: () => Promise<T>): Promise<T> {
+    let answer = this.answers.get(key) as Promise<T> | undefined;
+    if (!answer) {
+      answer = fetch();
+      this.answers.set(key, answer);
+      // A failed answer is asked again next time.
+      answer.catch(() => this.answers.delete(key));
+    }
+    return answer;
+  }
+
+  private values(dimension: Dimension): Promise<DimensionValues> {
+    const context = this.context!;
+    const params = withParams(panelParams(context.state).values(dimension), { limit: SUGGESTED });
+    return this.answer(`values ${context.state.video} ${dimension} ${params}`, () => dimensionValues(context.state.video, dimension, params));
+  }
+
+  /** The dimension's values present in the period, with their plays. */
+  private async suggestValues(combo: Combobox, filter: FilterDef, dimension: Dimension): Promise<void> {
+    const context = this.context;
+    if (!context) return;
+    const chosen = new Set(context.state.filters[filter.key] ?? []);
+    combo.setOptions([], 'Loading the values of this period…');
+    let answer: DimensionValues;
+    try {
+      answer = await this.values(dimension);
+    } catch {
+      // No answer (an older server, a failure): the usual values instead.
+      const fallback = dimension === 'country' ? COUNTRY_CODES : (filter.suggestions ?? []);
+      combo.setOptions(fallback.filter((v) => !chosen.has(v)).map((value) => this.suggestion(dimension, value)));
+      return;
+    }
+    const options = answer.values
+      .filter((v) => !chosen.has(v.value))
+      .map((v) => this.suggestion(dimension, v.value, v.plays > 0 ? `${formatInteger(v.plays)} ${v.plays === 1 ? 'play' : 'plays'}` : 'no plays'));
+    const heading =
+      answer.total === 0
+        ? 'Nothing in this period under the other filters'
+        : answer.total > answer.values.length
+          ? `The ${formatInteger(answer.values.length)} most played of ${formatInteger(answer.total)} in this period`
+          : `${formatInteger(answer.total)} present in this period`;
+    combo.setOptions(options, heading);
+  }
+
+  private suggestion(dimension: Dimension, value: string, detail?: string): Suggestion {
+    const { name } = valueName(dimension, value);
+    return { value, label: name !== value ? name : undefined, detail };
+  }
+
+  /** The plays of each choice of a fixed list (playback types). */
+  private async countOptions(select: HTMLSelectElement, dimension: Dimension): Promise<void> {
+    let answer: DimensionValues;
+    try {
+      answer = await this.values(dimension);
+    } catch {
+      return;
+    }
+    const plays = new Map(answer.values.map((v) => [v.value, v.plays]));
+    for (const option of select.options) {
+      const count = plays.get(option.value) ?? 0;
+      option.textContent = `${valueText(dimension, option.value)} · ${count > 0 ? `${formatInteger(count)} ${count === 1 ? 'play' : 'plays'}` : 'no plays'}`;
+    }
   }
 
   /** Known viewers of the period, most active first. */
-  private async suggestUsers(list: HTMLDataListElement): Promise<void> {
+  private async suggestUsers(combo: Combobox): Promise<void> {
     const context = this.context;
     if (!context) return;
-    if (!this.users) {
-      try {
-        const viewers = await report(context.state.video, 'viewers', withParams(commonParams({ ...context.state, compare: 'none' }), { viewer: 'known', sort: 'plays', page_size: 200 }));
-        this.users = viewers.rows.map((r) => String(r.user_id));
-      } catch {
-        this.users = [];
-      }
+    const params = withParams(commonParams({ ...context.state, compare: 'none' }), { viewer: 'known', sort: 'plays', page_size: 200 });
+    try {
+      const viewers = await this.answer(`viewers ${context.state.video} ${params}`, () => report(context.state.video, 'viewers', params));
+      combo.setOptions(
+        viewers.rows.map((r) => ({ value: String(r.user_id), detail: typeof r.plays === 'number' ? `${formatInteger(r.plays)} ${r.plays === 1 ? 'play' : 'plays'}` : undefined })),
+        viewers.total_rows > viewers.rows.length ? `The ${formatInteger(viewers.rows.length)} most active of ${formatInteger(viewers.total_rows)} known viewers` : '',
+      );
+    } catch {
+      combo.setOptions([]);
     }
-    fill(list, this.users.map((u) => h('option', { value: u })));
   }
 
   private add(): void {
@@ -186,11 +258,14 @@ export class FilterBar implements PanelView {
     if (key === 'viewer') {
       context.set({ viewer: raw as 'known' | 'anonymous' });
     } else {
+      const combo = this.combo;
       const values = raw
         .split(',')
         .map((v) => v.trim())
         .filter(Boolean)
-        .map((v) => (key === 'countries' && v.toLowerCase() !== 'unknown' ? v.toUpperCase() : v));
+        // A suggestion's name typed in full stands for its value.
+        .map((v) => combo?.resolve(v) ?? v)
+        .map((v) => (key === 'countries' ? countryCode(v) : v));
       const current = context.state.filters[key] ?? [];
       context.set({ filters: { ...context.state.filters, [key]: [...new Set([...current, ...values])] } });
     }
