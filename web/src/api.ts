@@ -1,40 +1,40 @@
 // The pathlens HTTP API, authenticated with the admin token kept in
 // localStorage. Errors carry the API's {code, message}.
+//
+// The shapes of its answers come from the OpenAPI document the server
+// serves (crates/pathlens-server/openapi.json): `npm run build` generates
+// src/generated/openapi.ts from it (openapi-typescript) before type-checking,
+// so an answer the dashboard reads differently from the document fails the
+// build. Only what the document leaves open is narrowed here: a report's
+// rows (their columns depend on the kind) and its kind-specific details.
+
+import type { components, paths } from './generated/openapi';
+
+type Schemas = components['schemas'];
+
+/** The JSON body of a route's 200 answer, as the document describes it. */
+type Answer<P extends keyof paths, M extends 'get' | 'post'> = paths[P][M] extends {
+  responses: { 200: { content: { 'application/json': infer T } } };
+}
+  ? T
+  : never;
 
 const TOKEN_KEY = 'pathlens.token';
 
-export type ColumnType = 'text' | 'integer' | 'number' | 'ratio';
+export type Column = Schemas['Report']['columns'][number];
 
-export interface Column {
-  key: string;
-  label: string;
-  type: ColumnType;
-}
+export type ColumnType = Column['type'];
 
-export interface Period {
-  from: string;
-  to: string;
-  days: number;
-}
+export type Period = Schemas['Report']['period'];
 
 export type Row = Record<string, string | number | boolean | null>;
 
-export interface Report {
-  report: string;
-  video_id: string;
-  video_name: string;
-  tz: string;
-  period: Period;
+export type Report = Omit<Schemas['Report'], 'rows' | 'details' | 'comparison'> & {
   comparison: Period | null;
-  columns: Column[];
   rows: Row[];
-  total_rows: number;
-  page: number;
-  page_size: number;
   // Kind-specific: the node of a drill-down, the hotspot of a heat map.
   details: Record<string, any> | null;
-  notes: string[];
-}
+};
 
 /** A breakdown report's row (`GET …/reports/breakdown?dimension=`): one
  * value of the dimension, ranked by plays; "unknown" stands for events
@@ -50,24 +50,15 @@ export interface BreakdownRow extends Row {
 }
 
 /** `GET …/values/{dimension}`: the values present in a period (under the
- * other filters), ranked by plays then events, for filter suggestions. */
-export interface DimensionValues {
-  dimension: string;
-  /** The filter parameter its values go to (`countries` for `country`). */
-  filter: string;
-  period: Period;
-  values: { value: string; plays: number; events: number }[];
-  total: number;
-}
+ * other filters), ranked by plays then events, for filter suggestions;
+ * `filter` names the filter parameter its values go to (`countries` for
+ * `country`). */
+export type DimensionValues = Schemas['DimensionValues'];
 
-export interface VideoSummary {
-  id: string;
-  name: string;
-  owner: string;
-  nodes: number;
-  updated_at: string;
-  plays_30d: number;
-}
+/** The video list: each video with its plays of the last 30 local days. */
+export type VideoList = Answer<'/api/v1/videos', 'get'>;
+
+export type VideoSummary = VideoList['videos'][number];
 
 export type Behavior =
   | { type: 'go_to_node'; node_id: string }
@@ -92,24 +83,13 @@ export interface GraphNode {
   deleted_at?: string;
 }
 
-export interface Video {
-  id: string;
-  name: string;
-  owner: string;
-  created_at: string;
-  updated_at: string;
-  start_node: string;
-  end_nodes: string[];
-  levels: Record<string, number>;
+/** A video as `GET /api/v1/videos/{video}` answers it; the document leaves
+ * the graph's shape open, so it is spelled out here. */
+export type Video = Omit<Schemas['Video'], 'graph'> & {
   graph: { id: string; name: string; owner: string; start_node: string; nodes: GraphNode[] };
-}
+};
 
-export interface Me {
-  id: string;
-  partner_id: number;
-  kind: 'admin' | 'write';
-  name: string;
-}
+export type Me = Pick<Schemas['Key'], 'id' | 'partner_id' | 'kind' | 'name'>;
 
 export class ApiError extends Error {
   constructor(

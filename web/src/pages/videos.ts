@@ -1,7 +1,7 @@
 // The partner's interactive videos, with plays over the last 30 days: the
 // same local days, in the browser's zone, that a video's dashboard opens on.
 
-import { getJson, type VideoSummary } from '../api';
+import { getJson, type VideoList, type VideoSummary } from '../api';
 import { fill, h, icon, ICONS } from '../dom';
 import { formatInstantDay, formatInteger } from '../format';
 import { browserZone } from '../state';
@@ -41,7 +41,7 @@ export class VideoListPage {
   }
 
   private load(force: boolean): void {
-    const fetch = (signal: AbortSignal) => getJson<{ videos: VideoSummary[] }>('/api/v1/videos', new URLSearchParams({ tz: browserZone() }), signal).then((r) => r.videos);
+    const fetch = (signal: AbortSignal) => getJson<VideoList>('/api/v1/videos', new URLSearchParams({ tz: browserZone() }), signal).then((r) => r.videos);
     const on = {
       start: () => fill(this.body, h('p', { class: 'loading-line' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Loading videos…')),
       done: () => this.render(),
