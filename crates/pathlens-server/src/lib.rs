@@ -11,6 +11,8 @@
 //! - [`throttle`]: rate limits, the client address behind trusted proxies,
 //!   bots;
 //! - [`geo`]: the viewer's country from the client address (MMDB);
+//! - [`service`]: the API's operations over a store without HTTP, which the
+//!   routes and the command line share;
 //! - [`openapi`]: the OpenAPI document and the route list it must match;
 //! - [`assets`]: the dashboard, embedded, served at `/`.
 
@@ -21,6 +23,7 @@ pub mod geo;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
+pub mod service;
 pub mod throttle;
 
 use std::sync::Arc;

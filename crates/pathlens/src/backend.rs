@@ -8,27 +8,15 @@
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use chrono::Utc;
 use pathlens_report::{ReportKind, ReportRequest};
-use pathlens_server::routes::videos::{save, video_json};
-use pathlens_server::{AppState, ServerConfig, system_clock};
+use pathlens_server::service;
 use pathlens_store::{KeyKind, Store, StoreErrorKind};
 use pathlens_store_clickhouse::{ClickHouseConfig, ClickHouseStore, SpoolConfig, SpooledStore};
 use pathlens_store_duckdb::{DuckDbConfig, DuckDbStore};
 use serde_json::{Value, json};
 
 use crate::config::Config;
-
-pub enum Backend {
-    Local {
-        state: AppState,
-        partner: u32,
-    },
-    Remote {
-        base: String,
-        token: String,
-        agent: ureq::Agent,
-    },
-}
 
 /// Opens the store `config` chooses, for a server: the embedded store in
 /// the data directory, or ClickHouse behind the node's local durable spool.
@@ -161,58 +149,204 @@ fn answer(
     Ok(body)
 }
 
-impl Backend {
-    pub fn open(config: &Config) -> anyhow::Result<Backend> {
-        if let Some(server) = &config.server {
-            let token = config
-                .token
-                .clone()
-                .context("--server needs --token (an admin token) or PATHLENS_TOKEN")?;
-            let agent = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .build()
-                .new_agent();
-            return Ok(Backend::Remote {
-                base: server.trim_end_matches('/').to_string(),
-                token,
-                agent,
-            });
+/// What the command line does with pathlens, whichever way it reaches it:
+/// one implementation on a store opened in this process ([`Local`], through
+/// the same operations the server's routes call) and one over HTTP
+/// ([`Remote`]). Answers are the API's JSON shapes either way.
+pub trait Pathlens {
+    /// Creates or replaces a video from our JSON or Kaltura's.
+    fn add_video(&self, body: &str, id: Option<&str>, name: Option<&str>) -> anyhow::Result<Value>;
+    fn videos(&self) -> anyhow::Result<Vec<Value>>;
+    fn video(&self, id: &str) -> anyhow::Result<Value>;
+    /// A report as JSON text, or CSV when `csv`.
+    fn report(
+        &self,
+        video: &str,
+        kind: ReportKind,
+        params: &[(String, String)],
+        csv: bool,
+    ) -> anyhow::Result<String>;
+    /// A new key, with its token (shown only now).
+    fn create_key(&self, kind: KeyKind, name: &str) -> anyhow::Result<Value>;
+    fn keys(&self) -> anyhow::Result<Vec<Value>>;
+    fn revoke_key(&self, id: &str) -> anyhow::Result<()>;
+}
+
+/// The store `config` names, opened in this process.
+pub struct Local {
+    store: Arc<dyn Store>,
+    partner: u32,
+    /// The data directory (or ClickHouse store) it is, for messages.
+    place: String,
+}
+
+/// A running server, reached with an admin token.
+pub struct Remote {
+    base: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+/// Where `config` sends commands: the server of `--server`, or the store
+/// opened here.
+pub fn open(config: &Config) -> anyhow::Result<Box<dyn Pathlens>> {
+    if config.server.is_some() {
+        return Ok(Box::new(Remote::open(config)?));
+    }
+    let place = match &config.store {
+        Some(_) => "the ClickHouse store".to_string(),
+        None => config.data_dir.display().to_string(),
+    };
+    Ok(Box::new(Local {
+        store: open_tool_store(config)?,
+        partner: config.partner,
+        place,
+    }))
+}
+
+/// A failed operation on the local store, with what was being done.
+fn failed(what: &str, error: service::ServiceError) -> anyhow::Error {
+    anyhow::Error::new(error).context(what.to_string())
+}
+
+impl Local {
+    /// `error`, with a hint when the video is missing because this store
+    /// holds none at all (a new data directory, often not the one meant).
+    fn missing_video(&self, what: &str, error: service::ServiceError) -> anyhow::Error {
+        let empty = matches!(error, service::ServiceError::NotFound(_))
+            && self
+                .store
+                .videos(self.partner)
+                .is_ok_and(|videos| videos.is_empty());
+        if empty {
+            anyhow::anyhow!(
+                "{what}: {error}: {} holds no videos of partner {} (`pathlens videos add` stores one; `scripts/demo` keeps its data in ./pathlens-demo and serves it, so reach that with --server and the token it printed)",
+                self.place,
+                self.partner
+            )
+        } else {
+            failed(what, error)
         }
-        let store = open_tool_store(config)?;
-        let state = AppState::new(store, ServerConfig::default(), system_clock())?;
-        Ok(Backend::Local {
-            state,
-            partner: config.partner,
+    }
+}
+
+impl Pathlens for Local {
+    fn add_video(&self, body: &str, id: Option<&str>, name: Option<&str>) -> anyhow::Result<Value> {
+        let graph = pathlens_model::Graph::from_any_json(
+            body,
+            id.unwrap_or_default(),
+            name.or(id).unwrap_or_default(),
+        )?;
+        let (stored, _) = service::save_video(self.store.as_ref(), self.partner, graph, Utc::now())
+            .map_err(|e| failed("adding the video", e))?;
+        Ok(service::video_json(&stored))
+    }
+
+    fn videos(&self) -> anyhow::Result<Vec<Value>> {
+        Ok(self
+            .store
+            .videos(self.partner)
+            .context("listing videos")?
+            .iter()
+            .map(service::video_json)
+            .collect())
+    }
+
+    fn video(&self, id: &str) -> anyhow::Result<Value> {
+        let stored = service::video(self.store.as_ref(), self.partner, id)
+            .map_err(|e| self.missing_video("reading the video", e))?;
+        Ok(service::video_json(&stored))
+    }
+
+    fn report(
+        &self,
+        video: &str,
+        kind: ReportKind,
+        params: &[(String, String)],
+        csv: bool,
+    ) -> anyhow::Result<String> {
+        let request = ReportRequest::from_params(kind, params)?;
+        let report = service::report(
+            self.store.as_ref(),
+            self.partner,
+            video,
+            &request,
+            Utc::now(),
+        )
+        .map_err(|e| self.missing_video("running the report", e))?;
+        Ok(if csv {
+            report.to_csv()
+        } else {
+            report.to_json().to_string()
+        })
+    }
+
+    fn create_key(&self, kind: KeyKind, name: &str) -> anyhow::Result<Value> {
+        let (key, token) =
+            service::create_key(self.store.as_ref(), self.partner, kind, name, Utc::now())
+                .map_err(|e| failed("creating the key", e))?;
+        let mut body = service::key_json(&key);
+        body["token"] = json!(token);
+        Ok(body)
+    }
+
+    fn keys(&self) -> anyhow::Result<Vec<Value>> {
+        let keys = service::keys(self.store.as_ref(), self.partner)
+            .map_err(|e| failed("listing keys", e))?;
+        Ok(keys.iter().map(service::key_json).collect())
+    }
+
+    fn revoke_key(&self, id: &str) -> anyhow::Result<()> {
+        service::revoke_key(self.store.as_ref(), self.partner, id, Utc::now())
+            .map_err(|e| failed("revoking the key", e))
+    }
+}
+
+impl Remote {
+    /// The server of `config.server`, with its token.
+    ///
+    /// # Errors
+    /// When no token is given.
+    pub fn open(config: &Config) -> anyhow::Result<Remote> {
+        let server = config.server.as_deref().context("no --server given")?;
+        let token = config
+            .token
+            .clone()
+            .context("--server needs --token (an admin token) or PATHLENS_TOKEN")?;
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        Ok(Remote {
+            base: server.trim_end_matches('/').to_string(),
+            token,
+            agent,
         })
     }
 
     fn get(&self, path: &str, what: &str) -> anyhow::Result<String> {
-        let Backend::Remote { base, token, agent } = self else {
-            bail!("not a remote backend")
-        };
         answer(
-            agent
-                .get(format!("{base}{path}"))
-                .header("Authorization", format!("Bearer {token}"))
+            self.agent
+                .get(format!("{}{path}", self.base))
+                .header("Authorization", format!("Bearer {}", self.token))
                 .call(),
             what,
         )
     }
 
     fn send(&self, method: &str, path: &str, body: &str, what: &str) -> anyhow::Result<String> {
-        let Backend::Remote { base, token, agent } = self else {
-            bail!("not a remote backend")
-        };
-        let url = format!("{base}{path}");
-        let auth = format!("Bearer {token}");
+        let url = format!("{}{path}", self.base);
+        let auth = format!("Bearer {}", self.token);
         let result = match method {
-            "PUT" => agent
+            "PUT" => self
+                .agent
                 .put(url)
                 .header("Authorization", auth)
                 .header("Content-Type", "application/json")
                 .send(body),
-            "DELETE" => agent.delete(url).header("Authorization", auth).call(),
-            _ => agent
+            "DELETE" => self.agent.delete(url).header("Authorization", auth).call(),
+            _ => self
+                .agent
                 .post(url)
                 .header("Authorization", auth)
                 .header("Content-Type", "application/json")
@@ -221,114 +355,7 @@ impl Backend {
         answer(result, what)
     }
 
-    /// Creates or replaces a video from our JSON or Kaltura's.
-    pub fn add_video(
-        &self,
-        body: &str,
-        id: Option<&str>,
-        name: Option<&str>,
-    ) -> anyhow::Result<Value> {
-        match self {
-            Backend::Local { state, partner } => {
-                let graph = pathlens_model::Graph::from_any_json(
-                    body,
-                    id.unwrap_or_default(),
-                    name.or(id).unwrap_or_default(),
-                )?;
-                let (stored, _) =
-                    save(state, *partner, graph).map_err(|e| anyhow::anyhow!("{}", e.message))?;
-                Ok(video_json(&stored))
-            }
-            Backend::Remote { .. } => {
-                let mut query: Vec<(&str, &str)> = Vec::new();
-                query.extend(id.map(|i| ("id", i)));
-                query.extend(name.map(|n| ("name", n)));
-                let encoded: String = form_query(&query);
-                Ok(serde_json::from_str(&self.send(
-                    "POST",
-                    &format!("/api/v1/videos?{encoded}"),
-                    body,
-                    "adding the video",
-                )?)?)
-            }
-        }
-    }
-
-    pub fn videos(&self) -> anyhow::Result<Vec<Value>> {
-        match self {
-            Backend::Local { state, partner } => Ok(state
-                .store
-                .videos(*partner)?
-                .iter()
-                .map(video_json)
-                .collect()),
-            Backend::Remote { .. } => {
-                let body: Value =
-                    serde_json::from_str(&self.get("/api/v1/videos", "listing videos")?)?;
-                Ok(body["videos"].as_array().cloned().unwrap_or_default())
-            }
-        }
-    }
-
-    pub fn video(&self, id: &str) -> anyhow::Result<Value> {
-        match self {
-            Backend::Local { state, partner } => {
-                let stored = state
-                    .store
-                    .video(*partner, id)?
-                    .with_context(|| format!("no video {id:?} for partner {partner}"))?;
-                Ok(video_json(&stored))
-            }
-            Backend::Remote { .. } => Ok(serde_json::from_str(&self.get(
-                &format!("/api/v1/videos/{}", encode(id)),
-                "reading the video",
-            )?)?),
-        }
-    }
-
-    /// A report as JSON text, or CSV when `csv`.
-    pub fn report(
-        &self,
-        video: &str,
-        kind: ReportKind,
-        params: &[(String, String)],
-        csv: bool,
-    ) -> anyhow::Result<String> {
-        match self {
-            Backend::Local { state, partner } => {
-                let request = ReportRequest::from_params(kind, params)?;
-                let stored = state
-                    .store
-                    .video(*partner, video)?
-                    .with_context(|| format!("no video {video:?} for partner {partner}"))?;
-                let report =
-                    pathlens_report::run(state.store.as_ref(), &stored, &request, state.now())?;
-                Ok(if csv {
-                    report.to_csv()
-                } else {
-                    report.to_json().to_string()
-                })
-            }
-            Backend::Remote { .. } => {
-                let mut query: Vec<(&str, &str)> = params
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect();
-                query.push(("format", if csv { "csv" } else { "json" }));
-                self.get(
-                    &format!(
-                        "/api/v1/videos/{}/reports/{}?{}",
-                        encode(video),
-                        kind.name(),
-                        form_query(&query)
-                    ),
-                    "running the report",
-                )
-            }
-        }
-    }
-
-    /// Sends raw NDJSON to the server (remote only); returns its answer.
+    /// Sends raw NDJSON to the server; returns its answer.
     pub fn post_events(&self, ndjson: &str) -> anyhow::Result<Value> {
         Ok(serde_json::from_str(&self.send(
             "POST",
@@ -337,71 +364,79 @@ impl Backend {
             "sending events",
         )?)?)
     }
+}
 
-    pub fn create_key(&self, kind: KeyKind, name: &str) -> anyhow::Result<Value> {
-        match self {
-            Backend::Local { state, partner } => {
-                let (key, token) = pathlens_server::auth::issue_key(
-                    state.store.as_ref(),
-                    *partner,
-                    kind,
-                    name,
-                    state.now(),
-                )?;
-                Ok(
-                    json!({"id": key.id, "partner_id": key.partner_id, "kind": kind.name(), "name": key.name, "token": token}),
-                )
-            }
-            Backend::Remote { .. } => {
-                let body = json!({"kind": kind.name(), "name": name}).to_string();
-                Ok(serde_json::from_str(&self.send(
-                    "POST",
-                    "/api/v1/keys",
-                    &body,
-                    "creating the key",
-                )?)?)
-            }
-        }
+impl Pathlens for Remote {
+    fn add_video(&self, body: &str, id: Option<&str>, name: Option<&str>) -> anyhow::Result<Value> {
+        let mut query: Vec<(&str, &str)> = Vec::new();
+        query.extend(id.map(|i| ("id", i)));
+        query.extend(name.map(|n| ("name", n)));
+        Ok(serde_json::from_str(&self.send(
+            "POST",
+            &format!("/api/v1/videos?{}", form_query(&query)),
+            body,
+            "adding the video",
+        )?)?)
     }
 
-    pub fn keys(&self) -> anyhow::Result<Vec<Value>> {
-        match self {
-            Backend::Local { state, partner } => Ok(state
-                .store
-                .keys()?
-                .into_iter()
-                .filter(|k| k.partner_id == *partner)
-                .map(|k| json!({"id": k.id, "partner_id": k.partner_id, "kind": k.kind.name(), "name": k.name, "created_at": k.created_at.to_rfc3339(), "revoked_at": k.revoked_at.map(|t| t.to_rfc3339())}))
-                .collect()),
-            Backend::Remote { .. } => {
-                let body: Value = serde_json::from_str(&self.get("/api/v1/keys", "listing keys")?)?;
-                Ok(body["keys"].as_array().cloned().unwrap_or_default())
-            }
-        }
+    fn videos(&self) -> anyhow::Result<Vec<Value>> {
+        let body: Value = serde_json::from_str(&self.get("/api/v1/videos", "listing videos")?)?;
+        Ok(body["videos"].as_array().cloned().unwrap_or_default())
     }
 
-    pub fn revoke_key(&self, id: &str) -> anyhow::Result<()> {
-        match self {
-            Backend::Local { state, partner } => {
-                let owned = state
-                    .store
-                    .keys()?
-                    .into_iter()
-                    .any(|k| k.id == id && k.partner_id == *partner);
-                if !owned || !state.store.revoke_key(id, state.now())? {
-                    bail!("no key {id:?} for partner {partner}");
-                }
-                Ok(())
-            }
-            Backend::Remote { .. } => self
-                .send(
-                    "DELETE",
-                    &format!("/api/v1/keys/{}", encode(id)),
-                    "",
-                    "revoking the key",
-                )
-                .map(|_| ()),
-        }
+    fn video(&self, id: &str) -> anyhow::Result<Value> {
+        Ok(serde_json::from_str(&self.get(
+            &format!("/api/v1/videos/{}", encode(id)),
+            "reading the video",
+        )?)?)
+    }
+
+    fn report(
+        &self,
+        video: &str,
+        kind: ReportKind,
+        params: &[(String, String)],
+        csv: bool,
+    ) -> anyhow::Result<String> {
+        let mut query: Vec<(&str, &str)> = params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        query.push(("format", if csv { "csv" } else { "json" }));
+        self.get(
+            &format!(
+                "/api/v1/videos/{}/reports/{}?{}",
+                encode(video),
+                kind.name(),
+                form_query(&query)
+            ),
+            "running the report",
+        )
+    }
+
+    fn create_key(&self, kind: KeyKind, name: &str) -> anyhow::Result<Value> {
+        let body = json!({"kind": kind.name(), "name": name}).to_string();
+        Ok(serde_json::from_str(&self.send(
+            "POST",
+            "/api/v1/keys",
+            &body,
+            "creating the key",
+        )?)?)
+    }
+
+    fn keys(&self) -> anyhow::Result<Vec<Value>> {
+        let body: Value = serde_json::from_str(&self.get("/api/v1/keys", "listing keys")?)?;
+        Ok(body["keys"].as_array().cloned().unwrap_or_default())
+    }
+
+    fn revoke_key(&self, id: &str) -> anyhow::Result<()> {
+        self.send(
+            "DELETE",
+            &format!("/api/v1/keys/{}", encode(id)),
+            "",
+            "revoking the key",
+        )
+        .map(|_| ())
     }
 }
 

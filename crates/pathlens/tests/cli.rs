@@ -264,3 +264,35 @@ fn a_held_data_directory_names_the_command_to_use_instead() {
         String::from_utf8_lossy(&through.stderr)
     );
 }
+
+#[test]
+fn a_report_on_a_data_directory_without_videos_says_so_and_where_the_demo_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let missing = pathlens(
+        &data,
+        &[
+            "report",
+            "totals",
+            "--video",
+            "onboarding",
+            "--range",
+            "last_30_days",
+        ],
+    );
+    assert!(!missing.status.success());
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("no video \"onboarding\""), "{stderr}");
+    assert!(stderr.contains("holds no videos"), "{stderr}");
+    assert!(stderr.contains("./pathlens-demo"), "{stderr}");
+    // With a video stored, a wrong id is only that.
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../pathlens-model/tests/fixtures/kaltura-path.json"
+    );
+    ok(&data, &["videos", "add", fixture, "--id", "tour"]);
+    let wrong = pathlens(&data, &["report", "totals", "--video", "onboarding"]);
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(stderr.contains("no video \"onboarding\""), "{stderr}");
+    assert!(!stderr.contains("holds no videos"), "{stderr}");
+}

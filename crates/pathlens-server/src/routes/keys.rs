@@ -3,25 +3,16 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use pathlens_store::{ApiKey, KeyKind};
+use pathlens_store::KeyKind;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::auth::{Caller, issue_key};
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::routes::blocking;
 
-fn key_json(key: &ApiKey) -> Value {
-    json!({
-        "id": key.id,
-        "partner_id": key.partner_id,
-        "kind": key.kind.name(),
-        "name": key.name,
-        "created_at": key.created_at.to_rfc3339(),
-        "revoked_at": key.revoked_at.map(|t| t.to_rfc3339()),
-    })
-}
+use crate::service::key_json;
 
 pub async fn me(caller: Caller) -> Json<Value> {
     Json(key_json(&caller.key))
@@ -30,12 +21,8 @@ pub async fn me(caller: Caller) -> Json<Value> {
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require_admin()?;
     let partner = caller.partner_id();
-    let keys = blocking(move || Ok(state.store.keys()?)).await?;
-    let keys: Vec<Value> = keys
-        .iter()
-        .filter(|k| k.partner_id == partner)
-        .map(key_json)
-        .collect();
+    let keys = blocking(move || Ok(crate::service::keys(state.store.as_ref(), partner)?)).await?;
+    let keys: Vec<Value> = keys.iter().map(key_json).collect();
     Ok(Json(json!({"keys": keys})))
 }
 
@@ -63,7 +50,7 @@ pub async fn create(
     })?;
     let partner = caller.partner_id();
     let (key, token) = blocking(move || {
-        let (key, token) = issue_key(
+        let (key, token) = crate::service::create_key(
             state.store.as_ref(),
             partner,
             kind,
@@ -87,16 +74,8 @@ pub async fn revoke(
     caller.require_admin()?;
     let partner = caller.partner_id();
     blocking(move || {
-        let owned = state
-            .store
-            .keys()?
-            .into_iter()
-            .any(|k| k.id == id && k.partner_id == partner);
-        if !owned {
-            return Err(ApiError::not_found(format!("no key {id:?}")));
-        }
         let now = state.now();
-        state.store.revoke_key(&id, now)?;
+        crate::service::revoke_key(state.store.as_ref(), partner, &id, now)?;
         state.keys.forget(&id, now);
         Ok(())
     })

@@ -142,10 +142,7 @@ async fn on_video<T: Send + 'static>(
     let _stop = CancelOnDrop(cancel);
     let deadline = state.config.report_timeout;
     let running = blocking(move || {
-        let stored = state
-            .store
-            .video(partner, &video)?
-            .ok_or_else(|| ApiError::not_found(format!("no video {video:?}")))?;
+        let stored = crate::service::video(state.store.as_ref(), partner, &video)?;
         Ok(work(state.store.as_ref(), &stored, &request, state.now())?)
     });
     tokio::time::timeout(deadline, running).await.map_err(|_| {

@@ -10,7 +10,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use pathlens_model::{Graph, GraphError};
 use pathlens_report::{ReportKind, ReportRequest};
-use pathlens_store::StoredVideo;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -25,21 +24,7 @@ pub struct ImportParams {
     pub name: Option<String>,
 }
 
-/// The video as the API shows it: the graph plus levels and dates.
-pub fn video_json(video: &StoredVideo) -> Value {
-    let levels = video.graph.levels();
-    json!({
-        "id": video.graph.id,
-        "name": video.graph.name,
-        "owner": video.graph.owner,
-        "created_at": video.created_at.to_rfc3339(),
-        "updated_at": video.updated_at.to_rfc3339(),
-        "start_node": video.graph.start_node,
-        "end_nodes": video.graph.end_nodes(),
-        "levels": levels,
-        "graph": video.graph,
-    })
-}
+pub use crate::service::video_json;
 
 fn parse_graph(
     body: &str,
@@ -81,22 +66,6 @@ fn parse_graph(
 
 /// Stores `graph` for the caller's partner, merging the history of the
 /// version it replaces.
-pub fn save(state: &AppState, partner: u32, graph: Graph) -> Result<(StoredVideo, bool), ApiError> {
-    let now = state.now();
-    let previous = state.store.video(partner, &graph.id)?;
-    let created = previous.is_none();
-    let merged = match previous {
-        Some(old) => old.graph.replaced_by(graph, now),
-        None => graph,
-    };
-    state.store.put_video(partner, &merged, now)?;
-    let stored = state
-        .store
-        .video(partner, &merged.id)?
-        .ok_or_else(|| ApiError::internal("video vanished after storing"))?;
-    Ok((stored, created))
-}
-
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -146,7 +115,15 @@ async fn store_body(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require_admin()?;
     let graph = parse_graph(body, params, path_id)?;
-    let (stored, created) = blocking(move || save(&state, caller.partner_id(), graph)).await?;
+    let (stored, created) = blocking(move || {
+        Ok(crate::service::save_video(
+            state.store.as_ref(),
+            caller.partner_id(),
+            graph,
+            state.now(),
+        )?)
+    })
+    .await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -163,10 +140,11 @@ pub async fn show(
     caller.require_admin()?;
     let partner = caller.partner_id();
     let stored = blocking(move || {
-        state
-            .store
-            .video(partner, &video)?
-            .ok_or_else(|| ApiError::not_found(format!("no video {video:?}")))
+        Ok(crate::service::video(
+            state.store.as_ref(),
+            partner,
+            &video,
+        )?)
     })
     .await?;
     Ok(Json(video_json(&stored)))

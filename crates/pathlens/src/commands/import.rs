@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use pathlens_ingest::{Rejection, RequestContext, decode_event};
 use pathlens_store::Store;
 
-use crate::backend::{Backend, open_tool_store};
+use crate::backend::{Remote, open_tool_store};
 use crate::config::Config;
 
 #[derive(Debug, clap::Args)]
@@ -83,7 +83,7 @@ pub fn run(config: &Config, args: ImportArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let summary = if config.server.is_some() {
         import_remote(
-            &Backend::open(config)?,
+            &Remote::open(config)?,
             reader,
             &bar,
             args.batch.unwrap_or(10_000).min(10_000),
@@ -192,7 +192,7 @@ fn import_local(
 }
 
 fn import_remote(
-    backend: &Backend,
+    backend: &Remote,
     mut reader: Box<dyn BufRead>,
     bar: &ProgressBar,
     batch_size: usize,

@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use pathlens_store::KeyKind;
 
-use crate::backend::Backend;
+use crate::backend;
 use crate::config::Config;
 
 #[derive(Debug, Subcommand)]
@@ -28,7 +28,7 @@ pub enum KeysCommand {
 }
 
 pub fn run(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
-    let backend = Backend::open(config)?;
+    let backend = backend::open(config)?;
     match command {
         KeysCommand::Create { kind, name } => {
             let kind = KeyKind::from_name(&kind)

@@ -5,7 +5,7 @@ use anyhow::bail;
 use pathlens_report::ReportKind;
 use serde_json::Value;
 
-use crate::backend::Backend;
+use crate::backend;
 use crate::config::Config;
 
 #[derive(Debug, clap::Args)]
@@ -99,7 +99,7 @@ impl ReportArgs {
 pub fn run(config: &Config, args: ReportArgs) -> anyhow::Result<()> {
     let kind = ReportKind::parse(&args.kind)?;
     let params = args.params()?;
-    let backend = Backend::open(config)?;
+    let backend = backend::open(config)?;
     match args.format.as_str() {
         "csv" => print!("{}", backend.report(&args.video, kind, &params, true)?),
         "json" => {

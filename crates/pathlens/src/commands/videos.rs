@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Subcommand;
 
-use crate::backend::Backend;
+use crate::backend;
 use crate::config::Config;
 
 #[derive(Debug, Subcommand)]
@@ -31,7 +31,7 @@ pub enum VideosCommand {
 }
 
 pub fn run(config: &Config, command: VideosCommand) -> anyhow::Result<()> {
-    let backend = Backend::open(config)?;
+    let backend = backend::open(config)?;
     match command {
         VideosCommand::Add { file, id, name } => {
             let body = std::fs::read_to_string(&file)
