@@ -141,6 +141,19 @@ pub fn breakdown(
         .collect())
 }
 
+/// The totals that follow a row's key: impressions, plays, unique viewers,
+/// sessions played and completed, view ms.
+fn read_totals(r: &mut Reader<'_>) -> std::result::Result<Totals, DecodeError> {
+    Ok(Totals {
+        impressions: r.u64()?,
+        plays: r.u64()?,
+        unique_viewers: r.u64()?,
+        sessions_played: r.u64()?,
+        sessions_completed: r.u64()?,
+        view_ms: r.i64()?,
+    })
+}
+
 fn breakdown_answer(
     client: &Client,
     plan: &Plan<'_>,
@@ -149,17 +162,7 @@ fn breakdown_answer(
     let queries = [("breakdown", plan.breakdown())];
     let answers = fetch(client, request, &queries)?;
     let found = decode("breakdown", &answers[0], |r| {
-        Ok((
-            r.string()?,
-            Totals {
-                impressions: r.u64()?,
-                plays: r.u64()?,
-                unique_viewers: r.u64()?,
-                sessions_played: r.u64()?,
-                sessions_completed: r.u64()?,
-                view_ms: r.i64()?,
-            },
-        ))
+        Ok((r.string()?, read_totals(r)?))
     })?;
     Ok(found.into_iter().collect())
 }
@@ -207,19 +210,7 @@ fn answer(client: &Client, plan: &Plan<'_>, request: &AggregateRequest) -> Resul
     if let Some(index) = totals {
         answer.totals = vec![Totals::default(); parts.buckets.len()];
         let (part, bytes) = of(index);
-        let found = decode(part, bytes, |r| {
-            Ok((
-                r.u64()?,
-                Totals {
-                    impressions: r.u64()?,
-                    plays: r.u64()?,
-                    unique_viewers: r.u64()?,
-                    sessions_played: r.u64()?,
-                    sessions_completed: r.u64()?,
-                    view_ms: r.i64()?,
-                },
-            ))
-        })?;
+        let found = decode(part, bytes, |r| Ok((r.u64()?, read_totals(r)?)))?;
         for (bucket, totals) in found {
             if let Some(slot) = answer.totals.get_mut((bucket as usize).wrapping_sub(1)) {
                 *slot = totals;

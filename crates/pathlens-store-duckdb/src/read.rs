@@ -150,16 +150,32 @@ impl Conditions {
     }
 }
 
-pub fn scan(connection: &Connection, request: &ScanRequest) -> Result<Vec<EventRow>> {
+/// The events of one video of `partner` in `[start, end)`.
+fn video_period(
+    partner: PartnerId,
+    video: &str,
+    start: DateTime<chrono::Utc>,
+    end: DateTime<chrono::Utc>,
+) -> Conditions {
     let mut conditions = Conditions::default();
     conditions.push(
         "partner_id = ? AND video_id = ? AND ts_us >= ? AND ts_us < ?",
         vec![
-            Box::new(request.partner_id),
-            Box::new(request.video_id.clone()),
-            Box::new(request.start.timestamp_micros()),
-            Box::new(request.end.timestamp_micros()),
+            Box::new(partner),
+            Box::new(video.to_string()),
+            Box::new(start.timestamp_micros()),
+            Box::new(end.timestamp_micros()),
         ],
+    );
+    conditions
+}
+
+pub fn scan(connection: &Connection, request: &ScanRequest) -> Result<Vec<EventRow>> {
+    let mut conditions = video_period(
+        request.partner_id,
+        &request.video_id,
+        request.start,
+        request.end,
     );
     if !request.kinds.is_empty() {
         let codes: Vec<String> = request.kinds.iter().map(|k| k.code().to_string()).collect();
@@ -183,15 +199,11 @@ pub fn scan(connection: &Connection, request: &ScanRequest) -> Result<Vec<EventR
 
 /// The values of a dimension with their play and event counts.
 pub fn values(connection: &Connection, request: &ValuesRequest) -> Result<Vec<DimensionValue>> {
-    let mut conditions = Conditions::default();
-    conditions.push(
-        "partner_id = ? AND video_id = ? AND ts_us >= ? AND ts_us < ?",
-        vec![
-            Box::new(request.partner_id),
-            Box::new(request.video_id.clone()),
-            Box::new(request.start.timestamp_micros()),
-            Box::new(request.end.timestamp_micros()),
-        ],
+    let mut conditions = video_period(
+        request.partner_id,
+        &request.video_id,
+        request.start,
+        request.end,
     );
     conditions.context(&request.filter);
     // The column is the dimension's name (a fixed identifier, not input).
