@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { apiClient, ARTIFACTS, columnType, formatChange, formatValue, launchBrowser, settled, startDemo, waitForQuery, waitForText } from './support.mjs';
+import { apiClient, ARTIFACTS, columnType, formatChange, formatValue, launchBrowser, settled, startDemo, waitForQuery, waitForText, watchProblems } from './support.mjs';
 
 const TZ = 'Europe/Paris';
 const VIDEO = 'onboarding';
@@ -127,10 +127,7 @@ describe('breakdown', () => {
     context = await browser.newContext({ locale: 'en-US', timezoneId: TZ, viewport: { width: 1280, height: 900 }, colorScheme: 'light', acceptDownloads: true });
     await context.addInitScript((token) => localStorage.setItem('pathlens.token', token), demo.token);
     page = await context.newPage();
-    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    page.on('console', (message) => {
-      if (message.type() === 'error' && !/status of 4\d\d/.test(message.text())) problems.push(`console: ${message.text()}`);
-    });
+    watchProblems(page, problems);
   });
 
   after(async () => {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { unzipSync, strFromU8 } from 'fflate';
 
-import { apiClient, ARTIFACTS, columnType, formatChange, formatValue, launchBrowser, settled, startDemo, waitForQuery, waitForText } from './support.mjs';
+import { apiClient, ARTIFACTS, columnType, formatChange, formatValue, launchBrowser, settled, startDemo, waitForQuery, waitForText, watchProblems } from './support.mjs';
 
 const TZ = 'Europe/Paris';
 const VIDEO = 'onboarding';
@@ -64,10 +64,7 @@ describe('dashboard', () => {
     browser = await launchBrowser();
     context = await browser.newContext({ locale: 'en-US', timezoneId: TZ, viewport: { width: 1280, height: 900 }, colorScheme: 'light', acceptDownloads: true });
     page = await context.newPage();
-    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    page.on('console', (message) => {
-      if (message.type() === 'error' && !/status of 4\d\d/.test(message.text())) problems.push(`console: ${message.text()}`);
-    });
+    watchProblems(page, problems);
   });
 
   after(async () => {

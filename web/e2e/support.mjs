@@ -95,6 +95,16 @@ export function apiClient(base, token) {
   };
 }
 
+/** Collects the page's script errors and console errors into `problems`;
+ * the console's reports of 4xx answers are expected (tests ask for bad
+ * things on purpose) and left out. */
+export function watchProblems(page, problems) {
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !/status of 4\d\d/.test(message.text())) problems.push(`console: ${message.text()}`);
+  });
+}
+
 export async function launchBrowser() {
   await mkdir(ARTIFACTS, { recursive: true });
   return chromium.launch({

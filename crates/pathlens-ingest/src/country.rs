@@ -26,6 +26,13 @@ impl CountryCode {
     }
 }
 
+/// `raw` as events store a country (upper-case), or `None` when it is not
+/// two ASCII letters: for callers that pick a country before decoding, such
+/// as the server choosing between a proxy's header and geolocation.
+pub fn country_code(raw: &str) -> Option<String> {
+    CountryCode::parse(raw).map(CountryCode::to_owned_string)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

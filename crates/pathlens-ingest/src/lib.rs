@@ -67,6 +67,7 @@ pub mod xapi;
 use chrono::{DateTime, Utc};
 
 pub use batch::{Decoded, decode_batch};
+pub use country::country_code;
 pub use error::{IngestError, IngestErrorKind, Rejection, Result};
 pub use native::decode_event;
 

@@ -9,9 +9,10 @@
 //! it, and the work of one report is bounded by its page size.
 
 use pathlens_store::query::{UNKNOWN, rank_values};
-use pathlens_store::{AggregateRequest, DimensionValue, Parts, Store, StoredVideo, ValuesRequest};
-use serde_json::{Value, json};
+use pathlens_store::{DimensionValue, Store, StoredVideo, ValuesRequest};
+use serde_json::json;
 
+use crate::build::{minutes, ratio};
 use crate::period::DateRange;
 use crate::request::ReportRequest;
 use crate::table::{Column, ColumnType, Table};
@@ -68,20 +69,7 @@ pub(crate) fn table(
             (page, total)
         }
     };
-    let (start, end) = period.instants(request.tz);
-    let question = AggregateRequest {
-        partner_id: video.partner_id,
-        graph: &video.graph,
-        start,
-        end,
-        filter: request.filter.clone(),
-        sessions: request.sessions.clone(),
-        parts: Parts {
-            buckets: vec![(start.timestamp_micros(), end.timestamp_micros())],
-            ..Parts::default()
-        },
-        cancel: request.cancel.clone(),
-    };
+    let question = crate::whole_period(video, request, period);
     let whole = store
         .aggregate(&question)?
         .totals
@@ -100,9 +88,9 @@ pub(crate) fn table(
             vec![
                 json!(value),
                 json!(figures.plays),
-                share(figures.plays, whole.plays),
+                ratio(figures.plays, whole.plays),
                 json!(figures.unique_viewers),
-                json!(figures.view_ms as f64 / 60_000.0),
+                json!(minutes(figures.view_ms)),
             ]
         })
         .collect();
@@ -128,12 +116,4 @@ fn columns() -> Vec<Column> {
         Column::metric("unique_viewers", "Unique Viewers", ColumnType::Integer),
         Column::metric("minutes_viewed", "Minutes Viewed", ColumnType::Number),
     ]
-}
-
-fn share(part: u64, whole: u64) -> Value {
-    if whole == 0 {
-        Value::Null
-    } else {
-        json!(part as f64 / whole as f64)
-    }
 }

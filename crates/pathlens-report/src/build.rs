@@ -122,11 +122,11 @@ pub(crate) fn table(
     }
 }
 
-fn minutes(view_ms: i64) -> f64 {
+pub(crate) fn minutes(view_ms: i64) -> f64 {
     view_ms as f64 / 60_000.0
 }
 
-fn ratio(part: u64, whole: u64) -> Value {
+pub(crate) fn ratio(part: u64, whole: u64) -> Value {
     if whole == 0 {
         Value::Null
     } else {

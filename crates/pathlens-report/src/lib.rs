@@ -110,8 +110,7 @@ pub fn run(
     request: &ReportRequest,
     now: DateTime<Utc>,
 ) -> Result<Report, ReportError> {
-    let today = now.with_timezone(&request.tz).date_naive();
-    let period = request.days(today)?;
+    let period = request.days_at(now)?;
     let current = table_for(store, video, request, period, None)?;
     let comparison = request.compare.map(|compare| period.compared(compare));
     // A breakdown compares the values of its page, whatever the other
@@ -187,27 +186,20 @@ pub fn period_totals(
     request: &ReportRequest,
     now: DateTime<Utc>,
 ) -> Result<(DateRange, pathlens_store::Totals), ReportError> {
-    let today = now.with_timezone(&request.tz).date_naive();
-    let period = request.days(today)?;
-    let (start, end) = period.instants(request.tz);
-    let whole = pathlens_store::Parts {
-        buckets: vec![(start.timestamp_micros(), end.timestamp_micros())],
-        ..pathlens_store::Parts::default()
-    };
-    let figures = aggregate(store, video, request, period, whole)?;
+    let period = request.days_at(now)?;
+    let figures = store.aggregate(&whole_period(video, request, period))?;
     Ok((period, figures.totals.first().copied().unwrap_or_default()))
 }
 
-/// The store's figures of `parts` for `request` over `period`.
-fn aggregate(
-    store: &dyn Store,
-    video: &StoredVideo,
+/// The question to the store for `parts` of `request` over `period`.
+fn question<'v>(
+    video: &'v StoredVideo,
     request: &ReportRequest,
     period: DateRange,
     parts: pathlens_store::Parts,
-) -> Result<pathlens_store::Aggregates, ReportError> {
+) -> AggregateRequest<'v> {
     let (start, end) = period.instants(request.tz);
-    Ok(store.aggregate(&AggregateRequest {
+    AggregateRequest {
         partner_id: video.partner_id,
         graph: &video.graph,
         start,
@@ -216,7 +208,21 @@ fn aggregate(
         sessions: request.sessions.clone(),
         parts,
         cancel: request.cancel.clone(),
-    })?)
+    }
+}
+
+/// The question for the headline totals of the whole `period`.
+fn whole_period<'v>(
+    video: &'v StoredVideo,
+    request: &ReportRequest,
+    period: DateRange,
+) -> AggregateRequest<'v> {
+    let (start, end) = period.instants(request.tz);
+    let parts = pathlens_store::Parts {
+        buckets: vec![(start.timestamp_micros(), end.timestamp_micros())],
+        ..pathlens_store::Parts::default()
+    };
+    question(video, request, period, parts)
 }
 
 struct Built {
@@ -239,13 +245,12 @@ fn table_for(
         return breakdown::table(store, video, request, period, keys);
     }
     let (start, end) = period.instants(request.tz);
-    let figures = aggregate(
-        store,
+    let figures = store.aggregate(&question(
         video,
         request,
         period,
         build::parts(request, start, end),
-    )?;
+    ))?;
     build::table(&figures, &video.graph, request, start, end)
 }
 
@@ -260,7 +265,6 @@ pub fn dimension_values(
     request: &ReportRequest,
     now: DateTime<Utc>,
 ) -> Result<(DateRange, Vec<pathlens_store::DimensionValue>), ReportError> {
-    let today = now.with_timezone(&request.tz).date_naive();
-    let period = request.days(today)?;
+    let period = request.days_at(now)?;
     Ok((period, breakdown::values(store, video, request, period)?))
 }

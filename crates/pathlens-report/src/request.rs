@@ -1,7 +1,7 @@
 //! A report request, parsed from query parameters (the HTTP API) or the
 //! CLI's flags, which use the same names.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use pathlens_model::PlaybackType;
 use pathlens_store::{ContextFilter, Dimension, ViewerKind, query::UNKNOWN};
@@ -306,6 +306,15 @@ impl ReportRequest {
             ));
         }
         Ok(request)
+    }
+
+    /// The days the request covers at the instant `now` (today is its
+    /// date in the request's zone).
+    ///
+    /// # Errors
+    /// [`ReportError::InvalidParam`] on `range` for an unknown preset.
+    pub fn days_at(&self, now: DateTime<Utc>) -> Result<DateRange, ReportError> {
+        self.days(now.with_timezone(&self.tz).date_naive())
     }
 
     /// The days the request covers, given today's date in its zone.

@@ -33,6 +33,7 @@ use std::time::{Duration, SystemTime};
 
 use axum::http::HeaderMap;
 use maxminddb::Reader;
+use pathlens_ingest::country_code;
 
 /// How often [`GeoIp::watch`] looks at the database file.
 pub const RELOAD_INTERVAL: Duration = Duration::from_secs(60);
@@ -247,13 +248,6 @@ fn load(path: &Path) -> Result<Reader<Vec<u8>>, String> {
             .map_err(|error| format!("a damaged MaxMind DB (MMDB) file: {error}"))?;
     }
     Ok(reader)
-}
-
-/// `raw` upper-cased when it is two ASCII letters.
-fn country_code(raw: &str) -> Option<String> {
-    let bytes = raw.as_bytes();
-    (bytes.len() == 2 && bytes.iter().all(u8::is_ascii_alphabetic))
-        .then(|| raw.to_ascii_uppercase())
 }
 
 /// Whether `address` (canonical) can be placed in a country: not loopback,

@@ -331,6 +331,24 @@ impl DuckDbStore {
     /// writer's queue is full, the derivation failed), reads the events
     /// themselves (exact, slower; a fault of the database fails the read as
     /// it would any other).
+    /// [`DuckDbStore::read`] that cancelling stops: it interrupts the query
+    /// the reader is running, and the read answers `Cancelled`.
+    fn read_cancellable<T>(
+        &self,
+        cancel: &pathlens_store::Cancel,
+        read: impl FnOnce(&Connection) -> Result<T>,
+    ) -> Result<T> {
+        let outcome = self.read(|c| {
+            let handle = c.interrupt_handle();
+            let _guard = cancel.on_cancel(move || handle.interrupt());
+            read(c)
+        });
+        match outcome {
+            Err(_) if cancel.is_cancelled() => Err(pathlens_store::cancel::cancelled()),
+            other => other,
+        }
+    }
+
     fn facts_ready(&self) -> bool {
         self.shared.facts_current()
             || match self.submit(|reply| Write::Facts { reply }) {
@@ -396,16 +414,7 @@ impl Store for DuckDbStore {
     fn aggregate(&self, request: &AggregateRequest) -> Result<Aggregates> {
         request.cancel.check()?;
         let facts = self.facts_ready();
-        let outcome = self.read(|c| {
-            // Cancelling interrupts the query this reader is running.
-            let handle = c.interrupt_handle();
-            let _guard = request.cancel.on_cancel(move || handle.interrupt());
-            aggregate::aggregate(c, request, facts)
-        });
-        match outcome {
-            Err(_) if request.cancel.is_cancelled() => Err(pathlens_store::cancel::cancelled()),
-            other => other,
-        }
+        self.read_cancellable(&request.cancel, |c| aggregate::aggregate(c, request, facts))
     }
 
     fn breakdown(
@@ -417,20 +426,13 @@ impl Store for DuckDbStore {
         request.cancel.check()?;
         // Every value in one query over the facts when they answer it;
         // otherwise one aggregate per value.
-        if rollup::covers(request) && self.facts_ready() {
-            let outcome = self.read(|c| {
-                let handle = c.interrupt_handle();
-                let _guard = request.cancel.on_cancel(move || handle.interrupt());
+        if rollup::covers(request)
+            && self.facts_ready()
+            && let Some(totals) = self.read_cancellable(&request.cancel, |c| {
                 rollup::breakdown(c, request, dimension, values)
-            });
-            match outcome {
-                Err(_) if request.cancel.is_cancelled() => {
-                    return Err(pathlens_store::cancel::cancelled());
-                }
-                Ok(Some(totals)) => return Ok(totals),
-                Ok(None) => {}
-                Err(error) => return Err(error),
-            }
+            })?
+        {
+            return Ok(totals);
         }
         pathlens_store::aggregate::breakdown_by_value(self, request, dimension, values)
     }

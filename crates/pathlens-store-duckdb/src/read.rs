@@ -5,8 +5,8 @@ use duckdb::types::ToSql;
 use duckdb::{Connection, params, params_from_iter};
 use pathlens_model::{Event, Graph};
 use pathlens_store::{
-    ApiKey, ContextFilter, DimensionValue, EventRow, KeyKind, PartnerId, Result, ScanRequest,
-    StoreError, StoreErrorKind, StoredVideo, ValuesRequest, ViewerKind,
+    ApiKey, ContextFilter, Dimension, DimensionValue, EventRow, KeyKind, PartnerId, Result,
+    ScanRequest, StoreError, StoreErrorKind, StoredVideo, ValuesRequest, ViewerKind,
 };
 
 use crate::codec;
@@ -109,7 +109,7 @@ impl Conditions {
             return;
         }
         let placeholders = vec!["?"; values.len()].join(", ");
-        let unknown = if values.iter().any(|v| v == "unknown") {
+        let unknown = if values.iter().any(|v| v == pathlens_store::query::UNKNOWN) {
             format!(" OR {column} IS NULL")
         } else {
             String::new()
@@ -124,13 +124,10 @@ impl Conditions {
     }
 
     pub(crate) fn context(&mut self, filter: &ContextFilter) {
-        self.any_of("country", &filter.countries);
-        self.any_of("device", &filter.devices);
-        self.any_of("os", &filter.os);
-        self.any_of("browser", &filter.browsers);
-        self.any_of("referrer_domain", &filter.referrer_domains);
-        self.any_of("application", &filter.applications);
-        self.any_of("playback_type", &filter.playback_types);
+        // Each dimension's name is its column.
+        for dimension in Dimension::ALL {
+            self.any_of(dimension.name(), filter.values_of(dimension));
+        }
         if !filter.user_ids.is_empty() {
             let placeholders = vec!["?"; filter.user_ids.len()].join(", ");
             self.push(

@@ -59,22 +59,14 @@ fn matches(values: &[String], value: Option<&str>) -> bool {
     values.is_empty()
         || values
             .iter()
-            .any(|v| Some(v.as_str()) == value || (v == "unknown" && value.is_none()))
+            .any(|v| Some(v.as_str()) == value || (v == crate::query::UNKNOWN && value.is_none()))
 }
 
 /// Whether `event` passes the row filters of a scan.
 pub fn passes(filter: &ContextFilter, event: &Event) -> bool {
-    let context = &event.context;
-    matches(&filter.countries, context.country.as_deref())
-        && matches(&filter.devices, context.device.as_deref())
-        && matches(&filter.os, context.os.as_deref())
-        && matches(&filter.browsers, context.browser.as_deref())
-        && matches(&filter.referrer_domains, context.referrer_domain.as_deref())
-        && matches(&filter.applications, context.application.as_deref())
-        && matches(
-            &filter.playback_types,
-            context.playback_type.map(|p| p.name()),
-        )
+    crate::Dimension::ALL
+        .into_iter()
+        .all(|d| matches(filter.values_of(d), d.value_of(&event.context)))
         && (filter.user_ids.is_empty()
             || event
                 .user_id

@@ -153,10 +153,27 @@ impl Dimension {
 pub const UNKNOWN: &str = "unknown";
 
 impl ContextFilter {
+    /// The values this filter keeps of `dimension` (any when empty).
+    pub fn values_of(&self, dimension: Dimension) -> &[String] {
+        match dimension {
+            Dimension::Country => &self.countries,
+            Dimension::Device => &self.devices,
+            Dimension::Os => &self.os,
+            Dimension::Browser => &self.browsers,
+            Dimension::ReferrerDomain => &self.referrer_domains,
+            Dimension::Application => &self.applications,
+            Dimension::PlaybackType => &self.playback_types,
+        }
+    }
+
     /// This filter, further narrowed to events whose `dimension` is `value`
     /// ([`UNKNOWN`] for absent); `None` when the filter already keeps only
     /// other values of that dimension, so that nothing would pass.
     pub fn narrowed(&self, dimension: Dimension, value: &str) -> Option<ContextFilter> {
+        let kept = self.values_of(dimension);
+        if !kept.is_empty() && !kept.iter().any(|v| v == value) {
+            return None;
+        }
         let mut narrowed = self.clone();
         let list = match dimension {
             Dimension::Country => &mut narrowed.countries,
@@ -167,9 +184,6 @@ impl ContextFilter {
             Dimension::Application => &mut narrowed.applications,
             Dimension::PlaybackType => &mut narrowed.playback_types,
         };
-        if !list.is_empty() && !list.iter().any(|v| v == value) {
-            return None;
-        }
         *list = vec![value.to_string()];
         Some(narrowed)
     }

@@ -2,14 +2,17 @@
 
 use crate::support::{Server, ok, pathlens, token};
 
+/// A Kaltura Path JSON with deleted history.
+const KALTURA_PATH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../pathlens-model/tests/fixtures/kaltura-path.json"
+);
+
 #[test]
 fn videos_keys_import_and_reports() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let fixture = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../pathlens-model/tests/fixtures/kaltura-path.json"
-    );
+    let fixture = KALTURA_PATH;
     let added = ok(
         &data,
         &[
@@ -286,10 +289,7 @@ fn a_report_on_a_data_directory_without_videos_says_so_and_where_the_demo_is() {
     assert!(stderr.contains("holds no videos"), "{stderr}");
     assert!(stderr.contains("./pathlens-demo"), "{stderr}");
     // With a video stored, a wrong id is only that.
-    let fixture = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../pathlens-model/tests/fixtures/kaltura-path.json"
-    );
+    let fixture = KALTURA_PATH;
     ok(&data, &["videos", "add", fixture, "--id", "tour"]);
     let wrong = pathlens(&data, &["report", "totals", "--video", "onboarding"]);
     let stderr = String::from_utf8_lossy(&wrong.stderr);

@@ -191,7 +191,7 @@ pub async fn list(
         }
         let period = match period {
             Some(days) => days,
-            None => request.days(now.with_timezone(&request.tz).date_naive())?,
+            None => request.days_at(now)?,
         };
         Ok((rows, period))
     })
