@@ -655,16 +655,19 @@ fn a_record_refused_again_and_again_is_set_aside() {
     };
     // Sessions of different lengths: `sample_event`'s dedup key depends on it.
     let segment = dir.path().join(format!("{:020}.seg", 1));
+    // Acknowledged now, so that `linger` holds the shipper back until the
+    // flush below: the record must go bad before anything ships.
+    let now = chrono::Utc::now().timestamp_micros();
     let second_record = {
         let mut spool = spool::Spool::open(dir.path(), 1 << 20).unwrap();
-        spool.append(&batch("a"), 0).unwrap();
+        spool.append(&batch("a"), now).unwrap();
         let start = std::fs::metadata(&segment).unwrap().len();
-        spool.append(&batch("bb"), 0).unwrap();
-        spool.append(&batch("ccc"), 0).unwrap();
+        spool.append(&batch("bb"), now).unwrap();
+        spool.append(&batch("ccc"), now).unwrap();
         start
     };
     let config = SpoolConfig {
-        linger: Duration::from_secs(5),
+        linger: Duration::from_secs(60),
         min_backoff: Duration::from_millis(10),
         max_backoff: Duration::from_millis(50),
         refusals_before_set_aside: 2,
