@@ -7,8 +7,8 @@
 //! the whole stored history of the player session, so unfiltered reports
 //! read it instead of ordering every view at every report.
 //!
-//! The writer remembers the last view (by event index, then time) of every
-//! player session. A batch whose views all come after that tail, in order,
+//! The writer remembers the last view (by event index, then time) of the
+//! player sessions of the sessions it holds in memory (`sessions.rs`). A batch whose views all come after that tail, in order,
 //! is worked out in memory; a view that arrives before the tail (a late
 //! beacon, an import of older events, an index restarted at 1) makes the
 //! writer recompute that whole player session in SQL inside the same
@@ -32,6 +32,17 @@ pub(crate) type ChainKey = (u32, String, String, Option<String>, Option<String>)
 pub(crate) struct Tail {
     order: (u32, i64),
     sum_ms: i64,
+}
+
+impl Tail {
+    pub fn new(order: (u32, i64), sum_ms: i64) -> Tail {
+        Tail { order, sum_ms }
+    }
+
+    /// Whether this view comes after `other` in its player session.
+    pub fn is_after(&self, other: &Tail) -> bool {
+        self.order > other.order
+    }
 }
 
 /// The `play_time_sum` of a view in ms, as the definitions round it.
@@ -115,28 +126,23 @@ pub(crate) struct Planned {
 }
 
 impl Chains {
-    /// Reads the last view of every stored player session.
-    pub fn load(connection: &Connection) -> Result<Chains> {
-        let mut statement = connection
-            .prepare(
-                "SELECT partner_id, video_id, session_id, player_session, entry_id,
-                    event_index, ts_us, round(play_time_sum * 1000.0)::BIGINT
-                FROM (SELECT *, row_number() OVER (
-                        PARTITION BY partner_id, video_id, session_id, player_session, entry_id
-                        ORDER BY event_index DESC, ts_us DESC) AS latest
-                    FROM events WHERE kind = 4 AND play_time_sum IS NOT NULL)
-                WHERE latest = 1",
-            )
-            .map_err(|e| internal("loading the view chains", e))?;
-        let rows = statement
-            .query_map([], key_and_tail)
-            .map_err(|e| internal("loading the view chains", e))?;
-        let mut tails = HashMap::new();
-        for row in rows {
-            let (key, tail) = row.map_err(|e| internal("loading the view chains", e))?;
-            tails.insert(key, tail);
+    /// Keeps `tail` as its player session's last view unless a later one
+    /// is known.
+    pub fn keep_latest(&mut self, key: ChainKey, tail: Tail) {
+        let latest = self.tails.entry(key).or_insert(tail);
+        if tail.is_after(latest) {
+            *latest = tail;
         }
-        Ok(Chains { tails })
+    }
+
+    /// Forgets the player sessions `gone` says so of.
+    pub fn forget(&mut self, gone: impl Fn(&ChainKey) -> bool) {
+        self.tails.retain(|key, _| !gone(key));
+    }
+
+    /// Forgets every player session.
+    pub fn clear(&mut self) {
+        self.tails.clear();
     }
 
     /// Works out `view_ms` for `events` (about to be stored, in this order).

@@ -8,6 +8,8 @@
 //!   beside the writer;
 //! - [`aggregate`]: report figures aggregated in SQL, never raw rows;
 //! - `chains`: each view's playback, worked out when it is stored;
+//! - `sessions`: the stored keys and view chains of the sessions the writer
+//!   works on, read from the database as batches reach them;
 //! - [`codec`]: how rows map to model types.
 //!
 //! DuckDB's commit writes and syncs its write-ahead log, so an acknowledged
@@ -23,7 +25,7 @@
 //! disk), [`Store::health`] fails, and the writer tries to reopen the
 //! database every [`REOPEN_INTERVAL`] until it succeeds. Reopening replays
 //! DuckDB's write-ahead log, so every acknowledged event is there again, and
-//! reloads the dedup index and the view chains from the database.
+//! forgets the sessions the writer held, to read them again.
 
 mod aggregate;
 mod chains;
@@ -32,6 +34,7 @@ mod facts;
 mod read;
 mod rollup;
 pub mod schema;
+mod sessions;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -66,6 +69,10 @@ pub struct DuckDbConfig {
     pub queue_capacity: usize,
     /// DuckDB's memory limit, e.g. "2GB"; DuckDB's default when `None`.
     pub memory_limit: Option<String>,
+    /// Sessions whose stored dedup keys and view chains the writer keeps in
+    /// memory (the most recently written to); others are read from the
+    /// database when a batch reaches them.
+    pub cached_sessions: usize,
 }
 
 impl Default for DuckDbConfig {
@@ -73,6 +80,7 @@ impl Default for DuckDbConfig {
         DuckDbConfig {
             queue_capacity: 256,
             memory_limit: None,
+            cached_sessions: 20_000,
         }
     }
 }
@@ -197,7 +205,7 @@ pub(crate) fn open_database(path: &Path, config: &DuckDbConfig) -> Result<Connec
 
 impl DuckDbStore {
     /// Opens (creating if needed) the store in `data_dir`, applying pending
-    /// migrations and loading the dedup index.
+    /// migrations.
     ///
     /// # Errors
     /// [`StoreErrorKind::Incompatible`] when the database comes from a newer

@@ -79,6 +79,10 @@ pub const MIGRATIONS: &[&str] = &[
     // a smaller `seq` (the writer derives them after the events' commit).
     "CREATE TABLE facts_state (through_seq BIGINT NOT NULL);
     INSERT INTO facts_state SELECT coalesce(max(seq) + 1, 0) FROM events;",
+    // 6: the days each session has events on, so that the writer reads a
+    // batch's sessions from the database instead of holding every stored
+    // key in memory (`sessions.rs`).
+    crate::sessions::SCHEMA,
 ];
 
 /// The migration that adds the session facts.

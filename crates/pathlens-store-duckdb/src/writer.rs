@@ -3,8 +3,11 @@
 //! Every change goes through one thread that owns the write connection.
 //! Appends waiting in the channel are committed together (group commit): one
 //! transaction, one write-ahead-log sync, then every waiting caller gets its
-//! answer. The dedup index — (partner, dedup key) of every stored event —
-//! lives in memory here, loaded from the events table when the store opens.
+//! answer. What deciding whether an event is new and what a view adds
+//! needs — the stored keys and view chains of a batch's sessions — is read
+//! from the database for the sessions a batch touches and kept for the most
+//! recently used ones (`sessions.rs`), so nothing of the whole history is
+//! loaded when the store opens.
 //!
 //! When a write makes the database unusable (see the crate's docs on
 //! faults), the writer answers every job with the fault and, between jobs
@@ -23,6 +26,7 @@ use pathlens_model::{Event, Graph};
 use pathlens_store::{ApiKey, AppendOutcome, PartnerId, Result};
 
 use crate::chains::Chains;
+use crate::sessions::{self, Sessions};
 use crate::{REOPEN_INTERVAL, Shared, codec, in_transaction, internal, open_database};
 
 /// Appends committed in one transaction at most.
@@ -83,7 +87,7 @@ pub(crate) struct Job {
 
 pub(crate) struct WriterState {
     connection: Connection,
-    seen: HashSet<(u32, u64)>,
+    sessions: Sessions,
     chains: Chains,
     next_seq: i64,
     pending: Option<Pending>,
@@ -95,29 +99,23 @@ pub(crate) struct WriterState {
 
 /// What the writer keeps in memory, loaded from the database.
 struct Loaded {
-    seen: HashSet<(u32, u64)>,
-    chains: Chains,
     next_seq: i64,
     pending: Option<Pending>,
 }
 
 impl WriterState {
-    /// Loads the dedup index and the next storage sequence number.
+    /// Reads the next storage sequence number and how far the session
+    /// facts are derived.
     pub fn load(
         connection: Connection,
         depth: Arc<AtomicUsize>,
         shared: Arc<Shared>,
     ) -> Result<WriterState> {
-        let Loaded {
-            seen,
-            chains,
-            next_seq,
-            pending,
-        } = Self::read_state(&connection)?;
+        let Loaded { next_seq, pending } = Self::read_state(&connection)?;
         let state = WriterState {
             connection,
-            seen,
-            chains,
+            sessions: Sessions::new(shared.config.cached_sessions),
+            chains: Chains::default(),
             next_seq,
             pending,
             depth,
@@ -173,19 +171,6 @@ impl WriterState {
     }
 
     fn read_state(connection: &Connection) -> Result<Loaded> {
-        let mut seen = HashSet::new();
-        {
-            let mut statement = connection
-                .prepare("SELECT partner_id, dedup_key FROM events")
-                .map_err(|e| internal("loading the dedup index", e))?;
-            let keys = statement
-                .query_map([], |row| Ok((row.get::<_, u32>(0)?, row.get::<_, u64>(1)?)))
-                .map_err(|e| internal("loading the dedup index", e))?;
-            for key in keys {
-                seen.insert(key.map_err(|e| internal("loading the dedup index", e))?);
-            }
-        }
-        let chains = Chains::load(connection)?;
         let next_seq = connection
             .query_row("SELECT coalesce(max(seq) + 1, 0) FROM events", [], |row| {
                 row.get(0)
@@ -211,12 +196,7 @@ impl WriterState {
             }),
             _ => None,
         };
-        Ok(Loaded {
-            seen,
-            chains,
-            next_seq,
-            pending,
-        })
+        Ok(Loaded { next_seq, pending })
     }
 
     /// Reopens the database when it is unusable, at most once per
@@ -245,8 +225,7 @@ impl WriterState {
         match reopened {
             Ok((connection, loaded, readers)) => {
                 self.connection = connection;
-                self.seen = loaded.seen;
-                self.chains = loaded.chains;
+                self.sessions.clear(&mut self.chains);
                 self.next_seq = loaded.next_seq;
                 self.pending = loaded.pending;
                 self.publish();
@@ -417,14 +396,34 @@ impl WriterState {
             }
             return;
         }
-        let mut fresh: HashSet<(u32, u64)> = HashSet::new();
+        let batch = jobs.iter().flat_map(|(events, _)| events);
+        if let Err(error) = self
+            .sessions
+            .load(&self.connection, &mut self.chains, batch)
+        {
+            let error = self.shared.observe(error);
+            for (_, reply) in jobs {
+                let _ = reply.send(Err(error.same()));
+            }
+            return;
+        }
+        let mut fresh: HashSet<(u32, &str, &str, u64)> = HashSet::new();
         let mut outcomes = Vec::with_capacity(jobs.len());
         let mut accepted: Vec<&Event> = Vec::new();
         for (events, _) in &jobs {
             let mut outcome = AppendOutcome::default();
             for event in events {
-                let key = (event.partner_id, event.dedup_key);
-                if self.seen.contains(&key) || !fresh.insert(key) {
+                let key = (
+                    event.partner_id,
+                    event.video_id.as_str(),
+                    event.session_id.as_str(),
+                    event.dedup_key,
+                );
+                if self
+                    .sessions
+                    .stored(&sessions::key_of(event), event.dedup_key)
+                    || !fresh.insert(key)
+                {
                     outcome.duplicates += 1;
                 } else {
                     outcome.accepted += 1;
@@ -437,7 +436,6 @@ impl WriterState {
             .write_events(&accepted)
             .map_err(|e| self.shared.observe(e));
         if result.is_ok() && !accepted.is_empty() {
-            self.seen.extend(fresh);
             let first_seq = self.next_seq;
             self.next_seq += accepted.len() as i64;
             let times = accepted.iter().map(|e| e.ts.timestamp_micros());
@@ -468,6 +466,7 @@ impl WriterState {
             return Ok(());
         }
         let mut planned = self.chains.plan(events);
+        let added = self.sessions.added(events);
         let connection = &self.connection;
         let first_seq = self.next_seq;
         let committed = in_transaction(connection, "events", || {
@@ -482,11 +481,13 @@ impl WriterState {
                 .flush()
                 .map_err(|e| internal("flushing the appender", e))?;
             drop(appender);
+            Sessions::record(connection, &added)?;
             Chains::recompute(connection, &mut planned)
         });
         match committed {
             Ok(()) => {
                 self.chains.apply(planned);
+                self.sessions.apply(added, &mut self.chains);
                 Ok(())
             }
             Err(error) => {

@@ -62,6 +62,7 @@ pub fn open_embedded(config: &Config) -> anyhow::Result<Arc<DuckDbStore>> {
     let settings = DuckDbConfig {
         queue_capacity: config.write_queue,
         memory_limit: config.memory_limit.clone(),
+        ..DuckDbConfig::default()
     };
     let store = DuckDbStore::open(&config.data_dir, &settings).map_err(|error| {
         if error.kind() == StoreErrorKind::Locked {
