@@ -129,7 +129,9 @@ pub struct StoredVideo {
 }
 
 /// What an append did: every event was either stored or recognised as a
-/// repeat of one already stored (same partner and dedup key).
+/// repeat of one already stored (same partner, video, session and dedup
+/// key; every decoder derives the key from the event's session, so a retry
+/// repeats all four).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AppendOutcome {
     pub accepted: usize,
@@ -177,9 +179,9 @@ pub trait Store: Send + Sync {
     /// As the backend fails.
     fn revoke_key(&self, id: &str, now: DateTime<Utc>) -> Result<bool>;
 
-    /// Stores `events`, skipping those whose (partner, dedup key) is already
-    /// stored or repeated earlier in the same call. Returns only once the
-    /// accepted events are durable.
+    /// Stores `events`, skipping those whose (partner, video, session, dedup
+    /// key) is already stored or repeated earlier in the same call. Returns
+    /// only once the accepted events are durable.
     ///
     /// # Errors
     /// [`StoreErrorKind::Overloaded`] when the write queue is full; nothing
