@@ -230,26 +230,67 @@ struct Read {
     tails: Vec<(ChainKey, Tail)>,
 }
 
-/// Reads the days, the stored dedup keys and the chain tails of `sessions`.
-fn read_sessions(connection: &Connection, sessions: &HashSet<SessionKey>) -> Result<Read> {
-    let context = "reading the stored events of a batch's sessions";
+/// Up to this many sessions are looked up one by one with a prepared
+/// statement (a few new sessions per commit, as live beacons bring); more
+/// are looked up together through a temporary table (an import's batch).
+const ONE_BY_ONE: usize = 16;
+
+const CONTEXT: &str = "reading the stored events of a batch's sessions";
+
+fn failed(error: duckdb::Error) -> pathlens_store::StoreError {
+    internal(CONTEXT, error)
+}
+
+/// The columns read of each stored event of a session.
+const EVENT_COLUMNS: &str = "e.partner_id, e.video_id, e.session_id, e.dedup_key,
+    e.kind = 4 AND e.play_time_sum IS NOT NULL, e.player_session, e.entry_id,
+    e.event_index, e.ts_us, round(e.play_time_sum * 1000.0)::BIGINT";
+
+/// Fills the temporary table `wanted_sessions` with `sessions`.
+fn want<'s>(
+    connection: &Connection,
+    sessions: impl IntoIterator<Item = &'s SessionKey>,
+) -> Result<()> {
     connection
         .execute_batch(
             "CREATE OR REPLACE TEMP TABLE wanted_sessions (partner_id UINTEGER,
                 video_id VARCHAR, session_id VARCHAR)",
         )
-        .map_err(|e| internal(context, e))?;
-    {
-        let mut appender = connection
-            .appender("wanted_sessions")
-            .map_err(|e| internal(context, e))?;
-        for (partner, video, session) in sessions {
-            appender
-                .append_row(params![partner, video, session])
-                .map_err(|e| internal(context, e))?;
-        }
-        appender.flush().map_err(|e| internal(context, e))?;
+        .map_err(failed)?;
+    let mut appender = connection.appender("wanted_sessions").map_err(failed)?;
+    for (partner, video, session) in sessions {
+        appender
+            .append_row(params![partner, video, session])
+            .map_err(failed)?;
     }
+    appender.flush().map_err(failed)
+}
+
+/// The days on which `sessions` have stored events.
+fn days_of(
+    connection: &Connection,
+    sessions: &HashSet<SessionKey>,
+) -> Result<Vec<(SessionKey, i64)>> {
+    let mut days = Vec::new();
+    if sessions.len() <= ONE_BY_ONE {
+        let mut statement = connection
+            .prepare_cached(
+                "SELECT day FROM session_days
+                WHERE partner_id = ? AND video_id = ? AND session_id = ?",
+            )
+            .map_err(failed)?;
+        for key in sessions {
+            let (partner, video, session) = key;
+            let found = statement
+                .query_map(params![partner, video, session], |row| row.get(0))
+                .map_err(failed)?
+                .collect::<duckdb::Result<Vec<i64>>>()
+                .map_err(failed)?;
+            days.extend(found.into_iter().map(|day| (key.clone(), day)));
+        }
+        return Ok(days);
+    }
+    want(connection, sessions)?;
     let mut statement = connection
         .prepare(
             "SELECT d.partner_id, d.video_id, d.session_id, d.day
@@ -257,73 +298,104 @@ fn read_sessions(connection: &Connection, sessions: &HashSet<SessionKey>) -> Res
                 ON d.partner_id = w.partner_id AND d.video_id = w.video_id
                 AND d.session_id = w.session_id",
         )
-        .map_err(|e| internal(context, e))?;
-    let days = statement
+        .map_err(failed)?;
+    let rows = statement
         .query_map([], |row| {
             Ok(((row.get(0)?, row.get(1)?, row.get(2)?), row.get(3)?))
         })
-        .map_err(|e| internal(context, e))?
-        .collect::<duckdb::Result<Vec<(SessionKey, i64)>>>()
-        .map_err(|e| internal(context, e))?;
+        .map_err(failed)?;
+    for row in rows {
+        days.push(row.map_err(failed)?);
+    }
+    Ok(days)
+}
+
+/// The µs range that holds every event of sessions stored on days `first`
+/// to `last`: a day more on each side, however a day was rounded.
+fn span(first: i64, last: i64) -> (i64, i64) {
+    ((first - 1) * DAY_US, (last + 2) * DAY_US)
+}
+
+/// Reads the days, the stored dedup keys and the chain tails of `sessions`.
+fn read_sessions(connection: &Connection, sessions: &HashSet<SessionKey>) -> Result<Read> {
     let mut read = Read {
-        days,
+        days: days_of(connection, sessions)?,
         keys: Vec::new(),
         tails: Vec::new(),
     };
-    let (Some(first), Some(last)) = (
-        read.days.iter().map(|(_, day)| *day).min(),
-        read.days.iter().map(|(_, day)| *day).max(),
-    ) else {
-        return Ok(read);
-    };
-    // A day more on each side: however a day was rounded, every event of
-    // these sessions is inside.
-    let (lo, hi) = ((first - 1) * DAY_US, (last + 2) * DAY_US);
-    let mut statement = connection
-        .prepare(
-            "SELECT e.partner_id, e.video_id, e.session_id, e.dedup_key,
-                e.kind = 4 AND e.play_time_sum IS NOT NULL, e.player_session, e.entry_id,
-                e.event_index, e.ts_us, round(e.play_time_sum * 1000.0)::BIGINT
-            FROM events e SEMI JOIN wanted_sessions w
-                ON e.partner_id = w.partner_id AND e.video_id = w.video_id
-                AND e.session_id = w.session_id
-            WHERE e.ts_us >= ? AND e.ts_us < ?",
-        )
-        .map_err(|e| internal(context, e))?;
-    let mut rows = statement
-        .query(params![lo, hi])
-        .map_err(|e| internal(context, e))?;
+    let mut found: HashMap<&SessionKey, (i64, i64)> = HashMap::new();
+    for (key, day) in &read.days {
+        let range = found.entry(key).or_insert((*day, *day));
+        *range = (range.0.min(*day), range.1.max(*day));
+    }
     let mut tails: HashMap<ChainKey, Tail> = HashMap::new();
-    while let Some(row) = rows.next().map_err(|e| internal(context, e))? {
-        let session: SessionKey = (
-            row.get(0).map_err(|e| internal(context, e))?,
-            row.get(1).map_err(|e| internal(context, e))?,
-            row.get(2).map_err(|e| internal(context, e))?,
-        );
-        let dedup: u64 = row.get(3).map_err(|e| internal(context, e))?;
-        let view: bool = row.get(4).map_err(|e| internal(context, e))?;
-        if view {
-            let chain: ChainKey = (
-                session.0,
-                session.1.clone(),
-                session.2.clone(),
-                row.get(5).map_err(|e| internal(context, e))?,
-                row.get(6).map_err(|e| internal(context, e))?,
-            );
-            let tail = Tail::new(
-                (
-                    row.get(7).map_err(|e| internal(context, e))?,
-                    row.get(8).map_err(|e| internal(context, e))?,
-                ),
-                row.get(9).map_err(|e| internal(context, e))?,
-            );
-            let latest = tails.entry(chain).or_insert(tail);
-            if tail.is_after(latest) {
-                *latest = tail;
+    let mut keys = Vec::new();
+    if found.len() <= ONE_BY_ONE {
+        let mut statement = connection
+            .prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events e
+                WHERE e.partner_id = ? AND e.video_id = ? AND e.session_id = ?
+                    AND e.ts_us >= ? AND e.ts_us < ?"
+            ))
+            .map_err(failed)?;
+        for ((partner, video, session), (first, last)) in &found {
+            let (lo, hi) = span(*first, *last);
+            let mut rows = statement
+                .query(params![partner, video, session, lo, hi])
+                .map_err(failed)?;
+            while let Some(row) = rows.next().map_err(failed)? {
+                keep_event(row, &mut keys, &mut tails).map_err(failed)?;
             }
         }
-        read.keys.push((session, dedup));
+    } else {
+        let (Some(first), Some(last)) = (
+            found.values().map(|range| range.0).min(),
+            found.values().map(|range| range.1).max(),
+        ) else {
+            return Ok(read);
+        };
+        want(connection, found.keys().copied())?;
+        let (lo, hi) = span(first, last);
+        let mut statement = connection
+            .prepare(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events e SEMI JOIN wanted_sessions w
+                    ON e.partner_id = w.partner_id AND e.video_id = w.video_id
+                    AND e.session_id = w.session_id
+                WHERE e.ts_us >= ? AND e.ts_us < ?"
+            ))
+            .map_err(failed)?;
+        let mut rows = statement.query(params![lo, hi]).map_err(failed)?;
+        while let Some(row) = rows.next().map_err(failed)? {
+            keep_event(row, &mut keys, &mut tails).map_err(failed)?;
+        }
     }
+    read.keys = keys;
     read.tails = tails.into_iter().collect();
     Ok(read)
+}
+
+/// Keeps the dedup key of a stored event (a row of [`EVENT_COLUMNS`]) and,
+/// for a view, whether it is its player session's latest.
+fn keep_event(
+    row: &duckdb::Row<'_>,
+    keys: &mut Vec<(SessionKey, u64)>,
+    tails: &mut HashMap<ChainKey, Tail>,
+) -> duckdb::Result<()> {
+    let session: SessionKey = (row.get(0)?, row.get(1)?, row.get(2)?);
+    if row.get::<_, bool>(4)? {
+        let chain: ChainKey = (
+            session.0,
+            session.1.clone(),
+            session.2.clone(),
+            row.get(5)?,
+            row.get(6)?,
+        );
+        let tail = Tail::new((row.get(7)?, row.get(8)?), row.get(9)?);
+        let latest = tails.entry(chain).or_insert(tail);
+        if tail.is_after(latest) {
+            *latest = tail;
+        }
+    }
+    keys.push((session, row.get(3)?));
+    Ok(())
 }
