@@ -51,7 +51,7 @@ impl IngestError {
 }
 
 /// One event that failed validation. The request goes on without it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Rejection {
     /// The event's 0-based position in the batch (blank NDJSON lines are not
     /// counted), so a client can match the rejection to what it sent.

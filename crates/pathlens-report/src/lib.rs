@@ -20,7 +20,7 @@ pub mod table;
 
 use chrono::{DateTime, Utc};
 use pathlens_store::{AggregateRequest, Store, StoreError, StoredVideo};
-use serde_json::{Value, json};
+use serde_json::{Map, Value};
 
 pub use request::{ReportKind, ReportRequest};
 pub use table::Table;
@@ -71,25 +71,86 @@ pub struct Report {
     pub details: Value,
 }
 
+/// A period of local days as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Days {
+    /// First local day
+    #[schema(format = Date, example = "2025-01-01")]
+    pub from: String,
+    /// Last local day, inclusive
+    #[schema(format = Date, example = "2025-01-30")]
+    pub to: String,
+    #[schema(minimum = 1, example = 30)]
+    pub days: i64,
+}
+
+impl From<&DateRange> for Days {
+    fn from(range: &DateRange) -> Days {
+        Days {
+            from: range.from.to_string(),
+            to: range.to.to_string(),
+            days: range.days(),
+        }
+    }
+}
+
+/// A report as the API answers it: the same envelope for every kind, with
+/// rows whose keys are the `columns` of that kind.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Report)]
+pub struct ReportBody {
+    /// The report's kind
+    #[schema(example = "totals")]
+    pub report: String,
+    pub video_id: String,
+    pub video_name: String,
+    /// The IANA time zone of the days and buckets
+    #[schema(example = "UTC")]
+    pub tz: String,
+    /// The local days reported
+    #[schema(inline)]
+    pub period: Days,
+    /// The comparison period's days, or null without compare
+    #[schema(inline, required = true)]
+    pub comparison: Option<Days>,
+    pub columns: Vec<table::Column>,
+    /// One object per row, keyed by the columns' keys
+    #[schema(value_type = Vec<Object>)]
+    pub rows: Vec<Map<String, Value>>,
+    #[schema(minimum = 0)]
+    pub total_rows: usize,
+    #[schema(minimum = 1)]
+    pub page: usize,
+    #[schema(minimum = 1)]
+    pub page_size: usize,
+    /// Kind-specific facts (the hotspot of a heatmap, the node of a node report, the interval of a series, the dimension of a breakdown), or null
+    pub details: Value,
+    pub notes: Vec<String>,
+}
+
 impl Report {
-    /// The report as the API's JSON.
+    /// The report as the API answers it.
+    pub fn body(&self) -> ReportBody {
+        ReportBody {
+            report: self.kind.name().to_string(),
+            video_id: self.video_id.clone(),
+            video_name: self.video_name.clone(),
+            tz: self.tz.clone(),
+            period: Days::from(&self.period),
+            comparison: self.comparison.as_ref().map(Days::from),
+            columns: self.table.columns.clone(),
+            rows: self.table.json_rows(),
+            total_rows: self.total_rows,
+            page: self.page,
+            page_size: self.page_size,
+            details: self.details.clone(),
+            notes: vec![PLAYBACK_TYPE_NOTE.to_string()],
+        }
+    }
+
+    /// The report's body as a JSON value.
     pub fn to_json(&self) -> Value {
-        let period = |range: &DateRange| json!({"from": range.from.to_string(), "to": range.to.to_string(), "days": range.days()});
-        json!({
-            "report": self.kind.name(),
-            "video_id": self.video_id,
-            "video_name": self.video_name,
-            "tz": self.tz,
-            "period": period(&self.period),
-            "comparison": self.comparison.as_ref().map(period),
-            "columns": self.table.columns,
-            "rows": self.table.json_rows(),
-            "total_rows": self.total_rows,
-            "page": self.page,
-            "page_size": self.page_size,
-            "details": self.details,
-            "notes": [PLAYBACK_TYPE_NOTE],
-        })
+        serde_json::to_value(self.body()).unwrap_or(Value::Null)
     }
 
     /// The report's table as CSV.

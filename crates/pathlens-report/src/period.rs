@@ -179,6 +179,13 @@ pub enum Interval {
 }
 
 impl Interval {
+    pub const ALL: [Interval; 4] = [
+        Interval::Hour,
+        Interval::Day,
+        Interval::Week,
+        Interval::Month,
+    ];
+
     /// # Errors
     /// [`ReportError::InvalidParam`] on `interval`.
     pub fn parse(text: &str) -> Result<Interval, ReportError> {

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 /// How a column's values read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ColumnType {
     Text,
@@ -14,8 +14,9 @@ pub enum ColumnType {
     Ratio,
 }
 
-/// One column of a report.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// One column of a report: the key of its values in each row, a label to
+/// show, and how its values read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Column {
     pub key: String,
     pub label: String,
@@ -137,17 +138,15 @@ impl Table {
     }
 
     /// The rows as JSON objects keyed by column.
-    pub fn json_rows(&self) -> Vec<Value> {
+    pub fn json_rows(&self) -> Vec<Map<String, Value>> {
         self.rows
             .iter()
             .map(|row| {
-                let object: Map<String, Value> = self
-                    .columns
+                self.columns
                     .iter()
                     .zip(row)
                     .map(|(c, v)| (c.key.clone(), v.clone()))
-                    .collect();
-                Value::Object(object)
+                    .collect()
             })
             .collect()
     }

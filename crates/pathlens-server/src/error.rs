@@ -7,7 +7,6 @@ use axum::response::{IntoResponse, Response};
 use pathlens_ingest::IngestErrorKind;
 use pathlens_report::ReportError;
 use pathlens_store::{StoreError, StoreErrorKind};
-use serde_json::json;
 
 /// Every error code the API answers, with its HTTP status and meaning: the
 /// one table the handlers, the OpenAPI document (`Error.code`) and the
@@ -203,6 +202,43 @@ impl ErrorCode {
     }
 }
 
+impl serde::Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// The schema of `Error.code`: every code, and the table of their statuses
+/// and meanings as its description.
+impl utoipa::PartialSchema for ErrorCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let described: Vec<String> = ErrorCode::ALL
+            .iter()
+            .map(|c| format!("`{c}` ({}): {}", c.status().as_u16(), c.meaning()))
+            .collect();
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .enum_values(Some(ErrorCode::ALL.map(ErrorCode::as_str)))
+            .description(Some(format!(
+                "The error code, with its status and meaning: {}.",
+                described.join("; ")
+            )))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ErrorCode {}
+
+/// The body of every error answer.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    #[schema(inline)]
+    pub code: ErrorCode,
+    /// What went wrong, for a person
+    pub message: String,
+}
+
 impl std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -300,7 +336,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (
             self.status,
-            Json(json!({"code": self.code.as_str(), "message": self.message})),
+            Json(ErrorBody {
+                code: self.code,
+                message: self.message,
+            }),
         )
             .into_response();
         response

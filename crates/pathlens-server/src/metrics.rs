@@ -329,6 +329,19 @@ pub struct ErrorCode(pub &'static str);
 
 /// `GET /metrics`, for the metrics token's holder or a client on this
 /// machine (see [`crate::ServerConfig::metrics_token`]).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "operations",
+    summary = "Prometheus metrics",
+    description = "Every partner's traffic, for the operator: answered to clients on the server's machine, or to others with Authorization: Bearer <metrics_token> when the server has one (401 without it, 403 when none is configured).",
+    security(),
+    responses(
+        (status = 200, description = "Metrics", body = String, content_type = "application/openmetrics-text"),
+        crate::openapi::Operator,
+    ),
+)]
 pub async fn render(
     State(state): State<AppState>,
     request: axum::extract::Request,

@@ -4,11 +4,14 @@
 //! acts for and, where it writes, the current time; the answers are the
 //! API's JSON shapes.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use pathlens_model::Graph;
 use pathlens_report::{Report, ReportRequest};
 use pathlens_store::{ApiKey, KeyKind, Store, StoredVideo};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 
@@ -38,32 +41,105 @@ impl From<ServiceError> for ApiError {
 /// The result of an operation.
 pub type Result<T> = std::result::Result<T, ServiceError>;
 
-/// The video as the API shows it: the graph plus levels and dates.
-pub fn video_json(video: &StoredVideo) -> Value {
-    let levels = video.graph.levels();
-    json!({
-        "id": video.graph.id,
-        "name": video.graph.name,
-        "owner": video.graph.owner,
-        "created_at": video.created_at.to_rfc3339(),
-        "updated_at": video.updated_at.to_rfc3339(),
-        "start_node": video.graph.start_node,
-        "end_nodes": video.graph.end_nodes(),
-        "levels": levels,
-        "graph": video.graph,
-    })
+/// A video as the API shows it: the graph plus levels and dates.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Video {
+    #[schema(example = "example")]
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+    pub start_node: String,
+    pub end_nodes: Vec<String>,
+    #[schema(schema_with = levels_schema)]
+    pub levels: BTreeMap<String, u32>,
+    /// The graph as stored: nodes and hotspots, those removed by a later version flagged with `deleted_at`
+    #[schema(value_type = Object)]
+    pub graph: Graph,
 }
 
-/// An API key as the API shows it (never its token).
-pub fn key_json(key: &ApiKey) -> Value {
-    json!({
-        "id": key.id,
-        "partner_id": key.partner_id,
-        "kind": key.kind.name(),
-        "name": key.name,
-        "created_at": key.created_at.to_rfc3339(),
-        "revoked_at": key.revoked_at.map(|t| t.to_rfc3339()),
-    })
+fn levels_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::Object)
+        .description(Some(
+            "Each node's level: its distance from the start node, which is level 1",
+        ))
+        .additional_properties(Some(
+            utoipa::openapi::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::Type::Integer)
+                .minimum(Some(1)),
+        ))
+        .build()
+}
+
+impl From<&StoredVideo> for Video {
+    fn from(video: &StoredVideo) -> Video {
+        Video {
+            id: video.graph.id.clone(),
+            name: video.graph.name.clone(),
+            owner: video.graph.owner.clone(),
+            created_at: video.created_at.to_rfc3339(),
+            updated_at: video.updated_at.to_rfc3339(),
+            start_node: video.graph.start_node.clone(),
+            end_nodes: video.graph.end_nodes(),
+            levels: video.graph.levels().into_iter().collect(),
+            graph: video.graph.clone(),
+        }
+    }
+}
+
+/// Which keys may do what: admin tokens read and manage their partner's
+/// data, write keys only send events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyKindName {
+    Admin,
+    Write,
+}
+
+impl From<KeyKind> for KeyKindName {
+    fn from(kind: KeyKind) -> KeyKindName {
+        match kind {
+            KeyKind::Admin => KeyKindName::Admin,
+            KeyKind::Write => KeyKindName::Write,
+        }
+    }
+}
+
+/// An API key as the API shows it; its token only in the answer that
+/// created it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Key {
+    #[schema(example = "key_4f2a9c")]
+    pub id: String,
+    pub partner_id: u32,
+    pub kind: KeyKindName,
+    pub name: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime, required = true)]
+    pub revoked_at: Option<String>,
+    /// The token, shown only in the answer that created the key
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub token: Option<String>,
+}
+
+impl From<&ApiKey> for Key {
+    fn from(key: &ApiKey) -> Key {
+        Key {
+            id: key.id.clone(),
+            partner_id: key.partner_id,
+            kind: key.kind.into(),
+            name: key.name.clone(),
+            created_at: key.created_at.to_rfc3339(),
+            revoked_at: key.revoked_at.map(|t| t.to_rfc3339()),
+            token: None,
+        }
+    }
 }
 
 /// Stores `graph` for `partner`: a new video, or a new version of one

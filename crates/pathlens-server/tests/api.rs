@@ -2,7 +2,7 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use pathlens_server::openapi::{DOCUMENT, ROUTES};
+use pathlens_server::openapi::{ROUTES, document_text};
 use serde_json::Value;
 
 use pathlens_store::Store;
@@ -38,7 +38,7 @@ fn error_codes_are_documented_from_the_one_table() {
         );
     }
 
-    let document: Value = serde_json::from_str(DOCUMENT).unwrap();
+    let document: Value = serde_json::from_str(&document_text()).unwrap();
     let described: Vec<String> = ErrorCode::ALL
         .iter()
         .map(|c| format!("`{c}` ({}): {}", c.status().as_u16(), c.meaning()))
@@ -51,14 +51,59 @@ fn error_codes_are_documented_from_the_one_table() {
     assert_eq!(
         document["components"]["schemas"]["Error"]["properties"]["code"],
         wanted,
-        "openapi.json's Error.code differs from ErrorCode; it should be:\n{}",
+        "the document's Error.code differs from ErrorCode; it should be:\n{}",
         serde_json::to_string_pretty(&wanted).unwrap()
     );
 }
 
+/// The committed `openapi.json` (which the dashboard's types and API
+/// clients are generated from) is the document generated from the
+/// handlers' annotations and types; with `PATHLENS_UPDATE_OPENAPI=1` the
+/// test writes it instead.
+#[test]
+fn the_committed_openapi_json_is_the_generated_document() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json");
+    let generated = document_text();
+    if std::env::var_os("PATHLENS_UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    if committed != generated {
+        let line = committed
+            .lines()
+            .zip(generated.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(committed.lines().count().min(generated.lines().count()));
+        panic!(
+            "crates/pathlens-server/openapi.json differs from the document the server generates (first at line {}: committed {:?}, generated {:?}); rewrite it with\n  PATHLENS_UPDATE_OPENAPI=1 cargo test -p pathlens-server --test integration the_committed_openapi_json_is_the_generated_document\nand commit it (the dashboard's types are generated from it at its next build)",
+            line + 1,
+            committed.lines().nth(line).unwrap_or("(end)"),
+            generated.lines().nth(line).unwrap_or("(end)"),
+        );
+    }
+}
+
+/// `/api/v1/openapi.json` serves the generated document.
+#[tokio::test]
+async fn the_generated_document_is_served() {
+    let app = app();
+    let answer = app
+        .call(
+            Request::get("/api/v1/openapi.json")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.headers["content-type"], "application/json");
+    assert_eq!(answer.text, document_text());
+    assert_eq!(answer.json()["openapi"], "3.1.0");
+}
+
 #[tokio::test]
 async fn openapi_documents_exactly_the_routes() {
-    let document: Value = serde_json::from_str(DOCUMENT).unwrap();
+    let document: Value = serde_json::from_str(&document_text()).unwrap();
     let paths = document["paths"].as_object().unwrap();
     let mut documented: Vec<(String, String)> = paths
         .iter()

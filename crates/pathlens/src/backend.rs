@@ -240,7 +240,7 @@ impl Pathlens for Local {
         )?;
         let (stored, _) = service::save_video(self.store.as_ref(), self.partner, graph, Utc::now())
             .map_err(|e| failed("adding the video", e))?;
-        Ok(service::video_json(&stored))
+        Ok(serde_json::to_value(service::Video::from(&stored))?)
     }
 
     fn videos(&self) -> anyhow::Result<Vec<Value>> {
@@ -249,14 +249,14 @@ impl Pathlens for Local {
             .videos(self.partner)
             .context("listing videos")?
             .iter()
-            .map(service::video_json)
-            .collect())
+            .map(|video| serde_json::to_value(service::Video::from(video)))
+            .collect::<Result<_, _>>()?)
     }
 
     fn video(&self, id: &str) -> anyhow::Result<Value> {
         let stored = service::video(self.store.as_ref(), self.partner, id)
             .map_err(|e| self.missing_video("reading the video", e))?;
-        Ok(service::video_json(&stored))
+        Ok(serde_json::to_value(service::Video::from(&stored))?)
     }
 
     fn report(
@@ -278,7 +278,7 @@ impl Pathlens for Local {
         Ok(if csv {
             report.to_csv()
         } else {
-            report.to_json().to_string()
+            serde_json::to_string(&report.body())?
         })
     }
 
@@ -286,15 +286,19 @@ impl Pathlens for Local {
         let (key, token) =
             service::create_key(self.store.as_ref(), self.partner, kind, name, Utc::now())
                 .map_err(|e| failed("creating the key", e))?;
-        let mut body = service::key_json(&key);
-        body["token"] = json!(token);
-        Ok(body)
+        Ok(serde_json::to_value(service::Key {
+            token: Some(token),
+            ..service::Key::from(&key)
+        })?)
     }
 
     fn keys(&self) -> anyhow::Result<Vec<Value>> {
         let keys = service::keys(self.store.as_ref(), self.partner)
             .map_err(|e| failed("listing keys", e))?;
-        Ok(keys.iter().map(service::key_json).collect())
+        Ok(keys
+            .iter()
+            .map(|key| serde_json::to_value(service::Key::from(key)))
+            .collect::<Result<_, _>>()?)
     }
 
     fn revoke_key(&self, id: &str) -> anyhow::Result<()> {

@@ -23,11 +23,11 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/me", get(keys::me))
         .route(
             "/api_v3/index.php",
-            get(kava::index_php).post(kava::index_php),
+            get(kava::index_php_get).post(kava::index_php_post),
         )
         .route(
             "/api_v3/service/analytics/action/trackEvent",
-            get(kava::track_event).post(kava::track_event),
+            get(kava::track_event_get).post(kava::track_event_post),
         )
         .route("/xapi/statements", post(xapi::post).put(xapi::put))
         .route("/pathlens.js", get(tracker::script))

@@ -14,21 +14,89 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
+use pathlens_ingest::Rejection;
 use pathlens_ingest::{MAX_BODY_BYTES, RequestContext};
 use pathlens_store::KeyKind;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
+use crate::openapi::Events;
 use crate::{AppState, ClientAddress};
 
+/// ok, or invalid_events (400) when every event was rejected
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IngestCode {
+    Ok,
+    InvalidEvents,
+}
+
+/// What became of a batch.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IngestResult {
+    #[schema(inline)]
+    pub code: IngestCode,
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub rejected: usize,
+    /// Live events from a bot or crawler's User-Agent: answered, counted in /metrics, not stored
+    pub bots: usize,
+    pub errors: Vec<Rejection>,
+}
+
+/// The answer to a batch that is not one: every event rejected, or a body
+/// that is no batch.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[serde(untagged)]
+enum RefusedBatch {
+    Rejected(IngestResult),
+    Unreadable(ErrorBody),
+}
+
+/// The example batch, as a JSON array.
+fn example_events() -> serde_json::Value {
+    serde_json::json!([
+        {"partner_id": 1, "video_id": "example", "session_id": "s-1", "event_index": 1, "kind": "impression"},
+        {"partner_id": 1, "video_id": "example", "session_id": "s-1", "event_index": 2, "kind": "play", "node_id": "intro"}
+    ])
+}
+
+/// The example batch, as NDJSON.
+fn example_ndjson() -> String {
+    let events = example_events();
+    let lines = events.as_array().into_iter().flatten();
+    lines.map(|event| format!("{event}\n")).collect()
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/events",
+    operation_id = "ingest_events",
+    tag = "events",
+    summary = "Send events (JSON array or NDJSON, gzip accepted; at most 10,000 events or 10 MiB)",
+    description = "Answers after the accepted events are durable. Each rejected event is listed with its index, field and reason; the others are kept. Admin tokens import: their events keep their ts.",
+    request_body(
+        content(
+            (Vec<Object> = "application/json", example = example_events),
+            (String = "application/x-ndjson", example = example_ndjson),
+        ),
+    ),
+    responses(
+        (status = 200, description = "Stored", body = IngestResult),
+        (status = 400, description = "Nothing stored: every event was rejected (invalid_events, with each event's errors), or the body is not a batch (bad_body)", body = inline(RefusedBatch)),
+        Events,
+    ),
+)]
 pub async fn ingest(
     State(state): State<AppState>,
     caller: Caller,
     ClientAddress(client): ClientAddress,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<IngestResult>), ApiError> {
     let bytes = crate::error::read_body(body, MAX_BODY_BYTES, "the body").await?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let gzip = header("content-encoding").is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
@@ -71,13 +139,17 @@ pub async fn ingest(
     };
     Ok((
         status,
-        Json(json!({
-            "code": if all_bad { crate::error::ErrorCode::InvalidEvents.as_str() } else { "ok" },
-            "accepted": outcome.accepted,
-            "duplicates": outcome.duplicates,
-            "rejected": rejected.len(),
-            "bots": bots,
-            "errors": rejected,
-        })),
+        Json(IngestResult {
+            code: if all_bad {
+                IngestCode::InvalidEvents
+            } else {
+                IngestCode::Ok
+            },
+            accepted: outcome.accepted,
+            duplicates: outcome.duplicates,
+            rejected: rejected.len(),
+            bots,
+            errors: rejected,
+        }),
     ))
 }

@@ -21,10 +21,13 @@ use pathlens_ingest::kava::{
     RETRY_WINDOW_CAPACITY, RETRY_WINDOW_MINUTES,
 };
 use pathlens_ingest::recent::RecentMap;
+use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::openapi::{Beacon, BeaconWithBody};
 use crate::routes::blocking;
 
 const SOURCE: &str = "kava";
@@ -48,19 +51,177 @@ impl Default for BeaconMemory {
     }
 }
 
-/// `/api_v3/index.php`: needs `service=analytics&action=trackEvent`.
-pub async fn index_php(
+/// What the beacon routes' documents say.
+const BEACON: &str = "A Kaltura KAVA analytics beacon, as the player sends it: GET with every parameter in the query string, or POST with eventType, partnerId, entryId and sessionId in the query string and the rest in a JSON (nested objects as a:b) or form-encoded body. Also: rootEntryId, nodeId, fromNodeId, toNodeId, hotspotId, target, position, playTimeSum, userId, referrer (URL or Base64), playbackType, application. Needs no key; the partner must exist and, when [beacon_origins] lists origins for it, the request's Origin (or Referer) must be one of them. A byte-identical retry within 10 minutes is answered without being stored. CORS: any origin.";
+
+const INDEX_PHP: &str = "A Kaltura KAVA analytics beacon, as the player sends it: GET with every parameter in the query string, or POST with eventType, partnerId, entryId and sessionId in the query string and the rest in a JSON (nested objects as a:b) or form-encoded body. Also: rootEntryId, nodeId, fromNodeId, toNodeId, hotspotId, target, position, playTimeSum, userId, referrer (URL or Base64), playbackType, application. Needs no key; the partner must exist and, when [beacon_origins] lists origins for it, the request's Origin (or Referer) must be one of them. A byte-identical retry within 10 minutes is answered without being stored. CORS: any origin. This form needs service=analytics&action=trackEvent in the query string.";
+
+/// The answer the player waits for.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BeaconAnswer {
+    /// The server's time, unix seconds
+    pub time: i64,
+    #[serde(rename = "viewEventsEnabled")]
+    pub view_events_enabled: bool,
+}
+
+/// What every beacon carries in its query string.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct BeaconParams {
+    /// KAVA event type: 1 impression, 2 play request, 3 play, 4 resume, 33 pause, 35 seek, 34 replay, 11/12/13/15/14 quartile 25/50/75/90/100, 99 view, 44 node play, 47 URL hotspot click, 48 node switch, 98 error, 10002 button click (a hotspot when feature names one); other types are answered and ignored
+    #[param(example = 1)]
+    event_type: i64,
+    /// The partner; it must have a live API key
+    #[param(example = 1)]
+    partner_id: i64,
+    /// The media entry played (the path for path-level beacons)
+    #[param(example = "1_intro")]
+    entry_id: String,
+    /// The player's session; `<page guid>:<player guid>` since player v3.17
+    #[param(example = "0f1e2d3c-aaaa-4bbb-8ccc-123456789abc:5a6b7c8d-1111-4222-8333-444455556666")]
+    session_id: String,
+    /// The player's event counter (in the query for GET, in the body for POST)
+    #[param(example = 1)]
+    event_index: Option<i64>,
+}
+
+crate::openapi::string_enum!(
+    /// The one service beacons name.
+    AnalyticsService => ["analytics"]
+);
+crate::openapi::string_enum!(
+    /// The one action beacons name.
+    TrackEventAction => ["trackEvent"]
+);
+
+/// The service and action `/api_v3/index.php` needs.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ServiceAction {
+    /// analytics
+    #[param(inline)]
+    service: AnalyticsService,
+    /// trackEvent
+    #[param(inline)]
+    action: TrackEventAction,
+}
+
+fn example_body() -> Value {
+    json!({"eventIndex": 2, "rootEntryId": "example", "position": 3.5})
+}
+
+fn example_text() -> String {
+    example_body().to_string()
+}
+
+fn example_form() -> Value {
+    json!({"eventIndex": 2, "rootEntryId": "example"})
+}
+
+/// `GET /api_v3/index.php`: needs `service=analytics&action=trackEvent`.
+#[utoipa::path(
+    get,
+    path = "/api_v3/index.php",
+    operation_id = "kava_index_php_get",
+    tag = "kaltura",
+    summary = "KAVA beacon (GET form)",
+    description = INDEX_PHP,
+    security(),
+    params(ServiceAction, BeaconParams),
+    responses(
+        (status = 200, description = "Accepted, a retry, or an ignored type", body = BeaconAnswer),
+        Beacon,
+    ),
+)]
+pub async fn index_php_get(
     State(state): State<AppState>,
     request: Request,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BeaconAnswer>, ApiError> {
     track(state, request, true).await
 }
 
-/// `/api_v3/service/analytics/action/trackEvent`.
-pub async fn track_event(
+/// `POST /api_v3/index.php`: as the GET form, the rest in the body.
+#[utoipa::path(
+    post,
+    path = "/api_v3/index.php",
+    operation_id = "kava_index_php_post",
+    tag = "kaltura",
+    summary = "KAVA beacon (POST form)",
+    description = INDEX_PHP,
+    security(),
+    params(ServiceAction, BeaconParams),
+    request_body(
+        description = "The beacon's other parameters: a JSON object, the same as text (players avoid a CORS preflight), or a form",
+        content(
+            (Object = "application/json", example = example_body),
+            (String = "text/plain", example = example_text),
+            (Object = "application/x-www-form-urlencoded", example = example_form),
+        ),
+    ),
+    responses(
+        (status = 200, description = "Accepted, a retry, or an ignored type", body = BeaconAnswer),
+        BeaconWithBody,
+    ),
+)]
+pub async fn index_php_post(
     State(state): State<AppState>,
     request: Request,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BeaconAnswer>, ApiError> {
+    track(state, request, true).await
+}
+
+/// `GET /api_v3/service/analytics/action/trackEvent`.
+#[utoipa::path(
+    get,
+    path = "/api_v3/service/analytics/action/trackEvent",
+    operation_id = "kava_track_event_get",
+    tag = "kaltura",
+    summary = "KAVA beacon (GET form)",
+    description = BEACON,
+    security(),
+    params(BeaconParams),
+    responses(
+        (status = 200, description = "Accepted, a retry, or an ignored type", body = BeaconAnswer),
+        Beacon,
+    ),
+)]
+pub async fn track_event_get(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Json<BeaconAnswer>, ApiError> {
+    track(state, request, false).await
+}
+
+/// `POST /api_v3/service/analytics/action/trackEvent`.
+#[utoipa::path(
+    post,
+    path = "/api_v3/service/analytics/action/trackEvent",
+    operation_id = "kava_track_event_post",
+    tag = "kaltura",
+    summary = "KAVA beacon (POST form)",
+    description = BEACON,
+    security(),
+    params(BeaconParams),
+    request_body(
+        description = "The beacon's other parameters: a JSON object, the same as text (players avoid a CORS preflight), or a form",
+        content(
+            (Object = "application/json", example = example_body),
+            (String = "text/plain", example = example_text),
+            (Object = "application/x-www-form-urlencoded", example = example_form),
+        ),
+    ),
+    responses(
+        (status = 200, description = "Accepted, a retry, or an ignored type", body = BeaconAnswer),
+        BeaconWithBody,
+    ),
+)]
+pub async fn track_event_post(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Json<BeaconAnswer>, ApiError> {
     track(state, request, false).await
 }
 
@@ -68,7 +229,7 @@ async fn track(
     state: AppState,
     request: Request,
     require_service_action: bool,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BeaconAnswer>, ApiError> {
     let (parts, body) = request.into_parts();
     let client_ip = state.client_address(&parts);
     if let Err(error) = state.throttle.check_beacon(client_ip) {
@@ -90,7 +251,10 @@ async fn track(
         require_service_action,
     };
     let now = state.now();
-    let answer = Json(json!({"time": now.timestamp(), "viewEventsEnabled": true}));
+    let answer = Json(BeaconAnswer {
+        time: now.timestamp(),
+        view_events_enabled: true,
+    });
     let beacon = kava::decode(&request).map_err(|error| {
         state.metrics.count_events(SOURCE, 0, 0, 1);
         ApiError::new(crate::error::ErrorCode::InvalidBeacon, error.to_string())

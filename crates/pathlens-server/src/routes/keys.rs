@@ -4,41 +4,90 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use pathlens_store::KeyKind;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::routes::blocking;
 
-use crate::service::key_json;
+use crate::openapi::{AdminLookup, AdminRead, AdminWrite, AnyKey};
+use crate::service::{Key, KeyKindName};
 
-pub async fn me(caller: Caller) -> Json<Value> {
-    Json(key_json(&caller.key))
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    operation_id = "me",
+    tag = "keys",
+    summary = "The key making the request",
+    responses(
+        (status = 200, description = "Key", body = Key),
+        AnyKey,
+    ),
+)]
+pub async fn me(caller: Caller) -> Json<Key> {
+    Json(Key::from(&caller.key))
 }
 
-pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+/// The partner's keys.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyList {
+    pub keys: Vec<Key>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/keys",
+    operation_id = "list_keys",
+    tag = "keys",
+    summary = "The partner's API keys",
+    responses(
+        (status = 200, description = "Keys", body = inline(KeyList)),
+        AdminRead,
+    ),
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<KeyList>, ApiError> {
     caller.require_admin()?;
     let partner = caller.partner_id();
     let keys = blocking(move || Ok(crate::service::keys(state.store.as_ref(), partner)?)).await?;
-    let keys: Vec<Value> = keys.iter().map(key_json).collect();
-    Ok(Json(json!({"keys": keys})))
+    let keys = keys.iter().map(Key::from).collect();
+    Ok(Json(KeyList { keys }))
 }
 
-#[derive(Debug, Deserialize)]
+/// A key to create.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"kind": "write", "name": "player on www.example.com"}))]
 pub struct NewKey {
+    /// admin or write
+    #[schema(value_type = KeyKindName)]
     pub kind: String,
+    /// A name to tell the key by
     #[serde(default)]
     pub name: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/keys",
+    operation_id = "create_key",
+    tag = "keys",
+    summary = "Create a key; the token is shown once",
+    request_body(content = inline(NewKey), content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = Key),
+        AdminWrite,
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     body: String,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Key>), ApiError> {
     caller.require_admin()?;
     let request: NewKey = serde_json::from_str(&body)
         .map_err(|e| ApiError::new(crate::error::ErrorCode::InvalidJson, format!("body: {e}")))?;
@@ -61,11 +110,25 @@ pub async fn create(
         Ok((key, token))
     })
     .await?;
-    let mut body = key_json(&key);
-    body["token"] = json!(token);
+    let body = Key {
+        token: Some(token),
+        ..Key::from(&key)
+    };
     Ok((StatusCode::CREATED, Json(body)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/keys/{id}",
+    operation_id = "revoke_key",
+    tag = "keys",
+    summary = "Revoke a key",
+    params(("id" = String, Path, description = "Key id", example = "key_4f2a9c")),
+    responses(
+        (status = 204, description = "Revoked"),
+        AdminLookup,
+    ),
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     caller: Caller,

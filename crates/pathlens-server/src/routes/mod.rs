@@ -10,20 +10,53 @@ pub mod videos;
 pub mod xapi;
 
 use axum::Json;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The one state `/healthz` answers 200 with.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Healthy {
+    Ok,
+}
+
+/// `/healthz`'s answer: the process and its store work.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    #[schema(inline)]
+    pub status: Healthy,
+    #[schema(inline)]
+    pub store: Healthy,
+}
 
 /// `GET /healthz`: 200 when the process answers and its store works; 503
 /// `storage_unavailable` (with `Retry-After`) while the store cannot be
 /// used, `storage_full` while its disk is full, so a load balancer stops
 /// sending traffic here.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "health",
+    tag = "operations",
+    summary = "Health: the process answers and its store works",
+    description = "503 storage_unavailable, with Retry-After, while the store cannot be used.",
+    security(),
+    responses(
+        (status = 200, description = "ok", body = inline(Health)),
+        crate::openapi::Health,
+    ),
+)]
 pub async fn health(
     axum::extract::State(state): axum::extract::State<crate::AppState>,
-) -> Result<Json<Value>, crate::error::ApiError> {
+) -> Result<Json<Health>, crate::error::ApiError> {
     let store = state.store.clone();
     let healthy = tokio::task::spawn_blocking(move || store.health()).await?;
     state.metrics.store_up.set(i64::from(healthy.is_ok()));
     match healthy {
-        Ok(()) => Ok(Json(json!({"status": "ok", "store": "ok"}))),
+        Ok(()) => Ok(Json(Health {
+            status: Healthy::Ok,
+            store: Healthy::Ok,
+        })),
         Err(error) => {
             tracing::error!(%error, "health check: the store cannot be used");
             Err(match error.kind() {

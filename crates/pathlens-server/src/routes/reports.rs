@@ -7,13 +7,33 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use pathlens_report::{ReportKind, ReportRequest};
+use pathlens_report::{Days, ReportBody, ReportKind, ReportRequest};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::{Caller, url_query};
 use crate::error::ApiError;
+use crate::openapi::{
+    AdminLookup, FilterParams, LimitParams, PeriodParams, ReportParams, ReportPath, ValuesPath,
+};
 use crate::routes::blocking;
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/videos/{video}/reports/{kind}",
+    operation_id = "report",
+    tag = "reports",
+    summary = "A report",
+    params(ReportPath, PeriodParams, FilterParams, ReportParams),
+    responses(
+        (status = 200, description = "The report", content(
+            (ReportBody = "application/json"),
+            (String = "text/csv"),
+        )),
+        AdminLookup,
+    ),
+)]
 pub async fn report(
     State(state): State<AppState>,
     caller: Caller,
@@ -60,7 +80,7 @@ pub async fn report(
         )
             .into_response());
     }
-    Ok(Json(report.to_json()).into_response())
+    Ok(Json(report.body()).into_response())
 }
 
 /// The most values `GET …/values/{dimension}` lists.
@@ -70,12 +90,25 @@ pub const MAX_VALUES: usize = 1_000;
 /// dimension present in the period under the other filters, ranked by
 /// plays, at most `limit` of them (100 unless asked; filter inputs suggest
 /// them).
+#[utoipa::path(
+    get,
+    path = "/api/v1/videos/{video}/values/{dimension}",
+    operation_id = "dimension_values",
+    tag = "reports",
+    summary = "The values of a dimension present in a period",
+    description = "The values of a context dimension among the video's events in the period that pass the other row filters, ranked by plays, then events, then value; for filter suggestions. Events without a value are counted under unknown.",
+    params(ValuesPath, PeriodParams, FilterParams, LimitParams),
+    responses(
+        (status = 200, description = "The values", body = DimensionValues),
+        AdminLookup,
+    ),
+)]
 pub async fn values(
     State(state): State<AppState>,
     caller: Caller,
     Path((video, dimension)): Path<(String, String)>,
     RawQuery(query): RawQuery,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<DimensionValues>, ApiError> {
     caller.require_admin()?;
     let mut params = url_query(query.as_deref().unwrap_or_default());
     let mut limit = 100;
@@ -103,18 +136,46 @@ pub async fn values(
     )
     .await?;
     let total = values.len();
-    let listed: Vec<serde_json::Value> = values
+    let values = values
         .into_iter()
         .take(limit)
-        .map(|v| serde_json::json!({"value": v.value, "plays": v.plays, "events": v.events}))
+        .map(|v| ValueFigures {
+            value: v.value,
+            plays: v.plays,
+            events: v.events,
+        })
         .collect();
-    Ok(Json(serde_json::json!({
-        "dimension": dimension.name(),
-        "filter": dimension.filter_param(),
-        "period": {"from": period.from.to_string(), "to": period.to.to_string(), "days": period.days()},
-        "values": listed,
-        "total": total,
-    })))
+    Ok(Json(DimensionValues {
+        dimension: dimension.name().to_string(),
+        filter: dimension.filter_param().to_string(),
+        period: Days::from(&period),
+        values,
+        total,
+    }))
+}
+
+/// One value of a dimension with its figures.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ValueFigures {
+    pub value: String,
+    pub plays: u64,
+    pub events: u64,
+}
+
+/// The values of a dimension present in a period.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DimensionValues {
+    #[schema(example = "country")]
+    pub dimension: String,
+    /// The filter parameter that narrows reports to these values
+    #[schema(example = "countries")]
+    pub filter: String,
+    #[schema(inline)]
+    pub period: Days,
+    #[schema(inline)]
+    pub values: Vec<ValueFigures>,
+    /// How many values there are in all
+    pub total: usize,
 }
 
 /// What a report route asks of the report crate: a function of the store,

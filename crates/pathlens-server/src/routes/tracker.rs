@@ -18,6 +18,19 @@ static ETAG: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// Serves the script; a page that has it answers `If-None-Match` with 304.
+#[utoipa::path(
+    get,
+    path = "/pathlens.js",
+    operation_id = "tracker_script",
+    tag = "operations",
+    summary = "The JS tracker for custom HTML5 players",
+    description = "A dependency-free script (see the README, 'The JS tracker'); cacheable, with an ETag.",
+    security(),
+    responses(
+        (status = 200, description = "The script", body = String, content_type = "text/javascript"),
+        (status = 304, description = "Not modified"),
+    ),
+)]
 pub async fn script(headers: HeaderMap) -> Response {
     let etag = HeaderValue::from_str(&ETAG).unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
     let cache = HeaderValue::from_static("public, max-age=3600");

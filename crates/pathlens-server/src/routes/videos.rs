@@ -10,21 +10,53 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use pathlens_model::{Graph, GraphError};
 use pathlens_report::{ReportKind, ReportRequest};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::openapi::{AdminLookup, AdminRead, AdminWrite};
 use crate::routes::blocking;
+use crate::service::Video;
 
-#[derive(Debug, Deserialize)]
+/// The id and name of a video whose body is a Kaltura path, which carries
+/// neither.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ImportParams {
+    /// Video id for a Kaltura path
+    #[param(example = "example")]
     pub id: Option<String>,
+    /// Video name for a Kaltura path
+    #[param(example = "Example")]
     pub name: Option<String>,
 }
 
-pub use crate::service::video_json;
+/// The example graph of the video routes' bodies.
+fn example_graph() -> serde_json::Value {
+    serde_json::json!({
+        "id": "example",
+        "name": "Example",
+        "start_node": "intro",
+        "nodes": [
+            {
+                "id": "intro",
+                "name": "Introduction",
+                "entry_id": "1_intro",
+                "duration_ms": 30000,
+                "hotspots": [{
+                    "id": "to-end",
+                    "label": "Continue",
+                    "start_ms": 20000,
+                    "end_ms": 30000,
+                    "behavior": {"type": "go_to_node", "node_id": "end"}
+                }]
+            },
+            {"id": "end", "name": "The end", "entry_id": "1_end", "duration_ms": 10000}
+        ]
+    })
+}
 
 fn parse_graph(
     body: &str,
@@ -66,23 +98,74 @@ fn parse_graph(
 
 /// Stores `graph` for the caller's partner, merging the history of the
 /// version it replaces.
+#[utoipa::path(
+    post,
+    path = "/api/v1/videos",
+    operation_id = "create_video",
+    tag = "videos",
+    summary = "Create or replace a video (our graph JSON, or Kaltura Path JSON with ?id= and ?name=)",
+    params(ImportParams),
+    request_body(
+        description = "The graph: our graph JSON, or a Kaltura path",
+        content = Object,
+        content_type = "application/json",
+        example = example_graph,
+    ),
+    responses(
+        (status = 200, description = "Replaced", body = Video),
+        (status = 201, description = "Created", body = Video),
+        AdminWrite,
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     Query(params): Query<ImportParams>,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Video>), ApiError> {
     let body = graph_text(body).await?;
     store_body(state, caller, &body, &params, None).await
 }
 
+/// The query of `PUT /api/v1/videos/{video}`: the path names the video.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ReplaceParams {
+    /// Video name for a Kaltura path
+    #[param(example = "Example")]
+    name: Option<String>,
+}
+
+#[utoipa::path(
+    put,
+    path = "/api/v1/videos/{video}",
+    operation_id = "replace_video",
+    tag = "videos",
+    summary = "Create or replace the video; removed nodes and hotspots are kept, flagged deleted",
+    params(
+        ("video" = String, Path, description = "Video id", example = "example"),
+        ReplaceParams,
+    ),
+    request_body(
+        description = "The graph: our graph JSON, or a Kaltura path",
+        content = Object,
+        content_type = "application/json",
+        example = example_graph,
+    ),
+    responses(
+        (status = 200, description = "Replaced", body = Video),
+        (status = 201, description = "Created", body = Video),
+        AdminWrite,
+    ),
+)]
 pub async fn replace(
     State(state): State<AppState>,
     caller: Caller,
     Path(video): Path<String>,
     Query(params): Query<ImportParams>,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Video>), ApiError> {
     let body = graph_text(body).await?;
     store_body(state, caller, &body, &params, Some(&video)).await
 }
@@ -112,7 +195,7 @@ async fn store_body(
     body: &str,
     params: &ImportParams,
     path_id: Option<&str>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Video>), ApiError> {
     caller.require_admin()?;
     let graph = parse_graph(body, params, path_id)?;
     let (stored, created) = blocking(move || {
@@ -129,14 +212,26 @@ async fn store_body(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(video_json(&stored))))
+    Ok((status, Json(Video::from(&stored))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/videos/{video}",
+    operation_id = "show_video",
+    tag = "videos",
+    summary = "A video with levels and history",
+    params(("video" = String, Path, description = "Video id", example = "example")),
+    responses(
+        (status = 200, description = "Video", body = Video),
+        AdminLookup,
+    ),
+)]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path(video): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Video>, ApiError> {
     caller.require_admin()?;
     let partner = caller.partner_id();
     let stored = blocking(move || {
@@ -147,23 +242,71 @@ pub async fn show(
         )?)
     })
     .await?;
-    Ok(Json(video_json(&stored)))
+    Ok(Json(Video::from(&stored)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// The IANA zone whose local days "the last 30 days" are (default UTC).
+    /// IANA time zone of the local days (default UTC)
+    #[param(example = "Europe/Paris")]
     pub tz: Option<String>,
+}
+
+/// The local days `plays_30d` counts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlaysPeriod {
+    #[schema(format = Date)]
+    pub from: String,
+    #[schema(format = Date)]
+    pub to: String,
+    pub tz: String,
+}
+
+/// A video of the list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VideoSummary {
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    /// Nodes not removed
+    pub nodes: usize,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+    pub plays_30d: u64,
+}
+
+/// The partner's videos, with their plays over the last 30 local days.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VideoList {
+    /// The local days plays_30d counts
+    #[schema(inline)]
+    pub plays_period: PlaysPeriod,
+    #[schema(inline)]
+    pub videos: Vec<VideoSummary>,
 }
 
 /// `GET /api/v1/videos`: every video of the partner with its plays over the
 /// last 30 days — local days in `?tz=`, as the video's dashboard counts
 /// them with the same preset — for the dashboard's list.
+#[utoipa::path(
+    get,
+    path = "/api/v1/videos",
+    operation_id = "list_videos",
+    tag = "videos",
+    summary = "List the partner's interactive videos with plays over the last 30 days",
+    description = "plays_30d counts plays over the last_30_days preset: the 30 local days ending today in tz, exactly as a totals report with that range and zone; plays_period names those days.",
+    params(ListParams),
+    responses(
+        (status = 200, description = "Videos", body = inline(VideoList)),
+        AdminRead,
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Query(params): Query<ListParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<VideoList>, ApiError> {
     caller.require_admin()?;
     let partner = caller.partner_id();
     let mut report_params = vec![("range".to_string(), "last_30_days".to_string())];
@@ -180,14 +323,14 @@ pub async fn list(
             let (days, totals) =
                 pathlens_report::period_totals(state.store.as_ref(), &video, &request, now)?;
             period = Some(days);
-            rows.push(json!({
-                "id": video.graph.id,
-                "name": video.graph.name,
-                "owner": video.graph.owner,
-                "nodes": video.graph.live_nodes().count(),
-                "updated_at": video.updated_at.to_rfc3339(),
-                "plays_30d": totals.plays,
-            }));
+            rows.push(VideoSummary {
+                id: video.graph.id.clone(),
+                name: video.graph.name.clone(),
+                owner: video.graph.owner.clone(),
+                nodes: video.graph.live_nodes().count(),
+                updated_at: video.updated_at.to_rfc3339(),
+                plays_30d: totals.plays,
+            });
         }
         let period = match period {
             Some(days) => days,
@@ -196,7 +339,13 @@ pub async fn list(
         Ok((rows, period))
     })
     .await?;
-    let plays_period =
-        json!({"from": period.from.to_string(), "to": period.to.to_string(), "tz": tz.name()});
-    Ok(Json(json!({"videos": rows, "plays_period": plays_period})))
+    let plays_period = PlaysPeriod {
+        from: period.from.to_string(),
+        to: period.to.to_string(),
+        tz: tz.name().to_string(),
+    };
+    Ok(Json(VideoList {
+        plays_period,
+        videos: rows,
+    }))
 }

@@ -25,10 +25,12 @@ use pathlens_ingest::RequestContext;
 use pathlens_ingest::xapi::{self, MAX_XAPI_BYTES, XapiContext};
 use pathlens_store::{ApiKey, KeyKind};
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::auth::{Caller, url_query};
 use crate::error::ApiError;
+use crate::openapi::Ingest;
 use crate::routes::blocking;
 
 const SOURCE: &str = "xapi";
@@ -36,7 +38,84 @@ const SOURCE: &str = "xapi";
 /// The xAPI version pathlens answers as.
 const XAPI_VERSION: &str = "1.0.3";
 
+macro_rules! xapi_text {
+    () => {
+        "xAPI statements as H5P emits them: one statement or an array; all or nothing. Verbs initialized → impression, played → play, progressed → view, interacted/answered → hotspot click, completed → quartile 100; others are counted in /metrics, not stored. Position from the ending-point extension. Key: Bearer, ?key= (write key), or HTTP Basic credentials whose password (or user name) is the key. CORS: any origin."
+    };
+}
+
+/// One statement, as H5P sends it.
+fn example_statement() -> Value {
+    serde_json::json!({
+        "id": "5f0ad7a4-4b9e-4c59-9f1e-0c1d2e3f4a5b",
+        "actor": {"name": "Ada", "mbox": "mailto:ada@example.com", "objectType": "Agent"},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/played", "display": {"en-US": "played"}},
+        "object": {"id": "https://lms.example.com/h5p/embed/42", "objectType": "Activity"},
+        "context": {"registration": "6f1c2d1e-1111-4a2b-9c3d-0123456789ab"},
+        "result": {"extensions": {"http://id.tincanapi.com/extension/ending-point": "PT12.5S"}}
+    })
+}
+
+/// A POST's body: one statement or an array of them.
+struct Statements;
+
+impl utoipa::PartialSchema for Statements {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::{ArrayBuilder, Object, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(Object::with_type(Type::Object))
+            .item(ArrayBuilder::new().items(Object::with_type(Type::Object)))
+            .into()
+    }
+}
+
+impl ToSchema for Statements {}
+
+/// The query of `POST /xapi/statements`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct PostParams {
+    /// The video every statement belongs to (default: the object id without subContentId)
+    #[param(example = "example")]
+    video: Option<String>,
+    /// A write key, for clients that cannot set headers
+    key: Option<String>,
+}
+
+/// The query of `PUT /xapi/statements`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct PutParams {
+    /// The statement's id
+    #[param(
+        rename = "statementId",
+        example = "5f0ad7a4-4b9e-4c59-9f1e-0c1d2e3f4a5b"
+    )]
+    statement_id: String,
+    /// As for POST
+    #[param(example = "example")]
+    video: Option<String>,
+    /// A write key
+    key: Option<String>,
+}
+
 /// `POST /xapi/statements`: answers the statements' ids.
+#[utoipa::path(
+    post,
+    path = "/xapi/statements",
+    operation_id = "post_statements",
+    tag = "xapi",
+    summary = "Store xAPI statements",
+    description = xapi_text!(),
+    params(PostParams),
+    request_body(content = inline(Statements), content_type = "application/json", example = example_statement),
+    responses(
+        (status = 200, description = "The statements' ids, in order", body = Vec<String>),
+        Ingest,
+    ),
+)]
 pub async fn post(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let ids = store_statements(&state, request, false).await?;
     Ok(with_version(
@@ -45,6 +124,20 @@ pub async fn post(State(state): State<AppState>, request: Request) -> Result<Res
 }
 
 /// `PUT /xapi/statements?statementId=…`: one statement; answers 204.
+#[utoipa::path(
+    put,
+    path = "/xapi/statements",
+    operation_id = "put_statement",
+    tag = "xapi",
+    summary = "Store one xAPI statement under statementId",
+    description = xapi_text!(),
+    params(PutParams),
+    request_body(content = Object, content_type = "application/json", example = example_statement),
+    responses(
+        (status = 204, description = "Stored (or already stored under this id)"),
+        Ingest,
+    ),
+)]
 pub async fn put(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     store_statements(&state, request, true).await?;
     Ok(with_version(StatusCode::NO_CONTENT.into_response()))
