@@ -121,109 +121,94 @@ fn example_form() -> Value {
     json!({"eventIndex": 2, "rootEntryId": "example"})
 }
 
-/// `GET /api_v3/index.php`: needs `service=analytics&action=trackEvent`.
-#[utoipa::path(
-    get,
-    path = "/api_v3/index.php",
-    operation_id = "kava_index_php_get",
-    tag = "kaltura",
-    summary = "KAVA beacon (GET form)",
-    description = INDEX_PHP,
-    security(),
-    params(ServiceAction, BeaconParams),
-    responses(
-        (status = 200, description = "Accepted, a retry, or an ignored type", body = BeaconAnswer),
-        Beacon,
-    ),
-)]
-pub async fn index_php_get(
-    State(state): State<AppState>,
-    request: Request,
-) -> Result<Json<BeaconAnswer>, ApiError> {
-    track(state, request, true).await
+/// A beacon route: its documentation, and a handler that decodes the beacon
+/// (`needs_service_action` for `/api_v3/index.php`).
+macro_rules! beacon_route {
+    (
+        $(#[$doc:meta])*
+        $name:ident: $method:ident $path:tt as $id:tt,
+        $summary:tt, $description:ident,
+        params($($params:ident),*),
+        needs_service_action: $require:tt,
+        errors: $errors:ident
+        $(, body: $body:tt)?
+    ) => {
+        $(#[$doc])*
+        #[utoipa::path(
+            $method,
+            path = $path,
+            operation_id = $id,
+            tag = "kaltura",
+            summary = $summary,
+            description = $description,
+            security(),
+            params($($params),*),
+            $(request_body $body,)?
+            responses(
+                (status = 200, description = "Accepted, a retry, or an ignored type", body = BeaconAnswer),
+                $errors,
+            ),
+        )]
+        pub async fn $name(
+            State(state): State<AppState>,
+            request: Request,
+        ) -> Result<Json<BeaconAnswer>, ApiError> {
+            track(state, request, $require).await
+        }
+    };
 }
 
-/// `POST /api_v3/index.php`: as the GET form, the rest in the body.
-#[utoipa::path(
-    post,
-    path = "/api_v3/index.php",
-    operation_id = "kava_index_php_post",
-    tag = "kaltura",
-    summary = "KAVA beacon (POST form)",
-    description = INDEX_PHP,
-    security(),
+beacon_route!(
+    /// `GET /api_v3/index.php`: needs `service=analytics&action=trackEvent`.
+    index_php_get: get "/api_v3/index.php" as "kava_index_php_get",
+    "KAVA beacon (GET form)", INDEX_PHP,
     params(ServiceAction, BeaconParams),
-    request_body(
+    needs_service_action: true,
+    errors: Beacon
+);
+
+beacon_route!(
+    /// `POST /api_v3/index.php`: as the GET form, the rest in the body.
+    index_php_post: post "/api_v3/index.php" as "kava_index_php_post",
+    "KAVA beacon (POST form)", INDEX_PHP,
+    params(ServiceAction, BeaconParams),
+    needs_service_action: true,
+    errors: BeaconWithBody,
+    body: (
         description = "The beacon's other parameters: a JSON object, the same as text (players avoid a CORS preflight), or a form",
         content(
             (Object = "application/json", example = example_body),
             (String = "text/plain", example = example_text),
             (Object = "application/x-www-form-urlencoded", example = example_form),
         ),
-    ),
-    responses(
-        (status = 200, description = "Accepted, a retry, or an ignored type", body = BeaconAnswer),
-        BeaconWithBody,
-    ),
-)]
-pub async fn index_php_post(
-    State(state): State<AppState>,
-    request: Request,
-) -> Result<Json<BeaconAnswer>, ApiError> {
-    track(state, request, true).await
-}
+    )
+);
 
-/// `GET /api_v3/service/analytics/action/trackEvent`.
-#[utoipa::path(
-    get,
-    path = "/api_v3/service/analytics/action/trackEvent",
-    operation_id = "kava_track_event_get",
-    tag = "kaltura",
-    summary = "KAVA beacon (GET form)",
-    description = BEACON,
-    security(),
+beacon_route!(
+    /// `GET /api_v3/service/analytics/action/trackEvent`.
+    track_event_get: get "/api_v3/service/analytics/action/trackEvent" as "kava_track_event_get",
+    "KAVA beacon (GET form)", BEACON,
     params(BeaconParams),
-    responses(
-        (status = 200, description = "Accepted, a retry, or an ignored type", body = BeaconAnswer),
-        Beacon,
-    ),
-)]
-pub async fn track_event_get(
-    State(state): State<AppState>,
-    request: Request,
-) -> Result<Json<BeaconAnswer>, ApiError> {
-    track(state, request, false).await
-}
+    needs_service_action: false,
+    errors: Beacon
+);
 
-/// `POST /api_v3/service/analytics/action/trackEvent`.
-#[utoipa::path(
-    post,
-    path = "/api_v3/service/analytics/action/trackEvent",
-    operation_id = "kava_track_event_post",
-    tag = "kaltura",
-    summary = "KAVA beacon (POST form)",
-    description = BEACON,
-    security(),
+beacon_route!(
+    /// `POST /api_v3/service/analytics/action/trackEvent`.
+    track_event_post: post "/api_v3/service/analytics/action/trackEvent" as "kava_track_event_post",
+    "KAVA beacon (POST form)", BEACON,
     params(BeaconParams),
-    request_body(
+    needs_service_action: false,
+    errors: BeaconWithBody,
+    body: (
         description = "The beacon's other parameters: a JSON object, the same as text (players avoid a CORS preflight), or a form",
         content(
             (Object = "application/json", example = example_body),
             (String = "text/plain", example = example_text),
             (Object = "application/x-www-form-urlencoded", example = example_form),
         ),
-    ),
-    responses(
-        (status = 200, description = "Accepted, a retry, or an ignored type", body = BeaconAnswer),
-        BeaconWithBody,
-    ),
-)]
-pub async fn track_event_post(
-    State(state): State<AppState>,
-    request: Request,
-) -> Result<Json<BeaconAnswer>, ApiError> {
-    track(state, request, false).await
-}
+    )
+);
 
 async fn track(
     state: AppState,
