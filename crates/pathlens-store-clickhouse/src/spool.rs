@@ -553,14 +553,7 @@ impl Drop for Spool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pathlens_model::EventKind;
-    use pathlens_store::conformance::sample_event;
-
-    fn events(session: &str, count: u32) -> Vec<Event> {
-        (1..=count)
-            .map(|i| sample_event(1, "v", session, i, EventKind::View))
-            .collect()
-    }
+    use pathlens_store::conformance::sample_views as events;
 
     fn all(spool: &Spool) -> Vec<Event> {
         let batch = spool.next_batch(u64::MAX).unwrap();

@@ -31,6 +31,7 @@ mod aggregate;
 mod chains;
 mod codec;
 mod facts;
+mod intake;
 mod read;
 mod rollup;
 pub mod schema;
@@ -38,7 +39,7 @@ mod sessions;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -73,6 +74,10 @@ pub struct DuckDbConfig {
     /// memory (the most recently written to); others are read from the
     /// database when a batch reaches them.
     pub cached_sessions: usize,
+    /// Whether small appends are acknowledged through the intake log
+    /// (`intake/` beside the database) and applied in batches, rather than
+    /// each committed to the database.
+    pub intake: bool,
 }
 
 impl Default for DuckDbConfig {
@@ -81,6 +86,7 @@ impl Default for DuckDbConfig {
             queue_capacity: 256,
             memory_limit: None,
             cached_sessions: 20_000,
+            intake: true,
         }
     }
 }
@@ -106,6 +112,8 @@ pub(crate) struct Shared {
     pub stored_through: AtomicI64,
     /// The session facts cover every event with a smaller sequence number.
     pub facts_through: AtomicI64,
+    /// Events acknowledged through the intake log and not applied yet.
+    pub unapplied: AtomicUsize,
 }
 
 impl Shared {
@@ -225,6 +233,7 @@ impl DuckDbStore {
             fault: Mutex::new(None),
             stored_through: AtomicI64::new(0),
             facts_through: AtomicI64::new(0),
+            unapplied: AtomicUsize::new(0),
         });
         let depth = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (jobs, receiver) = sync_channel(config.queue_capacity.max(1));
@@ -357,6 +366,19 @@ impl DuckDbStore {
         }
     }
 
+    /// Has the writer apply what the intake log acknowledged, so that a
+    /// read sees every acknowledged event. With the writer's queue full the
+    /// read goes on (without the last moments' events) rather than fail.
+    fn applied(&self) -> Result<()> {
+        if self.shared.unapplied.load(Ordering::Acquire) == 0 {
+            return Ok(());
+        }
+        match self.submit(|reply| Write::Apply { reply }) {
+            Err(error) if error.kind() == StoreErrorKind::Overloaded => Ok(()),
+            other => other,
+        }
+    }
+
     fn facts_ready(&self) -> bool {
         self.shared.facts_current()
             || match self.submit(|reply| Write::Facts { reply }) {
@@ -412,15 +434,18 @@ impl Store for DuckDbStore {
     }
 
     fn scan(&self, request: &ScanRequest) -> Result<Vec<EventRow>> {
+        self.applied()?;
         self.read(|c| read::scan(c, request))
     }
 
     fn values(&self, request: &ValuesRequest) -> Result<Vec<DimensionValue>> {
+        self.applied()?;
         self.read(|c| read::values(c, request))
     }
 
     fn aggregate(&self, request: &AggregateRequest) -> Result<Aggregates> {
         request.cancel.check()?;
+        self.applied()?;
         let facts = self.facts_ready();
         self.read_cancellable(&request.cancel, |c| aggregate::aggregate(c, request, facts))
     }
@@ -432,6 +457,7 @@ impl Store for DuckDbStore {
         values: &[String],
     ) -> Result<Vec<Totals>> {
         request.cancel.check()?;
+        self.applied()?;
         // Every value in one query over the facts when they answer it;
         // otherwise one aggregate per value.
         if rollup::covers(request)
@@ -446,10 +472,12 @@ impl Store for DuckDbStore {
     }
 
     fn export(&self, partner: Option<PartnerId>, offset: u64, limit: usize) -> Result<Vec<Event>> {
+        self.applied()?;
         self.read(|c| read::export(c, partner, offset, limit))
     }
 
     fn event_count(&self) -> Result<u64> {
+        self.applied()?;
         self.read(read::event_count)
     }
 

@@ -145,6 +145,17 @@ impl Sessions {
         Ok(())
     }
 
+    /// Remembers the keys of `events`, acknowledged but not in the database
+    /// yet (their sessions are loaded, and stay until they are applied:
+    /// sessions are only let go in [`Sessions::apply`]).
+    pub fn note<'e>(&mut self, events: impl IntoIterator<Item = &'e Event>) {
+        for event in events {
+            if let Some(cached) = self.cached.get_mut(&key_of(event)) {
+                cached.keys.insert(event.dedup_key);
+            }
+        }
+    }
+
     /// Whether an event with this session and key is stored (its session
     /// must be loaded).
     pub fn stored(&self, session: &SessionKey, dedup_key: u64) -> bool {

@@ -26,11 +26,24 @@ use pathlens_model::{Event, Graph};
 use pathlens_store::{ApiKey, AppendOutcome, PartnerId, Result};
 
 use crate::chains::Chains;
+use crate::intake::Intake;
 use crate::sessions::{self, Sessions};
 use crate::{REOPEN_INTERVAL, Shared, codec, in_transaction, internal, open_database};
 
 /// Appends committed in one transaction at most.
 const MAX_JOBS_PER_COMMIT: usize = 64;
+
+/// Groups of appends with at most this many events go through the intake
+/// log (`intake.rs`); larger ones (imports) are committed to the database
+/// directly, their commit's sync shared by many events.
+const INTAKE_MAX_EVENTS: usize = 2_000;
+/// Events acknowledged through the intake log are applied to the database
+/// once the writer has had no job for this long,
+const APPLY_IDLE: Duration = Duration::from_millis(5);
+/// or once they have waited this long,
+const APPLY_MAX_DELAY: Duration = Duration::from_millis(100);
+/// or once this many wait (a read applies them at once).
+const APPLY_MAX_EVENTS: usize = 20_000;
 
 /// Pending facts are derived once the writer has had no job for this long,
 const FACTS_IDLE: Duration = Duration::from_millis(100);
@@ -75,6 +88,10 @@ pub(crate) enum Write {
     Checkpoint {
         reply: SyncSender<Result<()>>,
     },
+    /// Apply every event acknowledged through the intake log now.
+    Apply {
+        reply: SyncSender<Result<()>>,
+    },
     /// Derive the session facts of every committed event now.
     Facts {
         reply: SyncSender<Result<()>>,
@@ -91,6 +108,12 @@ pub(crate) struct WriterState {
     chains: Chains,
     next_seq: i64,
     pending: Option<Pending>,
+    /// The intake log, unless small appends are committed directly.
+    intake: Option<Intake>,
+    /// Events acknowledged through the intake log, not in the database yet,
+    /// and since when the oldest has waited.
+    unapplied: Vec<Event>,
+    unapplied_since: Option<Instant>,
     depth: Arc<AtomicUsize>,
     shared: Arc<Shared>,
     /// When the writer last tried to reopen an unusable database.
@@ -112,18 +135,161 @@ impl WriterState {
         shared: Arc<Shared>,
     ) -> Result<WriterState> {
         let Loaded { next_seq, pending } = Self::read_state(&connection)?;
-        let state = WriterState {
+        let mut state = WriterState {
             connection,
             sessions: Sessions::new(shared.config.cached_sessions),
             chains: Chains::default(),
             next_seq,
             pending,
+            intake: None,
+            unapplied: Vec::new(),
+            unapplied_since: None,
             depth,
             shared,
             last_reopen: None,
         };
         state.publish();
+        if state.shared.config.intake {
+            state.open_intake()?;
+        }
         Ok(state)
+    }
+
+    /// Opens the intake log beside the database, first storing what it
+    /// holds from before (a crash, or a stop before it was applied): what
+    /// was applied already is recognised as stored.
+    fn open_intake(&mut self) -> Result<()> {
+        let dir = self
+            .shared
+            .path
+            .parent()
+            .unwrap_or_else(|| std::path::Path::new("."))
+            .join("intake");
+        let (mut intake, batches) = Intake::open(&dir)
+            .map_err(|e| internal(&format!("opening the intake log in {}", dir.display()), e))?;
+        let mut stored = AppendOutcome::default();
+        for events in &batches {
+            let outcome = self.store_now(events)?;
+            stored.accepted += outcome.accepted;
+            stored.duplicates += outcome.duplicates;
+        }
+        if !batches.is_empty() {
+            tracing::info!(
+                stored = stored.accepted,
+                already = stored.duplicates,
+                "intake log: events acknowledged before the last stop are stored"
+            );
+        }
+        intake
+            .applied_all()
+            .map_err(|e| internal("clearing the intake log", e))?;
+        self.intake = Some(intake);
+        Ok(())
+    }
+
+    /// Stores `events` in the database now, skipping those stored already.
+    fn store_now(&mut self, events: &[Event]) -> Result<AppendOutcome> {
+        self.sessions
+            .load(&self.connection, &mut self.chains, events)?;
+        let (outcomes, accepted) = self.fresh(std::iter::once(events));
+        self.write_events(&accepted)?;
+        self.stored(&accepted);
+        Ok(outcomes.into_iter().next().unwrap_or_default())
+    }
+
+    /// Which events of each group are new (their sessions are loaded): the
+    /// outcome of each group and the new events, in order.
+    fn fresh<'e>(
+        &self,
+        groups: impl Iterator<Item = &'e [Event]>,
+    ) -> (Vec<AppendOutcome>, Vec<&'e Event>) {
+        let mut seen: HashSet<(u32, &str, &str, u64)> = HashSet::new();
+        let mut outcomes = Vec::new();
+        let mut accepted = Vec::new();
+        for events in groups {
+            let mut outcome = AppendOutcome::default();
+            for event in events {
+                let key = (
+                    event.partner_id,
+                    event.video_id.as_str(),
+                    event.session_id.as_str(),
+                    event.dedup_key,
+                );
+                if self
+                    .sessions
+                    .stored(&sessions::key_of(event), event.dedup_key)
+                    || !seen.insert(key)
+                {
+                    outcome.duplicates += 1;
+                } else {
+                    outcome.accepted += 1;
+                    accepted.push(event);
+                }
+            }
+            outcomes.push(outcome);
+        }
+        (outcomes, accepted)
+    }
+
+    /// Records that `events` were committed: their sequence numbers and
+    /// the facts they wait for.
+    fn stored(&mut self, events: &[&Event]) {
+        if events.is_empty() {
+            return;
+        }
+        let first_seq = self.next_seq;
+        self.next_seq += events.len() as i64;
+        let times = events.iter().map(|e| e.ts.timestamp_micros());
+        let (lo, hi) = (times.clone().min().unwrap_or(0), times.max().unwrap_or(0));
+        let pending = self.pending.get_or_insert(Pending {
+            first_seq,
+            lo,
+            hi,
+            events: 0,
+            since: Instant::now(),
+        });
+        pending.lo = pending.lo.min(lo);
+        pending.hi = pending.hi.max(hi);
+        pending.events += events.len();
+        self.publish();
+    }
+
+    /// Applies every event acknowledged through the intake log to the
+    /// database, in one transaction.
+    fn apply_intake(&mut self) -> Result<()> {
+        if self.unapplied.is_empty() {
+            return Ok(());
+        }
+        if let Some(fault) = self.refuse() {
+            return Err(fault);
+        }
+        let events = std::mem::take(&mut self.unapplied);
+        let refs: Vec<&Event> = events.iter().collect();
+        if let Err(error) = self.write_events(&refs) {
+            self.unapplied = events;
+            return Err(self.shared.observe(error));
+        }
+        self.stored(&refs);
+        self.unapplied_since = None;
+        self.shared.unapplied.store(0, Ordering::Release);
+        if let Some(intake) = &mut self.intake
+            && let Err(error) = intake.applied_all()
+        {
+            tracing::warn!(%error, "intake log: deleting applied segments failed; they are read again at the next open");
+        }
+        Ok(())
+    }
+
+    /// Applies the intake's events when they have waited long enough or
+    /// grown many (a failure is logged; they stay acknowledged in the log
+    /// and are tried again).
+    fn apply_due(&mut self, idle: bool) {
+        let due = self.unapplied_since.is_some_and(|since| {
+            idle || self.unapplied.len() >= APPLY_MAX_EVENTS || since.elapsed() >= APPLY_MAX_DELAY
+        });
+        if due && let Err(error) = self.apply_intake() {
+            tracing::warn!(%error, "applying the intake log failed; its events stay in the log");
+        }
     }
 
     /// Tells readers how far the events and their facts are.
@@ -138,6 +304,7 @@ impl WriterState {
     /// Derives the facts of the pending events in one transaction, and
     /// records how far they go.
     fn derive_pending(&mut self) -> Result<()> {
+        self.apply_intake()?;
         let Some(pending) = self.pending else {
             return Ok(());
         };
@@ -226,6 +393,17 @@ impl WriterState {
             Ok((connection, loaded, readers)) => {
                 self.connection = connection;
                 self.sessions.clear(&mut self.chains);
+                // The keys of acknowledged events not applied yet are only
+                // in memory (and in the intake log).
+                let unapplied = std::mem::take(&mut self.unapplied);
+                if let Err(error) =
+                    self.sessions
+                        .load(&self.connection, &mut self.chains, &unapplied)
+                {
+                    tracing::warn!(%error, "reading the sessions of the intake's events failed");
+                }
+                self.sessions.note(&unapplied);
+                self.unapplied = unapplied;
                 self.next_seq = loaded.next_seq;
                 self.pending = loaded.pending;
                 self.publish();
@@ -260,7 +438,9 @@ impl WriterState {
     /// Serves jobs until every sender is gone.
     pub fn run(mut self, jobs: Receiver<Job>) {
         loop {
-            let wait = if self.pending.is_some() {
+            let wait = if !self.unapplied.is_empty() {
+                APPLY_IDLE
+            } else if self.pending.is_some() {
                 FACTS_IDLE
             } else {
                 REOPEN_INTERVAL
@@ -269,7 +449,11 @@ impl WriterState {
                 Ok(job) => job,
                 Err(RecvTimeoutError::Timeout) => {
                     self.heal();
-                    self.derive_due(true);
+                    if self.unapplied.is_empty() {
+                        self.derive_due(true);
+                    } else {
+                        self.apply_due(true);
+                    }
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -291,6 +475,7 @@ impl WriterState {
                 }
             }
             self.commit_appends(appends);
+            self.apply_due(false);
             self.derive_due(false);
         }
         // Closing: the facts of what is committed, so the next open has
@@ -307,6 +492,7 @@ impl WriterState {
                 Write::Video { reply, .. }
                 | Write::Key { reply, .. }
                 | Write::Checkpoint { reply }
+                | Write::Apply { reply }
                 | Write::Facts { reply } => drop(reply.send(Err(fault))),
                 Write::Revoke { reply, .. } => drop(reply.send(Err(fault))),
             }
@@ -330,11 +516,15 @@ impl WriterState {
             Write::Facts { reply } => {
                 let _ = reply.send(self.derive_pending());
             }
+            Write::Apply { reply } => {
+                let _ = reply.send(self.apply_intake());
+            }
             Write::Checkpoint { reply } => {
-                let result = self
-                    .connection
-                    .execute_batch("CHECKPOINT")
-                    .map_err(|e| internal("checkpointing", e));
+                let result = self.apply_intake().and_then(|()| {
+                    self.connection
+                        .execute_batch("CHECKPOINT")
+                        .map_err(|e| internal("checkpointing", e))
+                });
                 let _ = reply.send(result.map_err(|e| self.shared.observe(e)));
             }
             Write::Revoke { id, now, reply } => {
@@ -384,81 +574,96 @@ impl WriterState {
             .map_err(|e| internal("storing a key", e))
     }
 
-    /// Stores the new events of every job in one transaction, then answers
-    /// each job. On failure nothing is stored and every job gets the error.
-    fn commit_appends(&mut self, jobs: Vec<(Vec<Event>, SyncSender<Result<AppendOutcome>>)>) {
-        if jobs.is_empty() {
-            return;
-        }
-        if let Some(fault) = self.refuse() {
-            for (_, reply) in jobs {
-                let _ = reply.send(Err(fault.same()));
-            }
-            return;
-        }
-        let batch = jobs.iter().flat_map(|(events, _)| events);
-        if let Err(error) = self
-            .sessions
-            .load(&self.connection, &mut self.chains, batch)
-        {
-            let error = self.shared.observe(error);
-            for (_, reply) in jobs {
-                let _ = reply.send(Err(error.same()));
-            }
-            return;
-        }
-        let mut fresh: HashSet<(u32, &str, &str, u64)> = HashSet::new();
-        let mut outcomes = Vec::with_capacity(jobs.len());
-        let mut accepted: Vec<&Event> = Vec::new();
-        for (events, _) in &jobs {
-            let mut outcome = AppendOutcome::default();
-            for event in events {
-                let key = (
-                    event.partner_id,
-                    event.video_id.as_str(),
-                    event.session_id.as_str(),
-                    event.dedup_key,
-                );
-                if self
-                    .sessions
-                    .stored(&sessions::key_of(event), event.dedup_key)
-                    || !fresh.insert(key)
-                {
-                    outcome.duplicates += 1;
-                } else {
-                    outcome.accepted += 1;
-                    accepted.push(event);
-                }
-            }
-            outcomes.push(outcome);
-        }
-        let result = self
-            .write_events(&accepted)
-            .map_err(|e| self.shared.observe(e));
-        if result.is_ok() && !accepted.is_empty() {
-            let first_seq = self.next_seq;
-            self.next_seq += accepted.len() as i64;
-            let times = accepted.iter().map(|e| e.ts.timestamp_micros());
-            let (lo, hi) = (times.clone().min().unwrap_or(0), times.max().unwrap_or(0));
-            let pending = self.pending.get_or_insert(Pending {
-                first_seq,
-                lo,
-                hi,
-                events: 0,
-                since: Instant::now(),
-            });
-            pending.lo = pending.lo.min(lo);
-            pending.hi = pending.hi.max(hi);
-            pending.events += accepted.len();
-            self.publish();
-        }
-        for ((_, reply), outcome) in jobs.into_iter().zip(outcomes) {
-            let answer = match &result {
-                Ok(()) => Ok(outcome),
+    /// Answers every job with `result` (its own outcome on success).
+    fn answer(
+        jobs: Vec<(Vec<Event>, SyncSender<Result<AppendOutcome>>)>,
+        outcomes: Vec<AppendOutcome>,
+        result: &Result<()>,
+    ) {
+        let mut outcomes = outcomes.into_iter();
+        for (_, reply) in jobs {
+            let answer = match result {
+                Ok(()) => Ok(outcomes.next().unwrap_or_default()),
                 Err(error) => Err(error.same()),
             };
             let _ = reply.send(answer);
         }
+    }
+
+    /// Stores the new events of every job — in the intake log when they
+    /// are few, else in the database in one transaction — then answers each
+    /// job. On failure nothing is stored and every job gets the error.
+    fn commit_appends(&mut self, jobs: Vec<(Vec<Event>, SyncSender<Result<AppendOutcome>>)>) {
+        if jobs.is_empty() {
+            return;
+        }
+        let total: usize = jobs.iter().map(|(events, _)| events.len()).sum();
+        let through_intake = self.intake.is_some() && total <= INTAKE_MAX_EVENTS;
+        // A direct commit comes after what the intake acknowledged before.
+        let ready = match self.refuse() {
+            Some(fault) => Err(fault),
+            None if through_intake => Ok(()),
+            None => self.apply_intake(),
+        }
+        .and_then(|()| {
+            self.sessions.load(
+                &self.connection,
+                &mut self.chains,
+                jobs.iter().flat_map(|(events, _)| events),
+            )
+        });
+        if let Err(error) = ready {
+            let error = self.shared.observe(error);
+            Self::answer(jobs, Vec::new(), &Err(error));
+            return;
+        }
+        let (outcomes, accepted) = self.fresh(jobs.iter().map(|(events, _)| events.as_slice()));
+        let result = if through_intake {
+            self.record_intake(&accepted)
+        } else {
+            let written = self
+                .write_events(&accepted)
+                .map_err(|e| self.shared.observe(e));
+            if written.is_ok() {
+                self.stored(&accepted);
+            }
+            written
+        };
+        Self::answer(jobs, outcomes, &result);
+    }
+
+    /// Acknowledges `events` through the intake log: durable once their
+    /// record is synced, applied to the database shortly after. When the
+    /// log cannot be written, they are committed to the database instead.
+    fn record_intake(&mut self, events: &[&Event]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let Some(intake) = &mut self.intake else {
+            return Err(internal(
+                "recording events",
+                std::io::Error::other("no intake log"),
+            ));
+        };
+        if let Err(error) = intake.append(events) {
+            tracing::warn!(%error, "intake log: writing failed; committing to the database directly");
+            self.apply_intake()?;
+            let written = self
+                .write_events(events)
+                .map_err(|e| self.shared.observe(e));
+            if written.is_ok() {
+                self.stored(events);
+            }
+            return written;
+        }
+        self.sessions.note(events.iter().copied());
+        self.unapplied
+            .extend(events.iter().map(|&event| event.clone()));
+        self.unapplied_since.get_or_insert_with(Instant::now);
+        self.shared
+            .unapplied
+            .store(self.unapplied.len(), Ordering::Release);
+        Ok(())
     }
 
     fn write_events(&mut self, events: &[&Event]) -> Result<()> {

@@ -95,6 +95,13 @@ pub fn sample_event(
     }
 }
 
+/// Views 1..=`count` of session `session` of video "v" (partner 1).
+pub fn sample_views(session: &str, count: u32) -> Vec<Event> {
+    (1..=count)
+        .map(|i| sample_event(1, "v", session, i, EventKind::View))
+        .collect()
+}
+
 fn graph(id: &str) -> Graph {
     Graph::from_json(&format!(
         r#"{{"id":"{id}","name":"Video {id}","start_node":"a","nodes":[
