@@ -128,6 +128,9 @@ pub(crate) struct Intake {
     offset: u64,
     /// Segments before the active one, deleted once applied.
     older: Vec<u64>,
+    /// The next segment, written in the background once the active one is
+    /// half full, so that no append waits for 16 MiB of zeros.
+    next: Option<std::thread::JoinHandle<io::Result<File>>>,
 }
 
 impl Intake {
@@ -157,6 +160,7 @@ impl Intake {
                 id,
                 offset: 0,
                 older,
+                next: None,
             },
             batches,
         ))
@@ -186,10 +190,20 @@ impl Intake {
         let need = (HEADER + payload.len()) as u64;
         if self.offset + need > SEGMENT_BYTES {
             let next = self.id + 1;
-            self.file = create(&self.dir, next)?;
+            self.file = match self.next.take().map(std::thread::JoinHandle::join) {
+                Some(Ok(Ok(file))) => file,
+                _ => create(&self.dir, next)?,
+            };
             self.older.push(self.id);
             self.id = next;
             self.offset = 0;
+        }
+        if self.next.is_none() && self.offset + need > SEGMENT_BYTES / 2 {
+            let (dir, next) = (self.dir.clone(), self.id + 1);
+            self.next = std::thread::Builder::new()
+                .name("pathlens-intake-segment".into())
+                .spawn(move || create(&dir, next))
+                .ok();
         }
         let mut record = Vec::with_capacity(HEADER + payload.len());
         record.extend_from_slice(&length.to_le_bytes());
