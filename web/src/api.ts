@@ -60,34 +60,8 @@ export type VideoList = Answer<'/api/v1/videos', 'get'>;
 
 export type VideoSummary = VideoList['videos'][number];
 
-export type Behavior =
-  | { type: 'go_to_node'; node_id: string }
-  | { type: 'go_to_url'; url: string }
-  | { type: 'pause' };
-
-export interface Hotspot {
-  id: string;
-  label: string;
-  start_ms: number;
-  end_ms: number;
-  behavior: Behavior;
-  deleted_at?: string;
-}
-
-export interface GraphNode {
-  id: string;
-  name: string;
-  entry_id: string;
-  duration_ms: number;
-  hotspots: Hotspot[];
-  deleted_at?: string;
-}
-
-/** A video as `GET /api/v1/videos/{video}` answers it; the document leaves
- * the graph's shape open, so it is spelled out here. */
-export type Video = Omit<Schemas['Video'], 'graph'> & {
-  graph: { id: string; name: string; owner: string; start_node: string; nodes: GraphNode[] };
-};
+/** A video as `GET /api/v1/videos/{video}` answers it, its graph included. */
+export type Video = Schemas['Video'];
 
 export type Me = Pick<Schemas['Key'], 'id' | 'partner_id' | 'kind' | 'name'>;
 

@@ -26,8 +26,39 @@ pub const MAX_NAME_CHARS: usize = 512;
 
 /// Characters that reorder or hide text (bidi controls, zero-width marks):
 /// in a name or id they make one thing look like another.
+const INVISIBLE: &[(char, char)] = &[
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{2069}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+];
+
+/// The control characters (`char::is_control`, category Cc), for the
+/// document's patterns; a test holds them to the standard library.
+const CONTROL: &[(char, char)] = &[('\u{0}', '\u{1F}'), ('\u{7F}', '\u{9F}')];
+
+/// The white space characters (`char::is_whitespace`), for the document's
+/// patterns; a test holds them to the standard library.
+const WHITESPACE: &[(char, char)] = &[
+    ('\u{9}', '\u{D}'),
+    (' ', ' '),
+    ('\u{85}', '\u{85}'),
+    ('\u{A0}', '\u{A0}'),
+    ('\u{1680}', '\u{1680}'),
+    ('\u{2000}', '\u{200A}'),
+    ('\u{2028}', '\u{2029}'),
+    ('\u{202F}', '\u{202F}'),
+    ('\u{205F}', '\u{205F}'),
+    ('\u{3000}', '\u{3000}'),
+];
+
+/// The punctuation an id may not hold: it would end or escape a URL's path.
+const ID_PUNCTUATION: &[(char, char)] = &[('/', '/'), ('?', '?'), ('#', '#'), ('%', '%')];
+
 fn is_invisible(c: char) -> bool {
-    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+    INVISIBLE
+        .iter()
+        .any(|&(first, last)| (first..=last).contains(&c))
 }
 
 /// Why `id` is not a usable id, if it is not: ids appear in URLs, CSV and
@@ -68,6 +99,90 @@ fn name_problem(name: &str) -> Option<String> {
     ))
 }
 
+/// A regular expression's character class holding `ranges`, written as
+/// `\uXXXX` escapes (every character here is in the Basic Multilingual
+/// Plane), which ECMA-262 and Python's `re` read alike.
+fn class(ranges: &[&[(char, char)]]) -> String {
+    use std::fmt::Write;
+    let mut class = String::new();
+    for &(first, last) in ranges.iter().copied().flatten() {
+        let _ = write!(class, "\\u{:04X}", u32::from(first));
+        if last != first {
+            let _ = write!(class, "-\\u{:04X}", u32::from(last));
+        }
+    }
+    class
+}
+
+/// The pattern of an id that [`id_problem`] takes and that is not empty.
+fn id_pattern() -> String {
+    format!(
+        "^[^{}]+$",
+        class(&[WHITESPACE, CONTROL, INVISIBLE, ID_PUNCTUATION])
+    )
+}
+
+/// The pattern of a name that [`name_problem`] takes (its length aside).
+fn name_pattern() -> String {
+    format!("^[^{}]*$", class(&[CONTROL, INVISIBLE]))
+}
+
+/// The pattern of a text that is not blank: it holds a character that is
+/// not white space.
+fn not_blank_pattern() -> String {
+    format!("[^{}]", class(&[WHITESPACE]))
+}
+
+/// The document's schema of a string described by `description`, with
+/// `pattern` and at most `max_length` characters.
+fn text_schema(
+    description: &str,
+    pattern: String,
+    min_length: usize,
+    max_length: Option<usize>,
+) -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .description(Some(description))
+        .min_length((min_length > 0).then_some(min_length))
+        .max_length(max_length)
+        .pattern(Some(pattern))
+        .build()
+}
+
+/// The document's schema of an id that the validation takes.
+fn id_schema(description: &str) -> utoipa::openapi::Object {
+    text_schema(description, id_pattern(), 1, Some(MAX_ID_CHARS))
+}
+
+fn graph_id_schema() -> utoipa::openapi::Object {
+    id_schema(
+        "The video's id: at most 256 characters, with no spaces, control or invisible characters, nor / ? # %. In PUT /api/v1/videos/{video}, the id the URL names",
+    )
+}
+
+fn graph_name_schema() -> utoipa::openapi::Object {
+    text_schema(
+        "The video's name: at most 512 characters, with no control or invisible characters",
+        name_pattern(),
+        0,
+        Some(MAX_NAME_CHARS),
+    )
+}
+
+fn start_node_schema() -> utoipa::openapi::Object {
+    id_schema("The id of the node viewers start on, a node of the graph that is not deleted")
+}
+
+fn node_id_schema() -> utoipa::openapi::Object {
+    text_schema(
+        "Unique among the graph's nodes, deleted or not, and not blank. A node that is not deleted has an id of at most 256 characters, with no spaces, control or invisible characters, nor / ? # %; a deleted node keeps the id it had",
+        not_blank_pattern(),
+        1,
+        None,
+    )
+}
+
 /// The start of a long id, for messages.
 fn short(id: &str) -> String {
     if id.chars().count() <= 40 {
@@ -77,12 +192,38 @@ fn short(id: &str) -> String {
     }
 }
 
-/// What clicking a hotspot does.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A whole number of milliseconds, written `1500` or `1500.0`: JSON
+/// Schema's `integer`, the document's type, holds both, and some clients
+/// write every number with a fraction. Fractions, negative numbers and
+/// floats beyond 2^53 (past which they are not exact) are refused.
+fn whole_ms<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    let number = serde_json::Number::deserialize(deserializer)?;
+    if let Some(ms) = number.as_u64() {
+        return Ok(ms);
+    }
+    match number.as_f64() {
+        Some(ms) if ms.fract() == 0.0 && (0.0..=EXACT).contains(&ms) => Ok(ms as u64),
+        _ => Err(serde::de::Error::invalid_value(
+            serde::de::Unexpected::Other(&number.to_string()),
+            &"a whole number of milliseconds, 0 or more",
+        )),
+    }
+}
+
+/// What clicking a hotspot does, named by `type`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Behavior {
-    GoToNode { node_id: String },
+    /// Play another node.
+    GoToNode {
+        /// The node played next: on a hotspot (and node) that is not
+        /// deleted, a node of the graph that is not deleted.
+        node_id: String,
+    },
+    /// Open a web page.
     GoToUrl { url: String },
+    /// Pause the video.
     Pause,
 }
 
@@ -106,31 +247,53 @@ impl Behavior {
 }
 
 /// An on-screen choice shown on a node for a time window.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Hotspot {
+    /// Unique among the graph's hotspots, deleted or not. On a hotspot
+    /// that is not deleted, of a node that is not deleted: at most 256
+    /// characters, with no spaces, control or invisible characters, nor
+    /// / ? # %.
     pub id: String,
+    /// The text shown. On a hotspot that is not deleted, of a node that is
+    /// not deleted: at most 512 characters, with no control or invisible
+    /// characters.
     pub label: String,
+    /// When the hotspot appears, in ms from the start of its node.
+    #[serde(deserialize_with = "whole_ms")]
     pub start_ms: u64,
+    /// When it disappears, in ms from the start of its node; not before
+    /// `start_ms`.
+    #[serde(deserialize_with = "whole_ms")]
     pub end_ms: u64,
     pub behavior: Behavior,
     /// Set when a later version of the graph removed this hotspot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
 /// One short video of the graph.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Node {
+    #[schema(schema_with = node_id_schema)]
     pub id: String,
+    /// The node's name. On a node that is not deleted: at most 512
+    /// characters, with no control or invisible characters.
     pub name: String,
+    /// The node's video in the player's platform (a Kaltura entry id);
+    /// empty when none.
     #[serde(default)]
     pub entry_id: String,
     /// Duration in milliseconds; 0 when unknown (deleted Kaltura nodes).
+    #[serde(deserialize_with = "whole_ms")]
     pub duration_ms: u64,
+    /// The node's hotspots, those removed by a later version flagged with
+    /// `deleted_at`.
     #[serde(default)]
     pub hotspots: Vec<Hotspot>,
     /// Set when a later version of the graph removed this node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
@@ -142,14 +305,21 @@ impl Node {
 }
 
 /// An interactive video: a graph of nodes with a start node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Graph {
+    #[schema(schema_with = graph_id_schema)]
     pub id: String,
+    #[schema(schema_with = graph_name_schema)]
     pub name: String,
+    /// Who the video belongs to, as the partner names it; empty when none.
     #[serde(default)]
     pub owner: String,
+    #[schema(schema_with = start_node_schema)]
     pub start_node: String,
+    /// The nodes, those removed by a later version flagged with
+    /// `deleted_at`.
+    #[schema(min_items = 1)]
     pub nodes: Vec<Node>,
 }
 
@@ -468,6 +638,117 @@ mod tests {
         graph.id = "1_abc:D.e-f_g~".into();
         graph.name = "Onboarding — Café (v2)".into();
         assert!(graph.validate().is_ok());
+    }
+
+    /// Milliseconds are whole numbers, with or without a fraction of 0.
+    #[test]
+    fn milliseconds_may_be_written_as_floats_when_whole() {
+        let with = |ms: &str| {
+            let text = serde_json::to_string(&diamond())
+                .unwrap()
+                .replace("\"duration_ms\":10000", &format!("\"duration_ms\":{ms}"));
+            Graph::from_json(&text).map(|g| g.nodes[0].duration_ms)
+        };
+        assert_eq!(with("10000"), Ok(10000));
+        assert_eq!(with("1500.0"), Ok(1500));
+        assert_eq!(with("1e3"), Ok(1000));
+        assert_eq!(with("18446744073709551615"), Ok(u64::MAX));
+        for refused in [
+            "1.5",
+            "-1",
+            "-1.0",
+            "1e300",
+            "18446744073709551616",
+            "\"5\"",
+        ] {
+            assert!(
+                matches!(with(refused), Err(GraphError::Unreadable(_))),
+                "{refused}"
+            );
+        }
+    }
+
+    /// The document's patterns are written from ranges of characters:
+    /// they are exactly those the validation refuses.
+    #[test]
+    fn the_documents_character_ranges_are_the_validations() {
+        let within = |ranges: &[&[(char, char)]], c: char| {
+            ranges
+                .iter()
+                .copied()
+                .flatten()
+                .any(|&(first, last)| (first..=last).contains(&c))
+        };
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            assert_eq!(within(&[WHITESPACE], c), c.is_whitespace(), "{c:?}");
+            assert_eq!(within(&[CONTROL], c), c.is_control(), "{c:?}");
+            let text = c.to_string();
+            assert_eq!(
+                within(&[WHITESPACE, CONTROL, INVISIBLE, ID_PUNCTUATION], c),
+                id_problem(&text).is_some(),
+                "{c:?}"
+            );
+            assert_eq!(
+                within(&[CONTROL, INVISIBLE], c),
+                name_problem(&text).is_some(),
+                "{c:?}"
+            );
+        }
+        assert_eq!(class(&[ID_PUNCTUATION]), "\\u002F\\u003F\\u0023\\u0025");
+        assert_eq!(class(&[CONTROL]), "\\u0000-\\u001F\\u007F-\\u009F");
+    }
+
+    /// Each object of the document's graph requires exactly the fields
+    /// serde requires, and only the graph itself refuses other fields.
+    #[test]
+    fn the_schema_requires_what_serde_requires() {
+        use utoipa::PartialSchema;
+        let mut graph = diamond();
+        graph.owner = "team".into();
+        // Only serde reads it: a deleted start node does not matter here.
+        graph.nodes[0].deleted_at = Some(Utc::now());
+        graph.nodes[0].hotspots[0].deleted_at = Some(Utc::now());
+        let whole = serde_json::to_value(&graph).unwrap();
+        // Each schema, and where an object of its kind sits in `whole`.
+        let objects = [
+            (Graph::schema(), ""),
+            (Node::schema(), "/nodes/0"),
+            (Hotspot::schema(), "/nodes/0/hotspots/0"),
+        ];
+        for (schema, at) in objects {
+            let schema = serde_json::to_value(schema).unwrap();
+            let required = schema["required"].as_array().unwrap();
+            let properties = schema["properties"].as_object().unwrap();
+            let present = whole.pointer(at).unwrap().as_object().unwrap();
+            let mut names: Vec<&String> = present.keys().collect();
+            names.sort();
+            let mut documented: Vec<&String> = properties.keys().collect();
+            documented.sort();
+            assert_eq!(names, documented, "{at}");
+            // Whether the graph still parses with the object at `at` changed.
+            let parses = |change: &dyn Fn(&mut serde_json::Map<String, serde_json::Value>)| {
+                let mut changed = whole.clone();
+                change(changed.pointer_mut(at).unwrap().as_object_mut().unwrap());
+                serde_json::from_value::<Graph>(changed).is_ok()
+            };
+            for name in properties.keys() {
+                assert_eq!(
+                    parses(&|object| {
+                        object.remove(name);
+                    }),
+                    !required.contains(&name.as_str().into()),
+                    "{at}/{name}"
+                );
+            }
+            let closed = schema.get("additionalProperties") == Some(&false.into());
+            assert_eq!(
+                parses(&|object| {
+                    object.insert("unknown".into(), 1.into());
+                }),
+                !closed,
+                "{at}"
+            );
+        }
     }
 
     #[test]

@@ -293,6 +293,64 @@ fn add_deleted_hotspots(path: &Value, nodes: &mut Vec<Node>) {
     }
 }
 
+/// Kaltura's Path JSON as the API's document describes it: what
+/// [`import`] requires of a path, the rest (hotspots, deleted history) in
+/// words. Only a schema: the routes read the path as a `Value`.
+pub struct KalturaPath;
+
+/// An object schema with `description` and the `required` properties.
+fn object(
+    description: &str,
+    required: &[(&str, utoipa::openapi::RefOr<utoipa::openapi::Schema>)],
+) -> utoipa::openapi::ObjectBuilder {
+    let mut object = utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::Object)
+        .description(Some(description));
+    for (name, schema) in required {
+        object = object.property(*name, schema.clone()).required(*name);
+    }
+    object
+}
+
+fn string() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .into()
+}
+
+impl utoipa::PartialSchema for KalturaPath {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        use utoipa::openapi::{ArrayBuilder, ObjectBuilder, Type};
+        let milliseconds = ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .minimum(Some(0))
+            .into();
+        let node_data = object("The node's playback", &[("msDuration", milliseconds)]);
+        let node = object(
+            "A node: `entryId` names its video; `interactions` lists its hotspots, each with `id`, `startTime` and `endTime` in ms, `data.text.label`, and `data.behavior` with `type` GoToNode (and `nodeId`), GoToUrl (and `url`) or Pause",
+            &[
+                ("id", string()),
+                ("name", string()),
+                ("pathData", node_data.into()),
+            ],
+        );
+        let path_data = object("The path's start", &[("startNodeId", string())]);
+        object(
+            "Kaltura's Path JSON, read as such when the body has `pathData`. It names no video: ?id= (POST) or the URL (PUT) gives its id, and ?name= its name. Nodes and hotspots it deleted, under `analyticsData.deletedNodes` and `analyticsData.deletedHotspots`, are kept as deleted history",
+            &[
+                ("pathData", path_data.into()),
+                (
+                    "nodes",
+                    ArrayBuilder::new().items(node).min_items(Some(1)).into(),
+                ),
+            ],
+        )
+        .into()
+    }
+}
+
+impl utoipa::ToSchema for KalturaPath {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

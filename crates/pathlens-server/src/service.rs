@@ -44,7 +44,7 @@ pub type Result<T> = std::result::Result<T, ServiceError>;
 /// A video as the API shows it: the graph plus levels and dates.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Video {
-    #[schema(example = "example")]
+    #[schema(example = "product-tour")]
     pub id: String,
     pub name: String,
     pub owner: String,
@@ -57,7 +57,6 @@ pub struct Video {
     #[schema(schema_with = levels_schema)]
     pub levels: BTreeMap<String, u32>,
     /// The graph as stored: nodes and hotspots, those removed by a later version flagged with `deleted_at`
-    #[schema(value_type = Object)]
     pub graph: Graph,
 }
 

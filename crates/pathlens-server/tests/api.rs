@@ -84,6 +84,31 @@ fn the_committed_openapi_json_is_the_generated_document() {
     }
 }
 
+/// The video routes' example body is a graph the server takes, at the
+/// video the PUT's example names, and answers as it was sent.
+#[tokio::test]
+async fn the_documents_example_graph_is_taken() {
+    let document: Value = serde_json::from_str(&document_text()).unwrap();
+    let put = &document["paths"]["/api/v1/videos/{video}"]["put"];
+    let video = put["parameters"][0]["example"].as_str().unwrap();
+    let example = put["requestBody"]["content"]["application/json"]["example"].clone();
+    assert_eq!(
+        example,
+        document["paths"]["/api/v1/videos"]["post"]["requestBody"]["content"]["application/json"]["example"]
+    );
+    let app = app();
+    let answer = app
+        .send(
+            "PUT",
+            &format!("/api/v1/videos/{video}"),
+            &app.admin,
+            example.to_string(),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+    assert_eq!(answer.json()["graph"], example);
+}
+
 /// `/api/v1/openapi.json` serves the generated document.
 #[tokio::test]
 async fn the_generated_document_is_served() {

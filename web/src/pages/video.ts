@@ -302,7 +302,7 @@ export class VideoPage {
       nodeName: (id) => this.video?.graph.nodes.find((n) => n.id === id)?.name ?? id,
       hotspotLabel: (id) => {
         for (const node of this.video?.graph.nodes ?? []) {
-          const hotspot = node.hotspots.find((x) => x.id === id);
+          const hotspot = node.hotspots?.find((x) => x.id === id);
           if (hotspot) return hotspot.label || id;
         }
         return id;

@@ -162,7 +162,7 @@ export class FilterBar implements PanelView {
     } else if (key === 'nodes' && context?.video) {
       combo.setOptions(context.video.graph.nodes.map((n) => ({ value: n.id, label: n.name || n.id })));
     } else if (key === 'hotspots' && context?.video) {
-      combo.setOptions(context.video.graph.nodes.flatMap((n) => n.hotspots.map((x) => ({ value: x.id, label: `${x.label || x.id} (on ${n.name || n.id})` }))));
+      combo.setOptions(context.video.graph.nodes.flatMap((n) => (n.hotspots ?? []).map((x) => ({ value: x.id, label: `${x.label || x.id} (on ${n.name || n.id})` }))));
     }
   }
 

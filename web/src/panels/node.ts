@@ -120,7 +120,7 @@ export class NodePanel implements PanelView {
         label: 'Destination',
         type: 'text',
         render: (row: Row) => {
-          const hotspot = graphNode?.hotspots.find((x) => x.id === row.hotspot_id);
+          const hotspot = graphNode?.hotspots?.find((x) => x.id === row.hotspot_id);
           if (row.behavior === 'go_to_url' && row.destination) return h('a', { href: String(row.destination), target: '_blank', rel: 'noopener noreferrer', class: 'url' }, String(row.destination));
           if (hotspot?.behavior.type === 'go_to_node') {
             const target = hotspot.behavior.node_id;

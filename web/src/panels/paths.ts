@@ -96,7 +96,7 @@ function layout(video: Video, plays: Map<string, number>, edges: Pair[]): { id: 
   }
   const parents = new Map<string, string[]>();
   for (const node of video.graph.nodes) {
-    for (const hotspot of node.hotspots) {
+    for (const hotspot of node.hotspots ?? []) {
       if (hotspot.behavior.type !== 'go_to_node') continue;
       const target = hotspot.behavior.node_id;
       if (!parents.has(target)) parents.set(target, []);
@@ -256,7 +256,7 @@ export class PathsPanel implements PanelView {
     const designed = new Set<string>();
     for (const node of video.graph.nodes) {
       if (node.deleted_at) continue;
-      for (const hotspot of node.hotspots) {
+      for (const hotspot of node.hotspots ?? []) {
         if (hotspot.deleted_at || hotspot.behavior.type !== 'go_to_node') continue;
         designed.add(`${node.id}\u0000${hotspot.behavior.node_id}`);
       }

@@ -8,6 +8,7 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use pathlens_model::kaltura::KalturaPath;
 use pathlens_model::{Graph, GraphError};
 use pathlens_report::{ReportKind, ReportRequest};
 use serde::{Deserialize, Serialize};
@@ -33,30 +34,29 @@ pub struct ImportParams {
     pub name: Option<String>,
 }
 
-/// The example graph of the video routes' bodies.
-fn example_graph() -> serde_json::Value {
-    serde_json::json!({
-        "id": "example",
-        "name": "Example",
-        "start_node": "intro",
-        "nodes": [
-            {
-                "id": "intro",
-                "name": "Introduction",
-                "entry_id": "1_intro",
-                "duration_ms": 30000,
-                "hotspots": [{
-                    "id": "to-end",
-                    "label": "Continue",
-                    "start_ms": 20000,
-                    "end_ms": 30000,
-                    "behavior": {"type": "go_to_node", "node_id": "end"}
-                }]
-            },
-            {"id": "end", "name": "The end", "entry_id": "1_end", "duration_ms": 10000}
-        ]
-    })
+/// A video's graph: our graph JSON, or Kaltura's Path JSON (a body with
+/// `pathData`).
+// Only a schema: the routes read the body themselves.
+#[derive(ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum GraphBody {
+    Graph(Graph),
+    Kaltura(KalturaPath),
 }
+
+/// The example body of the video routes: the demo's product tour, which
+/// has hotspots of every behaviour, and a node and a hotspot removed.
+fn example_graph() -> serde_json::Value {
+    pathlens_sim::sample_graphs()
+        .into_iter()
+        .find(|graph| graph.id == EXAMPLE_VIDEO)
+        .and_then(|graph| serde_json::to_value(graph).ok())
+        .unwrap_or_default()
+}
+
+/// The id of the example video.
+const EXAMPLE_VIDEO: &str = "product-tour";
 
 fn parse_graph(
     body: &str,
@@ -107,7 +107,7 @@ fn parse_graph(
     params(ImportParams),
     request_body(
         description = "The graph: our graph JSON, or a Kaltura path",
-        content = Object,
+        content = GraphBody,
         content_type = "application/json",
         example = example_graph,
     ),
@@ -144,12 +144,12 @@ pub struct ReplaceParams {
     tag = "videos",
     summary = "Create or replace the video; removed nodes and hotspots are kept, flagged deleted",
     params(
-        ("video" = String, Path, description = "Video id", example = "example"),
+        ("video" = String, Path, description = "Video id", example = "product-tour"),
         ReplaceParams,
     ),
     request_body(
         description = "The graph: our graph JSON, or a Kaltura path",
-        content = Object,
+        content = GraphBody,
         content_type = "application/json",
         example = example_graph,
     ),
@@ -221,7 +221,7 @@ async fn store_body(
     operation_id = "show_video",
     tag = "videos",
     summary = "A video with levels and history",
-    params(("video" = String, Path, description = "Video id", example = "example")),
+    params(("video" = String, Path, description = "Video id", example = "product-tour")),
     responses(
         (status = 200, description = "Video", body = Video),
         AdminLookup,
