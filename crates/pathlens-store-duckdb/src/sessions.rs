@@ -59,6 +59,13 @@ pub(crate) fn key_of(event: &Event) -> SessionKey {
     )
 }
 
+/// Whether two events belong to one session. Batches come mostly as runs
+/// of one session's events, so the work per session (a key to allocate, a
+/// map to look up) is done once per run rather than per event.
+pub(crate) fn same_session(a: &Event, b: &Event) -> bool {
+    a.partner_id == b.partner_id && a.session_id == b.session_id && a.video_id == b.video_id
+}
+
 #[derive(Debug, Default)]
 struct Cached {
     keys: HashSet<u64>,
@@ -78,7 +85,8 @@ pub(crate) struct Sessions {
 /// What a committed batch adds to its sessions.
 #[derive(Debug, Default)]
 pub(crate) struct Added {
-    keys: Vec<(SessionKey, u64)>,
+    /// The keys of each run of one session's events.
+    keys: Vec<(SessionKey, Vec<u64>)>,
     days: Vec<(SessionKey, i64)>,
 }
 
@@ -107,7 +115,12 @@ impl Sessions {
     ) -> Result<()> {
         self.clock += 1;
         let mut missing: HashSet<SessionKey> = HashSet::new();
+        let mut previous: Option<&Event> = None;
         for event in events {
+            if previous.is_some_and(|p| same_session(p, event)) {
+                continue;
+            }
+            previous = Some(event);
             let key = key_of(event);
             match self.cached.get_mut(&key) {
                 Some(cached) => cached.used = self.clock,
@@ -149,19 +162,20 @@ impl Sessions {
     /// yet (their sessions are loaded, and stay until they are applied:
     /// sessions are only let go in [`Sessions::apply`]).
     pub fn note<'e>(&mut self, events: impl IntoIterator<Item = &'e Event>) {
+        let mut run: Option<(&Event, Option<&mut Cached>)> = None;
         for event in events {
-            if let Some(cached) = self.cached.get_mut(&key_of(event)) {
+            if !run.as_ref().is_some_and(|(first, _)| same_session(first, event)) {
+                run = Some((event, self.cached.get_mut(&key_of(event))));
+            }
+            if let Some((_, Some(cached))) = &mut run {
                 cached.keys.insert(event.dedup_key);
             }
         }
     }
 
-    /// Whether an event with this session and key is stored (its session
-    /// must be loaded).
-    pub fn stored(&self, session: &SessionKey, dedup_key: u64) -> bool {
-        self.cached
-            .get(session)
-            .is_some_and(|cached| cached.keys.contains(&dedup_key))
+    /// The stored keys of an event's session (which must be loaded).
+    pub fn keys_of(&self, event: &Event) -> Option<&HashSet<u64>> {
+        self.cached.get(&key_of(event)).map(|cached| &cached.keys)
     }
 
     /// What storing `events` (all new) adds: their keys, and the days of
@@ -169,17 +183,30 @@ impl Sessions {
     pub fn added(&self, events: &[&Event]) -> Added {
         let mut added = Added::default();
         let mut new_days: HashSet<(SessionKey, i64)> = HashSet::new();
-        for event in events {
-            let key = key_of(event);
-            let day = day_of(event.ts.timestamp_micros());
-            let known = self
-                .cached
-                .get(&key)
-                .is_some_and(|cached| cached.days.contains(&day));
-            if !known && !new_days.contains(&(key.clone(), day)) {
+        let mut start = 0;
+        while start < events.len() {
+            let first = events[start];
+            let end = events[start..]
+                .iter()
+                .position(|event| !same_session(first, event))
+                .map_or(events.len(), |length| start + length);
+            let run = &events[start..end];
+            start = end;
+            let key = key_of(first);
+            let cached = self.cached.get(&key);
+            let mut days: Vec<i64> = run
+                .iter()
+                .map(|event| day_of(event.ts.timestamp_micros()))
+                .filter(|day| !cached.is_some_and(|cached| cached.days.contains(day)))
+                .collect();
+            days.sort_unstable();
+            days.dedup();
+            for day in days {
                 new_days.insert((key.clone(), day));
             }
-            added.keys.push((key, event.dedup_key));
+            added
+                .keys
+                .push((key, run.iter().map(|event| event.dedup_key).collect()));
         }
         added.days = new_days.into_iter().collect();
         added
@@ -206,8 +233,8 @@ impl Sessions {
     /// Once the batch is committed: keeps what it added, then lets the
     /// least recently used sessions go while there are too many.
     pub fn apply(&mut self, added: Added, chains: &mut Chains) {
-        for (key, dedup) in added.keys {
-            self.cached.entry(key).or_default().keys.insert(dedup);
+        for (key, keys) in added.keys {
+            self.cached.entry(key).or_default().keys.extend(keys);
         }
         for (key, day) in added.days {
             self.cached.entry(key).or_default().days.insert(day);

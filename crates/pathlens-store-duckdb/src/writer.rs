@@ -14,7 +14,7 @@
 //! and while idle, tries to reopen the database every
 //! [`REOPEN_INTERVAL`](crate::REOPEN_INTERVAL), reloading its state from it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
@@ -203,22 +203,32 @@ impl WriterState {
         &self,
         groups: impl Iterator<Item = &'e [Event]>,
     ) -> (Vec<AppendOutcome>, Vec<&'e Event>) {
-        let mut seen: HashSet<(u32, &str, &str, u64)> = HashSet::new();
+        // Each session of the call by number, so that repeats within the
+        // call are told by (number, key).
+        let mut numbers: HashMap<(u32, &str, &str), usize> = HashMap::new();
+        let mut seen: HashSet<(usize, u64)> = HashSet::new();
         let mut outcomes = Vec::new();
         let mut accepted = Vec::new();
         for events in groups {
             let mut outcome = AppendOutcome::default();
+            let mut run: Option<(&Event, usize, Option<&HashSet<u64>>)> = None;
             for event in events {
-                let key = (
-                    event.partner_id,
-                    event.video_id.as_str(),
-                    event.session_id.as_str(),
-                    event.dedup_key,
-                );
-                if self
-                    .sessions
-                    .stored(&sessions::key_of(event), event.dedup_key)
-                    || !seen.insert(key)
+                if !run.is_some_and(|(first, _, _)| sessions::same_session(first, event)) {
+                    let next = numbers.len();
+                    let number = *numbers
+                        .entry((
+                            event.partner_id,
+                            event.video_id.as_str(),
+                            event.session_id.as_str(),
+                        ))
+                        .or_insert(next);
+                    run = Some((event, number, self.sessions.keys_of(event)));
+                }
+                let Some((_, number, stored)) = run else {
+                    continue;
+                };
+                if stored.is_some_and(|keys| keys.contains(&event.dedup_key))
+                    || !seen.insert((number, event.dedup_key))
                 {
                     outcome.duplicates += 1;
                 } else {
