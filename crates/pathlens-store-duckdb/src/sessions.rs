@@ -164,7 +164,10 @@ impl Sessions {
     pub fn note<'e>(&mut self, events: impl IntoIterator<Item = &'e Event>) {
         let mut run: Option<(&Event, Option<&mut Cached>)> = None;
         for event in events {
-            if !run.as_ref().is_some_and(|(first, _)| same_session(first, event)) {
+            if !run
+                .as_ref()
+                .is_some_and(|(first, _)| same_session(first, event))
+            {
                 run = Some((event, self.cached.get_mut(&key_of(event))));
             }
             if let Some((_, Some(cached))) = &mut run {
