@@ -267,3 +267,87 @@ fn thirty_kills_under_concurrent_batches_and_beacons_lose_and_double_nothing() {
         stored.len()
     );
 }
+
+/// Whether the import writing to `data` has made something durable: a
+/// record in the intake log, or a megabyte of DuckDB's write-ahead log.
+fn something_durable(data: &std::path::Path) -> bool {
+    let intake = std::fs::read_dir(data.join("intake"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|entry| {
+            let mut head = [0u8; 4];
+            std::fs::File::open(entry.path())
+                .and_then(|mut file| std::io::Read::read_exact(&mut file, &mut head))
+                .is_ok_and(|()| head != [0; 4])
+        });
+    let wal = std::fs::metadata(data.join("pathlens.duckdb.wal")).is_ok_and(|m| m.len() > 1 << 20);
+    intake || wal
+}
+
+/// `kill -9` of `pathlens import` part way through its input, then the
+/// same import again: every event is stored exactly once. Batches of 500
+/// events go through the intake log, batches of 5,000 straight to the
+/// database.
+#[test]
+fn an_import_killed_part_way_and_run_again_stores_every_event_once() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    let sessions = 400;
+    let per_session = 250;
+    let lines: Vec<String> = (0..sessions)
+        .map(|n| views(&format!("i{n}"), per_session))
+        .collect();
+    let text = lines.join("\n") + "\n";
+    let half = lines[..sessions / 2].join("\n") + "\n";
+    for batch in ["500", "5000"] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("events.ndjson");
+        std::fs::write(&file, &text).unwrap();
+        let data = dir.path().join("data");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pathlens"))
+            .args(["import", "-", "--batch", batch, "--data-dir"])
+            .arg(&data)
+            .env("PATHLENS_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the import");
+        // Half the input, the pipe left open: the import stores what it
+        // has and waits for more, and is killed once something is durable.
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(half.as_bytes()).unwrap();
+        input.flush().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while !something_durable(&data) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        drop(input);
+        let stored_before = {
+            let store = DuckDbStore::open(&data, &DuckDbConfig::default()).expect("reopen");
+            store.event_count().unwrap()
+        };
+        eprintln!("batch {batch}: {stored_before} events stored before the second import");
+        let out = crate::support::ok(&data, &["import", file.to_str().unwrap(), "--batch", batch]);
+        let count = |label: &str| -> u64 {
+            out.split(", ")
+                .find_map(|part| part.trim().strip_suffix(label))
+                .and_then(|n| n.rsplit(' ').next())
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no {label} in {out}"))
+        };
+        let total = (sessions * per_session) as u64;
+        assert_eq!(count(" duplicates"), stored_before, "batch {batch}: {out}");
+        assert_eq!(
+            count(" accepted") + stored_before,
+            total,
+            "batch {batch}: {out}"
+        );
+        let store = DuckDbStore::open(&data, &DuckDbConfig::default()).expect("reopen");
+        assert_eq!(store.event_count().unwrap(), total, "batch {batch}");
+    }
+}
