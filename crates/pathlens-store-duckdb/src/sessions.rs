@@ -236,11 +236,18 @@ impl Sessions {
     /// Once the batch is committed: keeps what it added, then lets the
     /// least recently used sessions go while there are too many.
     pub fn apply(&mut self, added: Added, chains: &mut Chains) {
+        // Only sessions in memory take what was added: one that is not is
+        // read whole from the database when a batch next reaches it (an
+        // entry made here would hold this batch's keys alone).
         for (key, keys) in added.keys {
-            self.cached.entry(key).or_default().keys.extend(keys);
+            if let Some(cached) = self.cached.get_mut(&key) {
+                cached.keys.extend(keys);
+            }
         }
         for (key, day) in added.days {
-            self.cached.entry(key).or_default().days.insert(day);
+            if let Some(cached) = self.cached.get_mut(&key) {
+                cached.days.insert(day);
+            }
         }
         if self.cached.len() <= self.capacity {
             return;
@@ -248,15 +255,17 @@ impl Sessions {
         // Down to three quarters at once, so that the chains are pruned
         // once per many batches rather than at each.
         let keep = self.capacity - self.capacity / 4;
+        // The sessions of the batch at hand stay (they were loaded for it).
         let mut by_use: Vec<(u64, SessionKey)> = self
             .cached
             .iter()
+            .filter(|(_, cached)| cached.used < self.clock)
             .map(|(key, cached)| (cached.used, key.clone()))
             .collect();
         by_use.sort_unstable_by_key(|(used, _)| *used);
         let gone: HashSet<SessionKey> = by_use
             .into_iter()
-            .take(self.cached.len() - keep)
+            .take(self.cached.len().saturating_sub(keep))
             .map(|(_, key)| key)
             .collect();
         self.cached.retain(|key, _| !gone.contains(key));
