@@ -23,7 +23,9 @@
 //!
 //! When the store opens, every record after the last mark is applied again
 //! through the writer's dedup (what was applied already is recognised as
-//! stored), then the segments are deleted and a new one started. While
+//! stored), then a mark is written and the segments before the last are
+//! deleted; records go on after the last one's (in a new segment when a
+//! crash left bytes after its last record). While
 //! running, a segment that fills up is followed by a new one, and the
 //! segments before the active one are deleted once every event recorded in
 //! them is applied.
@@ -90,8 +92,10 @@ fn create(dir: &Path, id: u64) -> io::Result<File> {
 
 /// Adds to `batches` those recorded in a segment, in order, up to where
 /// its records end (or a record was cut short by a crash); a mark that
-/// everything before it is applied empties `batches`.
-fn read_segment(path: &Path, batches: &mut Vec<Vec<Event>>) -> io::Result<()> {
+/// everything before it is applied empties `batches`. Returns where the
+/// records end when the rest of the segment is still zeros, so that
+/// records can go on from there.
+fn read_segment(path: &Path, batches: &mut Vec<Vec<Event>>) -> io::Result<Option<u64>> {
     let bytes = std::fs::read(path)?;
     let mut at = 0usize;
     while at + HEADER <= bytes.len() {
@@ -116,7 +120,8 @@ fn read_segment(path: &Path, batches: &mut Vec<Vec<Event>>) -> io::Result<()> {
         }
         at = end;
     }
-    Ok(())
+    let whole = bytes.len() as u64 == SEGMENT_BYTES;
+    Ok((whole && bytes[at..].iter().all(|&byte| byte == 0)).then_some(at as u64))
 }
 
 /// The log of one data directory.
@@ -135,8 +140,9 @@ pub(crate) struct Intake {
 
 impl Intake {
     /// Opens the log in `dir`: every batch its segments hold (to be applied
-    /// again; the caller then calls [`Intake::applied_all`]), and the log
-    /// with a new, empty segment.
+    /// again; the caller then calls [`Intake::applied_all`]), and the log,
+    /// writing on after the last segment's records (or in a new segment
+    /// when a crash left that one's end unclear, or there is none).
     pub fn open(dir: &Path) -> io::Result<(Intake, Vec<Vec<Event>>)> {
         std::fs::create_dir_all(dir)?;
         // Segments whose creation a crash interrupted hold nothing.
@@ -146,19 +152,30 @@ impl Intake {
                 std::fs::remove_file(path)?;
             }
         }
-        let older = segments(dir)?;
+        let mut older = segments(dir)?;
         let mut batches = Vec::new();
+        let mut end = None;
         for id in &older {
-            read_segment(&dir.join(name(*id)), &mut batches)?;
+            end = read_segment(&dir.join(name(*id)), &mut batches)?;
         }
-        let id = older.last().map_or(1, |last| last + 1);
-        let file = create(dir, id)?;
+        let (id, file, offset) = match (older.last().copied(), end) {
+            (Some(last), Some(offset)) => {
+                older.pop();
+                let path = dir.join(name(last));
+                let file = OpenOptions::new().read(true).write(true).open(path)?;
+                (last, file, offset)
+            }
+            (last, _) => {
+                let id = last.map_or(1, |last| last + 1);
+                (id, create(dir, id)?, 0)
+            }
+        };
         Ok((
             Intake {
                 dir: dir.to_path_buf(),
                 file,
                 id,
-                offset: 0,
+                offset,
                 older,
                 next: None,
             },

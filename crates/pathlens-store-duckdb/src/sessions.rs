@@ -132,7 +132,7 @@ impl Sessions {
         if missing.is_empty() {
             return Ok(());
         }
-        let read = read_sessions(connection, &missing)?;
+        let read = read_sessions(connection, &missing, chains)?;
         for key in missing {
             self.cached.insert(
                 key,
@@ -151,9 +151,6 @@ impl Sessions {
             if let Some(cached) = self.cached.get_mut(&key) {
                 cached.keys.insert(dedup);
             }
-        }
-        for (key, tail) in read.tails {
-            chains.keep_latest(key, tail);
         }
         Ok(())
     }
@@ -277,7 +274,6 @@ impl Sessions {
 struct Read {
     days: Vec<(SessionKey, i64)>,
     keys: Vec<(SessionKey, u64)>,
-    tails: Vec<(ChainKey, Tail)>,
 }
 
 /// Up to this many sessions are looked up one by one with a prepared
@@ -366,19 +362,22 @@ fn span(first: i64, last: i64) -> (i64, i64) {
     ((first - 1) * DAY_US, (last + 2) * DAY_US)
 }
 
-/// Reads the days, the stored dedup keys and the chain tails of `sessions`.
-fn read_sessions(connection: &Connection, sessions: &HashSet<SessionKey>) -> Result<Read> {
+/// Reads the days and the stored dedup keys of `sessions`, and their chain
+/// tails into `chains`.
+fn read_sessions(
+    connection: &Connection,
+    sessions: &HashSet<SessionKey>,
+    chains: &mut Chains,
+) -> Result<Read> {
     let mut read = Read {
         days: days_of(connection, sessions)?,
         keys: Vec::new(),
-        tails: Vec::new(),
     };
     let mut found: HashMap<&SessionKey, (i64, i64)> = HashMap::new();
     for (key, day) in &read.days {
         let range = found.entry(key).or_insert((*day, *day));
         *range = (range.0.min(*day), range.1.max(*day));
     }
-    let mut tails: HashMap<ChainKey, Tail> = HashMap::new();
     let mut keys = Vec::new();
     if found.len() <= ONE_BY_ONE {
         let mut statement = connection
@@ -394,7 +393,7 @@ fn read_sessions(connection: &Connection, sessions: &HashSet<SessionKey>) -> Res
                 .query(params![partner, video, session, lo, hi])
                 .map_err(failed)?;
             while let Some(row) = rows.next().map_err(failed)? {
-                keep_event(row, &mut keys, &mut tails).map_err(failed)?;
+                keep_event(row, &mut keys, chains).map_err(failed)?;
             }
         }
     } else {
@@ -416,11 +415,10 @@ fn read_sessions(connection: &Connection, sessions: &HashSet<SessionKey>) -> Res
             .map_err(failed)?;
         let mut rows = statement.query(params![lo, hi]).map_err(failed)?;
         while let Some(row) = rows.next().map_err(failed)? {
-            keep_event(row, &mut keys, &mut tails).map_err(failed)?;
+            keep_event(row, &mut keys, chains).map_err(failed)?;
         }
     }
     read.keys = keys;
-    read.tails = tails.into_iter().collect();
     Ok(read)
 }
 
@@ -429,7 +427,7 @@ fn read_sessions(connection: &Connection, sessions: &HashSet<SessionKey>) -> Res
 fn keep_event(
     row: &duckdb::Row<'_>,
     keys: &mut Vec<(SessionKey, u64)>,
-    tails: &mut HashMap<ChainKey, Tail>,
+    chains: &mut Chains,
 ) -> duckdb::Result<()> {
     let session: SessionKey = (row.get(0)?, row.get(1)?, row.get(2)?);
     if row.get::<_, bool>(4)? {
@@ -441,10 +439,7 @@ fn keep_event(
             row.get(6)?,
         );
         let tail = Tail::new((row.get(7)?, row.get(8)?), row.get(9)?);
-        let latest = tails.entry(chain).or_insert(tail);
-        if tail.is_after(latest) {
-            *latest = tail;
-        }
+        chains.keep_latest(chain, tail);
     }
     keys.push((session, row.get(3)?));
     Ok(())

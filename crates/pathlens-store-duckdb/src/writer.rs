@@ -193,7 +193,6 @@ impl WriterState {
             .load(&self.connection, &mut self.chains, events)?;
         let (outcomes, accepted) = self.fresh(std::iter::once(events));
         self.write_events(&accepted)?;
-        self.stored(&accepted);
         Ok(outcomes.into_iter().next().unwrap_or_default())
     }
 
@@ -244,9 +243,6 @@ impl WriterState {
     /// Records that `events` were committed: their sequence numbers and
     /// the facts they wait for.
     fn stored(&mut self, events: &[&Event]) {
-        if events.is_empty() {
-            return;
-        }
         let first_seq = self.next_seq;
         self.next_seq += events.len() as i64;
         let times = events.iter().map(|e| e.ts.timestamp_micros());
@@ -277,9 +273,8 @@ impl WriterState {
         let refs: Vec<&Event> = events.iter().collect();
         if let Err(error) = self.write_events(&refs) {
             self.unapplied = events;
-            return Err(self.shared.observe(error));
+            return Err(error);
         }
-        self.stored(&refs);
         self.unapplied_since = None;
         self.shared.unapplied.store(0, Ordering::Release);
         if let Some(intake) = &mut self.intake
@@ -631,13 +626,7 @@ impl WriterState {
         let result = if through_intake {
             self.record_intake(&accepted)
         } else {
-            let written = self
-                .write_events(&accepted)
-                .map_err(|e| self.shared.observe(e));
-            if written.is_ok() {
-                self.stored(&accepted);
-            }
-            written
+            self.write_events(&accepted)
         };
         Self::answer(jobs, outcomes, &result);
     }
@@ -658,13 +647,7 @@ impl WriterState {
         if let Err(error) = intake.append(events) {
             tracing::warn!(%error, "intake log: writing failed; committing to the database directly");
             self.apply_intake()?;
-            let written = self
-                .write_events(events)
-                .map_err(|e| self.shared.observe(e));
-            if written.is_ok() {
-                self.stored(events);
-            }
-            return written;
+            return self.write_events(events);
         }
         self.sessions.note(events.iter().copied());
         self.unapplied
@@ -676,6 +659,8 @@ impl WriterState {
         Ok(())
     }
 
+    /// Commits `events` (all new) to the database in one transaction, with
+    /// their view playback and sessions' days, and records them as stored.
     fn write_events(&mut self, events: &[&Event]) -> Result<()> {
         if events.is_empty() {
             return Ok(());
@@ -703,11 +688,12 @@ impl WriterState {
             Ok(()) => {
                 self.chains.apply(planned);
                 self.sessions.apply(added, &mut self.chains);
+                self.stored(events);
                 Ok(())
             }
             Err(error) => {
                 tracing::error!(%error, "append failed; rolled back");
-                Err(error)
+                Err(self.shared.observe(error))
             }
         }
     }

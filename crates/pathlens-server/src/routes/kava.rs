@@ -124,7 +124,38 @@ fn example_form() -> Value {
 /// A beacon route: its documentation, and a handler that decodes the beacon
 /// (`needs_service_action` for `/api_v3/index.php`).
 macro_rules! beacon_route {
+    // The GET form: every parameter in the query.
     (
+        $(#[$doc:meta])*
+        $name:ident: get $path:tt as $id:tt, $description:ident,
+        params($($params:ident),*),
+        needs_service_action: $require:tt
+    ) => {
+        beacon_route!(@route $(#[$doc])* $name: get $path as $id,
+            "KAVA beacon (GET form)", $description, params($($params),*),
+            needs_service_action: $require, errors: Beacon);
+    };
+    // The POST form: the rest of the parameters in the body.
+    (
+        $(#[$doc:meta])*
+        $name:ident: post $path:tt as $id:tt, $description:ident,
+        params($($params:ident),*),
+        needs_service_action: $require:tt
+    ) => {
+        beacon_route!(@route $(#[$doc])* $name: post $path as $id,
+            "KAVA beacon (POST form)", $description, params($($params),*),
+            needs_service_action: $require, errors: BeaconWithBody,
+            body: (
+                description = "The beacon's other parameters: a JSON object, the same as text (players avoid a CORS preflight), or a form",
+                content(
+                    (Object = "application/json", example = example_body),
+                    (String = "text/plain", example = example_text),
+                    (Object = "application/x-www-form-urlencoded", example = example_form),
+                ),
+            ));
+    };
+    (
+        @route
         $(#[$doc:meta])*
         $name:ident: $method:ident $path:tt as $id:tt,
         $summary:tt, $description:ident,
@@ -160,54 +191,30 @@ macro_rules! beacon_route {
 
 beacon_route!(
     /// `GET /api_v3/index.php`: needs `service=analytics&action=trackEvent`.
-    index_php_get: get "/api_v3/index.php" as "kava_index_php_get",
-    "KAVA beacon (GET form)", INDEX_PHP,
+    index_php_get: get "/api_v3/index.php" as "kava_index_php_get", INDEX_PHP,
     params(ServiceAction, BeaconParams),
-    needs_service_action: true,
-    errors: Beacon
+    needs_service_action: true
 );
 
 beacon_route!(
     /// `POST /api_v3/index.php`: as the GET form, the rest in the body.
-    index_php_post: post "/api_v3/index.php" as "kava_index_php_post",
-    "KAVA beacon (POST form)", INDEX_PHP,
+    index_php_post: post "/api_v3/index.php" as "kava_index_php_post", INDEX_PHP,
     params(ServiceAction, BeaconParams),
-    needs_service_action: true,
-    errors: BeaconWithBody,
-    body: (
-        description = "The beacon's other parameters: a JSON object, the same as text (players avoid a CORS preflight), or a form",
-        content(
-            (Object = "application/json", example = example_body),
-            (String = "text/plain", example = example_text),
-            (Object = "application/x-www-form-urlencoded", example = example_form),
-        ),
-    )
+    needs_service_action: true
 );
 
 beacon_route!(
     /// `GET /api_v3/service/analytics/action/trackEvent`.
-    track_event_get: get "/api_v3/service/analytics/action/trackEvent" as "kava_track_event_get",
-    "KAVA beacon (GET form)", BEACON,
+    track_event_get: get "/api_v3/service/analytics/action/trackEvent" as "kava_track_event_get", BEACON,
     params(BeaconParams),
-    needs_service_action: false,
-    errors: Beacon
+    needs_service_action: false
 );
 
 beacon_route!(
     /// `POST /api_v3/service/analytics/action/trackEvent`.
-    track_event_post: post "/api_v3/service/analytics/action/trackEvent" as "kava_track_event_post",
-    "KAVA beacon (POST form)", BEACON,
+    track_event_post: post "/api_v3/service/analytics/action/trackEvent" as "kava_track_event_post", BEACON,
     params(BeaconParams),
-    needs_service_action: false,
-    errors: BeaconWithBody,
-    body: (
-        description = "The beacon's other parameters: a JSON object, the same as text (players avoid a CORS preflight), or a form",
-        content(
-            (Object = "application/json", example = example_body),
-            (String = "text/plain", example = example_text),
-            (Object = "application/x-www-form-urlencoded", example = example_form),
-        ),
-    )
+    needs_service_action: false
 );
 
 async fn track(
