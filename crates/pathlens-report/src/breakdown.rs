@@ -55,10 +55,18 @@ pub(crate) fn table(
     period: DateRange,
     keys: Option<&[String]>,
 ) -> Result<Built, ReportError> {
+    // The period's plays under the same filters (the share's denominator).
+    // Every event has one value of the dimension (`unknown` when it has
+    // none), so without session filters they are the values' plays added
+    // up, and the totals need not be asked for.
+    let mut period_plays = None;
     let (page, total): (Vec<String>, usize) = match keys {
         Some(keys) => (keys.to_vec(), keys.len()),
         None => {
             let ranked = values(store, video, request, period)?;
+            if request.sessions.is_empty() {
+                period_plays = Some(ranked.iter().map(|v| v.plays).sum::<u64>());
+            }
             let total = ranked.len();
             let page = ranked
                 .into_iter()
@@ -70,12 +78,14 @@ pub(crate) fn table(
         }
     };
     let question = crate::whole_period(video, request, period);
-    let whole = store
-        .aggregate(&question)?
-        .totals
-        .first()
-        .copied()
-        .unwrap_or_default();
+    let whole_plays = match period_plays {
+        Some(plays) => plays,
+        None => store
+            .aggregate(&question)?
+            .totals
+            .first()
+            .map_or(0, |totals| totals.plays),
+    };
     let figures = if page.is_empty() {
         Vec::new()
     } else {
@@ -88,7 +98,7 @@ pub(crate) fn table(
             vec![
                 json!(value),
                 json!(figures.plays),
-                ratio(figures.plays, whole.plays),
+                ratio(figures.plays, whole_plays),
                 json!(figures.unique_viewers),
                 json!(minutes(figures.view_ms)),
             ]

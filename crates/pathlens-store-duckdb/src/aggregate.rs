@@ -338,14 +338,23 @@ pub(crate) fn query<T>(
     what: &str,
     row: impl FnMut(&duckdb::Row<'_>) -> duckdb::Result<T>,
 ) -> Result<Vec<T>> {
+    let started = std::time::Instant::now();
     let mut statement = connection
         .prepare(sql)
         .map_err(|e| internal(&format!("preparing {what}"), e))?;
     let rows = statement
         .query_map([], row)
         .map_err(|e| internal(&format!("aggregating {what}"), e))?;
-    rows.collect::<duckdb::Result<_>>()
-        .map_err(|e| internal(&format!("aggregating {what}"), e))
+    let found = rows
+        .collect::<duckdb::Result<_>>()
+        .map_err(|e| internal(&format!("aggregating {what}"), e));
+    // `RUST_LOG=pathlens_store_duckdb=debug` times each part of a report.
+    tracing::debug!(
+        part = what,
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "aggregated"
+    );
+    found
 }
 
 /// A row of (bucket index, impressions, plays, viewers, view ms, sessions

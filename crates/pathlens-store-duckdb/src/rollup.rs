@@ -221,7 +221,9 @@ pub(crate) fn breakdown(
         ))
         .and_then(|mut s| s.execute(params_from_iter(conditions.params.iter())))
         .map_err(|e| internal("selecting the sessions of each value", e))?;
-    let query = Query::new(request, true);
+    // The figures join `context_sessions` (each session with its value), so
+    // the query need not also keep only its sessions.
+    let query = Query::new(request, false);
     let (video, period, kept) = (&query.video, &query.period, &query.kept);
     let sql = query.sql(&format!(
         ", sums AS (
@@ -314,8 +316,25 @@ fn figures(
         let found = rows(connection, &sql, "totals", totals_row)?;
         figures.totals = in_bucket_order(found, parts.buckets.len());
     }
+    // A drill-down's curve is of its own node, so the node's watched
+    // buckets (the bits of its plays' masks) and plays come with the curve's
+    // masks and the node's figures: one pass over the masks for both.
+    let drill_down = parts.nodes && parts.curve.is_some() && parts.only_node == parts.curve;
+    let masks = match &parts.curve {
+        Some(node) => Some(curve_masks(connection, &query, node)?),
+        None => None,
+    };
     if parts.nodes {
-        figures.nodes = nodes(connection, request, &query)?;
+        let shared = masks.as_deref().filter(|_| drill_down);
+        figures.nodes = nodes(connection, request, &query, shared)?;
+    }
+    if let (Some(node), Some(masks)) = (&parts.curve, &masks) {
+        let plays = if drill_down {
+            figures.nodes.get(node).map_or(0, |stats| stats.plays)
+        } else {
+            curve_plays(connection, &query, node)?
+        };
+        figures.curve = curve_of(masks, plays);
     }
     if parts.clicks {
         let sql = query.sql(
@@ -347,9 +366,6 @@ fn figures(
             .into_iter()
             .collect();
     }
-    if let Some(node) = &parts.curve {
-        figures.curve = curve(connection, &query, node)?;
-    }
     if let Some(hotspot) = &parts.heatmap {
         let run = |tail: &str, _: bool, _: Option<&str>| query.sql(tail);
         figures.heatmap = heatmap(
@@ -378,10 +394,14 @@ fn plays_masks(query: &Query, node: Option<&str>) -> String {
     )
 }
 
+/// Each node's figures (of `only_node` alone, when the request names it);
+/// `masks`, when given, are that node's plays' masks with their counts
+/// ([`curve_masks`]), which its watched buckets are worked out from.
 fn nodes(
     connection: &Connection,
     request: &AggregateRequest,
     query: &Query,
+    masks: Option<&[(i128, u64)]>,
 ) -> Result<HashMap<String, NodeStats>> {
     let only = request.parts.only_node.as_deref();
     let mut stats = request.empty_nodes();
@@ -401,18 +421,34 @@ fn nodes(
         entry.unique_viewers = viewers;
         entry.view_ms = view_ms;
     }
-    let sql = query.sql(&format!(
-        "SELECT node_id, sum(bit_count(mask))::BIGINT FROM ({}) GROUP BY node_id",
-        plays_masks(query, only)
-    ));
-    for (node, buckets) in rows(connection, &sql, "watched buckets", id_count_row)? {
+    let watched = match (masks, only) {
+        (Some(masks), Some(node)) => vec![(
+            node.to_string(),
+            masks
+                .iter()
+                .map(|&(mask, count)| u64::from(mask.count_ones()) * count)
+                .sum(),
+        )],
+        _ => {
+            let sql = query.sql(&format!(
+                "SELECT node_id, sum(bit_count(mask))::BIGINT FROM ({}) GROUP BY node_id",
+                plays_masks(query, only)
+            ));
+            rows(connection, &sql, "watched buckets", id_count_row)?
+        }
+    };
+    for (node, buckets) in watched {
         if let Some(entry) = stats.get_mut(&node) {
             entry.watched_buckets = buckets;
         }
     }
+    // The latest of a session's last node plays, by time then event index:
+    // event indexes are below 2^32, so one HUGEINT key orders as the pair
+    // does, and is cheaper to compare than a list.
     let sql = query.sql(&format!(
         "SELECT node_id, count(*)::BIGINT FROM (
-            SELECT session_id, arg_max(node_id, [ts_us, event_index]) AS node_id
+            SELECT session_id,
+                arg_max(node_id, ts_us::HUGEINT * 4294967296 + event_index) AS node_id
             FROM fact_last WHERE {video} AND {period}{kept}
             GROUP BY session_id
         ) WHERE session_id NOT IN (SELECT session_id FROM done){one}
@@ -426,34 +462,44 @@ fn nodes(
     Ok(stats)
 }
 
-fn curve(connection: &Connection, query: &Query, node: &str) -> Result<Curve> {
+/// The plays of `node` in the period.
+fn curve_plays(connection: &Connection, query: &Query, node: &str) -> Result<u64> {
     let (video, period, kept) = (&query.video, &query.period, &query.kept);
     let sql = query.sql(&format!(
         "SELECT sum(node_plays)::BIGINT FROM fact_slots
         WHERE {video} AND {period} AND node_id = {}{kept}",
         quote(node)
     ));
-    let plays = rows(connection, &sql, "a viewing curve", |row| {
+    Ok(rows(connection, &sql, "a viewing curve", |row| {
         row.get::<_, Option<i64>>(0)
     })?
     .into_iter()
     .flatten()
     .next()
-    .map_or(0, u64_of);
-    // Each play's union of watched buckets; counted per bucket here.
+    .map_or(0, u64_of))
+}
+
+/// Each distinct union of watched buckets among `node`'s plays of the
+/// period, with how many plays have it.
+fn curve_masks(connection: &Connection, query: &Query, node: &str) -> Result<Vec<(i128, u64)>> {
     let sql = query.sql(&format!(
         "SELECT mask, count(*)::BIGINT FROM ({}) GROUP BY mask",
         plays_masks(query, Some(node))
     ));
-    let mut watched = vec![0u64; 100];
-    for (mask, count) in rows(connection, &sql, "a viewing curve", |row| {
+    rows(connection, &sql, "a viewing curve", |row| {
         Ok((row.get::<_, i128>(0)?, u64_of(row.get(1)?)))
-    })? {
+    })
+}
+
+/// The viewing curve: per 1 % bucket, the plays whose mask has it.
+fn curve_of(masks: &[(i128, u64)], plays: u64) -> Curve {
+    let mut watched = vec![0u64; 100];
+    for &(mask, count) in masks {
         for (bucket, slot) in watched.iter_mut().enumerate() {
             if mask >> bucket & 1 == 1 {
                 *slot += count;
             }
         }
     }
-    Ok(Curve { watched, plays })
+    Curve { watched, plays }
 }
