@@ -2,8 +2,9 @@
 //!
 //! - [`schema`]: versioned migrations, applied when the store opens;
 //! - [`writer`]: the single writer thread, fed by a bounded channel, which
-//!   group-commits appends and acknowledges them only once committed, then
-//!   derives their session facts in batches;
+//!   group-commits appends and acknowledges them only once committed;
+//! - `deriver`: a thread deriving the committed events' session facts in
+//!   batches (`facts`), beside the writer;
 //! - [`read`]: scans and lookups, each on its own connection so reads run
 //!   beside the writer;
 //! - [`aggregate`]: report figures aggregated in SQL, never raw rows;
@@ -30,6 +31,7 @@
 mod aggregate;
 mod chains;
 mod codec;
+mod deriver;
 mod facts;
 mod intake;
 mod read;
@@ -59,6 +61,12 @@ use crate::writer::{Job, Write};
 /// The database file inside the data directory.
 pub const DATABASE_FILE: &str = "pathlens.duckdb";
 
+/// DuckDB's memory limit unless configured. DuckDB's own default (80 % of
+/// RAM) let a 100M-event import grow its buffer pool to 4 GiB; reports over
+/// the session facts need a few tens of MB, and operators that need more
+/// spill to `pathlens.duckdb.tmp/`.
+pub const DEFAULT_MEMORY_LIMIT: &str = "512MB";
+
 /// How often the writer tries to reopen a database that became unusable.
 pub const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -68,7 +76,8 @@ pub struct DuckDbConfig {
     /// Write jobs (requests) that may wait for the writer; beyond this,
     /// appends fail with [`StoreErrorKind::Overloaded`].
     pub queue_capacity: usize,
-    /// DuckDB's memory limit, e.g. "2GB"; DuckDB's default when `None`.
+    /// DuckDB's memory limit, e.g. "2GB"; [`DEFAULT_MEMORY_LIMIT`] when
+    /// `None`.
     pub memory_limit: Option<String>,
     /// Sessions whose stored dedup keys and view chains the writer keeps in
     /// memory (the most recently written to); others are read from the
@@ -96,6 +105,7 @@ pub struct DuckDbStore {
     shared: Arc<Shared>,
     jobs: Option<SyncSender<Job>>,
     writer: Option<JoinHandle<()>>,
+    deriver: Option<JoinHandle<()>>,
     depth: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
@@ -114,12 +124,34 @@ pub(crate) struct Shared {
     pub facts_through: AtomicI64,
     /// Events acknowledged through the intake log and not applied yet.
     pub unapplied: AtomicUsize,
+    /// The session facts' derivation (`deriver.rs`).
+    pub deriver: deriver::Deriver,
 }
 
 impl Shared {
     /// Whether the session facts cover every committed event.
     pub fn facts_current(&self) -> bool {
         self.facts_through.load(Ordering::Acquire) >= self.stored_through.load(Ordering::Acquire)
+    }
+
+    /// A new connection to the database (reads, and the facts'
+    /// derivation).
+    pub fn connection(&self) -> Result<Connection> {
+        let source = self
+            .readers
+            .lock()
+            .map_err(|_| StoreError::internal("reader lock poisoned"))?;
+        source
+            .as_ref()
+            .ok_or_else(|| {
+                StoreError::new(
+                    StoreErrorKind::Unavailable,
+                    "the database is being reopened",
+                )
+            })?
+            .try_clone()
+            .map_err(|e| internal("opening a reader", e))
+            .map_err(|e| self.observe(e))
     }
 
     /// The current fault, if the database is unusable.
@@ -202,11 +234,18 @@ pub(crate) fn open_database(path: &Path, config: &DuckDbConfig) -> Result<Connec
             internal(&context, e)
         }
     })?;
-    if let Some(limit) = &config.memory_limit {
-        connection
-            .execute_batch(&format!("SET memory_limit = '{}'", limit.replace('\'', "")))
-            .map_err(|e| internal("setting memory_limit", e))?;
-    }
+    let limit = config
+        .memory_limit
+        .as_deref()
+        .unwrap_or(DEFAULT_MEMORY_LIMIT);
+    connection
+        .execute_batch(&format!("SET memory_limit = '{}'", limit.replace('\'', "")))
+        .map_err(|e| {
+            internal(
+                &format!("setting memory_limit to {limit:?} (a size such as \"512MB\" or \"4GB\")"),
+                e,
+            )
+        })?;
     schema::migrate(&connection)?;
     Ok(connection)
 }
@@ -234,6 +273,7 @@ impl DuckDbStore {
             stored_through: AtomicI64::new(0),
             facts_through: AtomicI64::new(0),
             unapplied: AtomicUsize::new(0),
+            deriver: deriver::Deriver::default(),
         });
         let depth = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (jobs, receiver) = sync_channel(config.queue_capacity.max(1));
@@ -242,10 +282,16 @@ impl DuckDbStore {
             .name("pathlens-duckdb-writer".into())
             .spawn(move || state.run(receiver))
             .map_err(|e| internal("starting the writer thread", e))?;
+        let facts = shared.clone();
+        let deriver = std::thread::Builder::new()
+            .name("pathlens-duckdb-facts".into())
+            .spawn(move || facts.deriver.run(&facts))
+            .map_err(|e| internal("starting the facts thread", e))?;
         Ok(DuckDbStore {
             shared,
             jobs: Some(jobs),
             writer: Some(writer),
+            deriver: Some(deriver),
             depth,
         })
     }
@@ -271,24 +317,7 @@ impl DuckDbStore {
         if let Some(fault) = self.shared.fault() {
             return Err(fault);
         }
-        let connection = {
-            let source = self
-                .shared
-                .readers
-                .lock()
-                .map_err(|_| StoreError::internal("reader lock poisoned"))?;
-            source
-                .as_ref()
-                .ok_or_else(|| {
-                    StoreError::new(
-                        StoreErrorKind::Unavailable,
-                        "the database is being reopened",
-                    )
-                })?
-                .try_clone()
-                .map_err(|e| internal("opening a reader", e))
-                .map_err(|e| self.shared.observe(e))?
-        };
+        let connection = self.shared.connection()?;
         read(&connection).map_err(|e| self.shared.observe(e))
     }
 
@@ -338,16 +367,15 @@ impl Drop for DuckDbStore {
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
         }
+        // Then the facts of everything committed are derived.
+        self.shared.deriver.stop();
+        if let Some(deriver) = self.deriver.take() {
+            let _ = deriver.join();
+        }
     }
 }
 
 impl DuckDbStore {
-    /// Whether the session facts cover every stored event now. The facts
-    /// are derived after the events' commit: a report first has the writer
-    /// derive what is pending, or, when that cannot be done now (the
-    /// writer's queue is full, the derivation failed), reads the events
-    /// themselves (exact, slower; a fault of the database fails the read as
-    /// it would any other).
     /// [`DuckDbStore::read`] that cancelling stops: it interrupts the query
     /// the reader is running, and the read answers `Cancelled`.
     fn read_cancellable<T>(
@@ -379,14 +407,18 @@ impl DuckDbStore {
         }
     }
 
+    /// Whether the session facts cover every stored event now. The facts
+    /// are derived after the events' commit (`deriver.rs`): a report first
+    /// derives what is pending itself, or, when that fails, reads the
+    /// events themselves (exact, slower; a fault of the database fails the
+    /// read as it would any other).
     fn facts_ready(&self) -> bool {
         self.shared.facts_current()
-            || match self.submit(|reply| Write::Facts { reply }) {
+            || match self.shared.deriver.derive(&self.shared) {
+                // Events committed since are later than this read.
                 Ok(()) => true,
                 Err(error) => {
-                    if error.kind() != StoreErrorKind::Overloaded {
-                        tracing::warn!(%error, "session facts could not be derived; reading the events");
-                    }
+                    tracing::warn!(%error, "session facts could not be derived; reading the events");
                     false
                 }
             }

@@ -76,7 +76,7 @@ pub const MIGRATIONS: &[&str] = &[
     // database with events derives them once, when it is opened.
     crate::facts::SCHEMA,
     // 5: how far the session facts are derived: facts cover every event with
-    // a smaller `seq` (the writer derives them after the events' commit).
+    // a smaller `seq` (derived after the events' commit, `deriver.rs`).
     "CREATE TABLE facts_state (through_seq BIGINT NOT NULL);
     INSERT INTO facts_state SELECT coalesce(max(seq) + 1, 0) FROM events;",
     // 6: the days each session has events on, so that the writer reads a

@@ -7,7 +7,8 @@
 //! needs — the stored keys and view chains of a batch's sessions — is read
 //! from the database for the sessions a batch touches and kept for the most
 //! recently used ones (`sessions.rs`), so nothing of the whole history is
-//! loaded when the store opens.
+//! loaded when the store opens. The session facts of what it commits are
+//! derived on another thread (`deriver.rs`).
 //!
 //! When a write makes the database unusable (see the crate's docs on
 //! faults), the writer answers every job with the fault and, between jobs
@@ -26,6 +27,7 @@ use pathlens_model::{Event, Graph};
 use pathlens_store::{ApiKey, AppendOutcome, PartnerId, Result};
 
 use crate::chains::Chains;
+use crate::deriver::Pending;
 use crate::intake::Intake;
 use crate::sessions::{self, Sessions};
 use crate::{REOPEN_INTERVAL, Shared, codec, in_transaction, internal, open_database};
@@ -44,25 +46,6 @@ const APPLY_IDLE: Duration = Duration::from_millis(5);
 const APPLY_MAX_DELAY: Duration = Duration::from_millis(100);
 /// or once this many wait (a read applies them at once).
 const APPLY_MAX_EVENTS: usize = 20_000;
-
-/// Pending facts are derived once the writer has had no job for this long,
-const FACTS_IDLE: Duration = Duration::from_millis(100);
-/// or once they have waited this long,
-const FACTS_MAX_DELAY: Duration = Duration::from_secs(1);
-/// or once this many events wait for them (a report derives them at once).
-const FACTS_MAX_EVENTS: usize = 200_000;
-
-/// Events committed whose session facts are not derived yet.
-#[derive(Debug, Clone, Copy)]
-struct Pending {
-    /// The first sequence number without facts.
-    first_seq: i64,
-    /// Their times, µs.
-    lo: i64,
-    hi: i64,
-    events: usize,
-    since: Instant,
-}
 
 /// A change and the channel its answer goes to.
 pub(crate) enum Write {
@@ -92,10 +75,6 @@ pub(crate) enum Write {
     Apply {
         reply: SyncSender<Result<()>>,
     },
-    /// Derive the session facts of every committed event now.
-    Facts {
-        reply: SyncSender<Result<()>>,
-    },
 }
 
 pub(crate) struct Job {
@@ -107,7 +86,6 @@ pub(crate) struct WriterState {
     sessions: Sessions,
     chains: Chains,
     next_seq: i64,
-    pending: Option<Pending>,
     /// The intake log, unless small appends are committed directly.
     intake: Option<Intake>,
     /// Events acknowledged through the intake log, not in the database yet,
@@ -140,7 +118,6 @@ impl WriterState {
             sessions: Sessions::new(shared.config.cached_sessions),
             chains: Chains::default(),
             next_seq,
-            pending,
             intake: None,
             unapplied: Vec::new(),
             unapplied_since: None,
@@ -148,7 +125,7 @@ impl WriterState {
             shared,
             last_reopen: None,
         };
-        state.publish();
+        state.shared.deriver.reset(&state.shared, next_seq, pending);
         if state.shared.config.intake {
             state.open_intake()?;
         }
@@ -247,17 +224,9 @@ impl WriterState {
         self.next_seq += events.len() as i64;
         let times = events.iter().map(|e| e.ts.timestamp_micros());
         let (lo, hi) = (times.clone().min().unwrap_or(0), times.max().unwrap_or(0));
-        let pending = self.pending.get_or_insert(Pending {
-            first_seq,
-            lo,
-            hi,
-            events: 0,
-            since: Instant::now(),
-        });
-        pending.lo = pending.lo.min(lo);
-        pending.hi = pending.hi.max(hi);
-        pending.events += events.len();
-        self.publish();
+        self.shared
+            .deriver
+            .committed(&self.shared, first_seq, self.next_seq, lo, hi);
     }
 
     /// Applies every event acknowledged through the intake log to the
@@ -297,51 +266,6 @@ impl WriterState {
         }
     }
 
-    /// Tells readers how far the events and their facts are.
-    fn publish(&self) {
-        let facts = self.pending.map_or(self.next_seq, |p| p.first_seq);
-        self.shared.facts_through.store(facts, Ordering::Release);
-        self.shared
-            .stored_through
-            .store(self.next_seq, Ordering::Release);
-    }
-
-    /// Derives the facts of the pending events in one transaction, and
-    /// records how far they go.
-    fn derive_pending(&mut self) -> Result<()> {
-        self.apply_intake()?;
-        let Some(pending) = self.pending else {
-            return Ok(());
-        };
-        if let Some(fault) = self.refuse() {
-            return Err(fault);
-        }
-        let connection = &self.connection;
-        let through = self.next_seq;
-        in_transaction(connection, "session facts", || {
-            crate::facts::derive_batch(connection, pending.first_seq, (pending.lo, pending.hi))?;
-            connection
-                .execute("UPDATE facts_state SET through_seq = ?", params![through])
-                .map_err(|e| internal("recording the derived facts", e))?;
-            Ok(())
-        })
-        .map_err(|e| self.shared.observe(e))?;
-        self.pending = None;
-        self.publish();
-        Ok(())
-    }
-
-    /// Derives the pending facts when they have waited long enough or grown
-    /// large (a failure is logged; they stay pending).
-    fn derive_due(&mut self, idle: bool) {
-        let due = self.pending.is_some_and(|p| {
-            idle || p.events >= FACTS_MAX_EVENTS || p.since.elapsed() >= FACTS_MAX_DELAY
-        });
-        if due && let Err(error) = self.derive_pending() {
-            tracing::warn!(%error, "deriving session facts failed; they stay pending");
-        }
-    }
-
     fn read_state(connection: &Connection) -> Result<Loaded> {
         let next_seq = connection
             .query_row("SELECT coalesce(max(seq) + 1, 0) FROM events", [], |row| {
@@ -365,6 +289,7 @@ impl WriterState {
                 hi,
                 events: usize::try_from(events).unwrap_or(0),
                 since: Instant::now(),
+                last: Instant::now(),
             }),
             _ => None,
         };
@@ -384,6 +309,11 @@ impl WriterState {
             return;
         }
         self.last_reopen = Some(Instant::now());
+        // No derivation may hold the old database open meanwhile.
+        let shared = self.shared.clone();
+        let Ok(_tables) = shared.deriver.hold_tables() else {
+            return;
+        };
         // Readers of the unusable database go first, so only the new one is
         // open once it has replayed its log.
         if let Ok(mut readers) = self.shared.readers.lock() {
@@ -410,8 +340,9 @@ impl WriterState {
                 self.sessions.note(&unapplied);
                 self.unapplied = unapplied;
                 self.next_seq = loaded.next_seq;
-                self.pending = loaded.pending;
-                self.publish();
+                self.shared
+                    .deriver
+                    .reset(&self.shared, loaded.next_seq, loaded.pending);
                 if let Ok(mut source) = self.shared.readers.lock() {
                     *source = Some(readers);
                 }
@@ -443,22 +374,16 @@ impl WriterState {
     /// Serves jobs until every sender is gone.
     pub fn run(mut self, jobs: Receiver<Job>) {
         loop {
-            let wait = if !self.unapplied.is_empty() {
-                APPLY_IDLE
-            } else if self.pending.is_some() {
-                FACTS_IDLE
-            } else {
+            let wait = if self.unapplied.is_empty() {
                 REOPEN_INTERVAL
+            } else {
+                APPLY_IDLE
             };
             let first = match jobs.recv_timeout(wait) {
                 Ok(job) => job,
                 Err(RecvTimeoutError::Timeout) => {
                     self.heal();
-                    if self.unapplied.is_empty() {
-                        self.derive_due(true);
-                    } else {
-                        self.apply_due(true);
-                    }
+                    self.apply_due(true);
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -481,12 +406,12 @@ impl WriterState {
             }
             self.commit_appends(appends);
             self.apply_due(false);
-            self.derive_due(false);
         }
-        // Closing: the facts of what is committed, so the next open has
-        // nothing to catch up on (after a crash it derives them then).
-        if let Err(error) = self.derive_pending() {
-            tracing::warn!(%error, "deriving session facts at close failed; the next open derives them");
+        // Closing: what the intake log acknowledged goes to the database, so
+        // the next open has nothing to replay (the deriving thread then
+        // derives its facts).
+        if let Err(error) = self.apply_intake() {
+            tracing::warn!(%error, "applying the intake log at close failed; the next open replays it");
         }
     }
 
@@ -497,8 +422,7 @@ impl WriterState {
                 Write::Video { reply, .. }
                 | Write::Key { reply, .. }
                 | Write::Checkpoint { reply }
-                | Write::Apply { reply }
-                | Write::Facts { reply } => drop(reply.send(Err(fault))),
+                | Write::Apply { reply } => drop(reply.send(Err(fault))),
                 Write::Revoke { reply, .. } => drop(reply.send(Err(fault))),
             }
             return;
@@ -518,14 +442,13 @@ impl WriterState {
                 let result = self.put_key(&key);
                 let _ = reply.send(result.map_err(|e| self.shared.observe(e)));
             }
-            Write::Facts { reply } => {
-                let _ = reply.send(self.derive_pending());
-            }
             Write::Apply { reply } => {
                 let _ = reply.send(self.apply_intake());
             }
             Write::Checkpoint { reply } => {
                 let result = self.apply_intake().and_then(|()| {
+                    // DuckDB checkpoints only with no other transaction open.
+                    let _tables = self.shared.deriver.hold_tables()?;
                     self.connection
                         .execute_batch("CHECKPOINT")
                         .map_err(|e| internal("checkpointing", e))
@@ -549,6 +472,8 @@ impl WriterState {
     fn put_video(&self, partner: PartnerId, graph: &Graph, now: DateTime<Utc>) -> Result<()> {
         let json = serde_json::to_string(graph).map_err(|e| internal("encoding a graph", e))?;
         let connection = &self.connection;
+        // Storing a graph recomputes its video's watched masks.
+        let _tables = self.shared.deriver.hold_tables()?;
         in_transaction(connection, "a video", || {
             connection
                 .execute(

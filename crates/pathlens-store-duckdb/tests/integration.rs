@@ -231,6 +231,26 @@ fn every_part<'g>(
     }
 }
 
+/// Every part of `graph` over `[start, end)` as one bucket, unfiltered,
+/// with the viewing curve of `curve`.
+fn unfiltered(
+    graph: &pathlens_model::Graph,
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+    curve: Option<String>,
+) -> pathlens_store::AggregateRequest<'_> {
+    every_part(
+        graph,
+        start,
+        end,
+        Default::default(),
+        Default::default(),
+        vec![(start.timestamp_micros(), end.timestamp_micros())],
+        None,
+        (curve, None),
+    )
+}
+
 fn simulated(
     start: chrono::DateTime<chrono::Utc>,
     graphs: &[pathlens_model::Graph],
@@ -600,6 +620,21 @@ fn fact_rows(place: &TempLocation) -> Vec<String> {
     all
 }
 
+/// Empties the fact tables of the (closed) store at `place`, as if no fact
+/// had been derived yet.
+fn forget_facts(place: &TempLocation) {
+    let connection =
+        duckdb::Connection::open(place.dir.path().join(pathlens_store_duckdb::DATABASE_FILE))
+            .unwrap();
+    connection
+        .execute_batch(
+            "DELETE FROM fact_slots; DELETE FROM fact_moves; DELETE FROM fact_last;
+             DELETE FROM fact_watch; DELETE FROM fact_sessions;
+             UPDATE facts_state SET through_seq = 0;",
+        )
+        .unwrap();
+}
+
 /// Session facts are derived after the events' commit. Events a crash left
 /// without facts (committed, acknowledged, facts not derived yet) get them
 /// when the store opens again, and a report asked before that first has
@@ -608,7 +643,7 @@ fn fact_rows(place: &TempLocation) -> Vec<String> {
 fn facts_a_crash_left_underived_are_derived_at_the_next_open() {
     use chrono::{Duration, TimeZone, Utc};
     use pathlens_sim::sample_graphs;
-    use pathlens_store::{ContextFilter, SessionFilter, reference};
+    use pathlens_store::reference;
 
     let start = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
     let graphs = sample_graphs();
@@ -625,31 +660,11 @@ fn facts_a_crash_left_underived_are_derived_at_the_next_open() {
     }
     let derived = fact_rows(&place);
     // The state of a crash right after the commits: events, no facts.
-    {
-        let connection =
-            duckdb::Connection::open(place.dir.path().join(pathlens_store_duckdb::DATABASE_FILE))
-                .unwrap();
-        connection
-            .execute_batch(
-                "DELETE FROM fact_slots; DELETE FROM fact_moves; DELETE FROM fact_last;
-                 DELETE FROM fact_watch; DELETE FROM fact_sessions;
-                 UPDATE facts_state SET through_seq = 0;",
-            )
-            .unwrap();
-    }
+    forget_facts(&place);
     let store = place.open();
     for graph in &graphs {
         let end = start + Duration::days(3);
-        let request = every_part(
-            graph,
-            start,
-            end,
-            ContextFilter::default(),
-            SessionFilter::default(),
-            vec![(start.timestamp_micros(), end.timestamp_micros())],
-            None,
-            (Some(graph.start_node.clone()), None),
-        );
+        let request = unfiltered(graph, start, end, Some(graph.start_node.clone()));
         let figures = store.aggregate(&request).unwrap();
         assert!(figures.totals[0].plays > 0, "{}: plays", graph.id);
         assert_eq!(
@@ -660,5 +675,79 @@ fn facts_a_crash_left_underived_are_derived_at_the_next_open() {
         );
     }
     drop(store);
+    assert_eq!(fact_rows(&place), derived);
+}
+
+/// The session facts are derived on their own thread while the writer goes
+/// on committing. Appends from several threads (beacon-sized and
+/// import-sized), reports asking for the facts, and graph changes (which
+/// rewrite the watched masks) all at once: nothing fails, and in the end
+/// the facts give the reference's figures and equal those a derivation from
+/// the events alone makes.
+#[test]
+fn facts_derived_beside_the_writer_match_the_reference() {
+    use chrono::{Duration, TimeZone, Utc};
+    use pathlens_sim::sample_graphs;
+    use pathlens_store::reference;
+
+    let start = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+    let end = start + Duration::days(4);
+    let graphs = sample_graphs();
+    let events = simulated(start, &graphs, 11, 4, 25.0);
+    let place = location();
+    let store: Arc<dyn Store> = Arc::from(place.open());
+    for graph in &graphs {
+        store.put_video(1, graph, start).unwrap();
+    }
+    let request = |graph| unfiltered(graph, start, end, None);
+    let parts: Vec<Vec<pathlens_model::Event>> = (0..3)
+        .map(|i| events.iter().skip(i).step_by(3).cloned().collect())
+        .collect();
+    std::thread::scope(|scope| {
+        for (i, part) in parts.iter().enumerate() {
+            let store = store.clone();
+            scope.spawn(move || {
+                // One thread sends beacon-sized batches (the intake log),
+                // the others import-sized ones (straight to the database).
+                let size = if i == 0 { 3 } else { 2_500 };
+                for batch in part.chunks(size) {
+                    store.append(batch.to_vec()).unwrap();
+                }
+            });
+        }
+        let store = store.clone();
+        let graphs = &graphs;
+        scope.spawn(move || {
+            // The first video's start node half as long, then as it was:
+            // each change recomputes the video's watched masks.
+            let mut shorter = graphs[0].clone();
+            shorter.nodes[0].duration_ms /= 2;
+            for round in 0..12 {
+                let graph = &graphs[round % graphs.len()];
+                store.aggregate(&request(graph)).unwrap();
+                match round % 4 {
+                    1 => store.put_video(1, &shorter, start).unwrap(),
+                    3 => store.put_video(1, &graphs[0], start).unwrap(),
+                    _ => {}
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        });
+    });
+    for graph in &graphs {
+        let figures = store.aggregate(&request(graph)).unwrap();
+        assert!(figures.totals[0].plays > 0, "{}: plays", graph.id);
+        assert_eq!(
+            figures,
+            reference::aggregate(store.as_ref(), &request(graph)).unwrap(),
+            "{}",
+            graph.id
+        );
+    }
+    drop(store);
+    let derived = fact_rows(&place);
+    forget_facts(&place);
+    // Opening derives them again from the events alone; closing waits for it.
+    drop(place.open());
     assert_eq!(fact_rows(&place), derived);
 }

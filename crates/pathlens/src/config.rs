@@ -62,7 +62,8 @@ pub struct Config {
     pub server: Option<String>,
     /// Admin token for `server`.
     pub token: Option<String>,
-    /// DuckDB memory limit ("4GB").
+    /// DuckDB memory limit ("4GB"); the embedded store's default
+    /// (`pathlens_store_duckdb::DEFAULT_MEMORY_LIMIT`) when `None`.
     pub memory_limit: Option<String>,
     /// Write batches that may wait for the store before requests get 503.
     pub write_queue: usize,
@@ -419,7 +420,7 @@ impl Config {
              # opening the data directory, with an admin token (env PATHLENS_SERVER, PATHLENS_TOKEN).\n\
              # server = \"http://127.0.0.1:8080\"\n\
              # token = \"pla_...\"\n\n\
-             # DuckDB memory limit (env PATHLENS_MEMORY_LIMIT); DuckDB's default when unset.\n\
+             # DuckDB memory limit (env PATHLENS_MEMORY_LIMIT); 512MB when unset.\n\
              # memory_limit = \"4GB\"\n\n\
              # Keep events, videos and keys in ClickHouse instead of the data directory\n\
              # (env PATHLENS_STORE, flag --store). A server then acknowledges events once they are\n\
