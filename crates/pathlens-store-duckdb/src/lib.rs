@@ -64,7 +64,10 @@ pub const DATABASE_FILE: &str = "pathlens.duckdb";
 /// DuckDB's memory limit unless configured. DuckDB's own default (80 % of
 /// RAM) let a 100M-event import grow its buffer pool to 4 GiB; reports over
 /// the session facts need a few tens of MB, and operators that need more
-/// spill to `pathlens.duckdb.tmp/`.
+/// spill to `pathlens.duckdb.tmp/`. Work over a whole history at once runs
+/// with more: migrations (which may derive every fact) with DuckDB's own
+/// limit, a graph change re-deriving its video's facts with 2 GB (on 33M
+/// events of one video it failed at 512 MB and passed at 1 GB).
 pub const DEFAULT_MEMORY_LIMIT: &str = "512MB";
 
 /// The write-ahead log's size at which DuckDB checkpoints by itself. At
@@ -231,17 +234,9 @@ pub(crate) fn in_transaction<T>(
     done
 }
 
-/// Opens the database file and brings its schema up to date.
-pub(crate) fn open_database(path: &Path, config: &DuckDbConfig) -> Result<Connection> {
-    let connection = Connection::open(path).map_err(|e| {
-        let context = format!("opening {}", path.display());
-        // DuckDB refuses a file another process has open for writing.
-        if e.to_string().contains("Could not set lock on file") {
-            StoreError::caused_by(StoreErrorKind::Locked, format!("{context}: {e}"), e)
-        } else {
-            internal(&context, e)
-        }
-    })?;
+/// Sets DuckDB's memory limit to `config`'s (of the whole database, every
+/// connection).
+pub(crate) fn limit_memory(connection: &Connection, config: &DuckDbConfig) -> Result<()> {
     let limit = config
         .memory_limit
         .as_deref()
@@ -253,13 +248,29 @@ pub(crate) fn open_database(path: &Path, config: &DuckDbConfig) -> Result<Connec
                 &format!("setting memory_limit to {limit:?} (a size such as \"512MB\" or \"4GB\")"),
                 e,
             )
-        })?;
+        })
+}
+
+/// Opens the database file and brings its schema up to date.
+pub(crate) fn open_database(path: &Path, config: &DuckDbConfig) -> Result<Connection> {
+    let connection = Connection::open(path).map_err(|e| {
+        let context = format!("opening {}", path.display());
+        // DuckDB refuses a file another process has open for writing.
+        if e.to_string().contains("Could not set lock on file") {
+            StoreError::caused_by(StoreErrorKind::Locked, format!("{context}: {e}"), e)
+        } else {
+            internal(&context, e)
+        }
+    })?;
     connection
         .execute_batch(&format!(
             "SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'"
         ))
         .map_err(|e| internal("setting checkpoint_threshold", e))?;
+    // A migration may derive facts over the whole history: DuckDB's own
+    // memory limit for it, as for a graph change (`writer.rs`).
     schema::migrate(&connection)?;
+    limit_memory(&connection, config)?;
     Ok(connection)
 }
 
