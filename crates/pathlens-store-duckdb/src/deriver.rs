@@ -20,11 +20,11 @@
 //! events committed after it took its work derives them once more later,
 //! to the same rows.
 
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use duckdb::params;
-use pathlens_store::{Result, StoreError, StoreErrorKind};
+use pathlens_store::{Result, StoreErrorKind};
 
 use crate::{REOPEN_INTERVAL, Shared, in_transaction, internal};
 
@@ -51,6 +51,20 @@ pub(crate) struct Pending {
 }
 
 impl Pending {
+    /// `events` events from `first_seq` on, over `[lo, hi]` µs, committed
+    /// just now.
+    pub fn new(first_seq: i64, lo: i64, hi: i64, events: usize) -> Pending {
+        let now = Instant::now();
+        Pending {
+            first_seq,
+            lo,
+            hi,
+            events,
+            since: now,
+            last: now,
+        }
+    }
+
     fn merge(&mut self, other: &Pending) {
         self.first_seq = self.first_seq.min(other.first_seq);
         self.lo = self.lo.min(other.lo);
@@ -73,6 +87,16 @@ struct State {
     stop: bool,
 }
 
+impl State {
+    /// `added` waits for facts too.
+    fn add(&mut self, added: Pending) {
+        match &mut self.pending {
+            Some(pending) => pending.merge(&added),
+            None => self.pending = Some(added),
+        }
+    }
+}
+
 /// What the writer, the deriving thread and readers share about the facts.
 #[derive(Default)]
 pub(crate) struct Deriver {
@@ -82,18 +106,16 @@ pub(crate) struct Deriver {
     pub tables: Mutex<()>,
 }
 
-fn poisoned() -> StoreError {
-    StoreError::internal("the session facts' lock is poisoned")
-}
-
 impl Deriver {
-    fn state(&self) -> Result<MutexGuard<'_, State>> {
-        self.state.lock().map_err(|_| poisoned())
+    // A poisoned lock only says a thread panicked while holding it: what
+    // the locks guard is plain data (or nothing), still good to use.
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Holds the fact tables (see the module's docs).
-    pub fn hold_tables(&self) -> Result<MutexGuard<'_, ()>> {
-        self.tables.lock().map_err(|_| poisoned())
+    pub fn hold_tables(&self) -> MutexGuard<'_, ()> {
+        self.tables.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Publishes how far events and facts go, with `state` held.
@@ -110,22 +132,14 @@ impl Deriver {
     /// The writer committed the events `[first_seq, next_seq)`, whose times
     /// span `[lo, hi]` µs.
     pub fn committed(&self, shared: &Shared, first_seq: i64, next_seq: i64, lo: i64, hi: i64) {
-        let now = Instant::now();
-        let added = Pending {
+        let added = Pending::new(
             first_seq,
             lo,
             hi,
-            events: usize::try_from(next_seq - first_seq).unwrap_or(0),
-            since: now,
-            last: now,
-        };
-        // A poisoned lock means a thread panicked while holding it; the
-        // state it guards is plain data, still worth keeping up to date.
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        match &mut state.pending {
-            Some(pending) => pending.merge(&added),
-            None => state.pending = Some(added),
-        }
+            usize::try_from(next_seq - first_seq).unwrap_or(0),
+        );
+        let mut state = self.state();
+        state.add(added);
         Self::publish(shared, &state, next_seq);
         drop(state);
         self.wake.notify_one();
@@ -134,7 +148,7 @@ impl Deriver {
     /// The state read from a database just opened: events up to
     /// `next_seq`, of which `pending` lack facts.
     pub fn reset(&self, shared: &Shared, next_seq: i64, pending: Option<Pending>) {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.state();
         state.pending = pending;
         Self::publish(shared, &state, next_seq);
     }
@@ -142,9 +156,9 @@ impl Deriver {
     /// Derives the facts of every event committed so far, in one
     /// transaction. On failure the events stay pending.
     pub fn derive(&self, shared: &Shared) -> Result<()> {
-        let _tables = self.hold_tables()?;
+        let _tables = self.hold_tables();
         let (taken, through) = {
-            let mut state = self.state()?;
+            let mut state = self.state();
             let Some(taken) = state.pending.take() else {
                 return Ok(());
             };
@@ -156,12 +170,9 @@ impl Deriver {
             )
         };
         let outcome = Self::derive_taken(shared, &taken, through);
-        let mut state = self.state()?;
+        let mut state = self.state();
         if outcome.is_err() {
-            match &mut state.pending {
-                Some(pending) => pending.merge(&taken),
-                None => state.pending = Some(taken),
-            }
+            state.add(taken);
         }
         let stored = shared
             .stored_through
@@ -191,9 +202,7 @@ impl Deriver {
         let mut retry_after: Option<Instant> = None;
         loop {
             {
-                let Ok(mut state) = self.state() else {
-                    return;
-                };
+                let mut state = self.state();
                 loop {
                     if state.stop {
                         break;
@@ -206,10 +215,11 @@ impl Deriver {
                         Some(at) if !ready => at.saturating_duration_since(Instant::now()),
                         _ => FACTS_IDLE,
                     };
-                    state = match self.wake.wait_timeout(state, wait) {
-                        Ok((state, _)) => state,
-                        Err(_) => return,
-                    };
+                    state = self
+                        .wake
+                        .wait_timeout(state, wait)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
                 }
                 if state.stop {
                     break;
@@ -234,7 +244,7 @@ impl Deriver {
 
     /// Ends [`Deriver::run`] after its last round.
     pub fn stop(&self) {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.state();
         state.stop = true;
         drop(state);
         self.wake.notify_all();

@@ -100,6 +100,13 @@ pub struct DuckDbConfig {
     pub intake: bool,
 }
 
+impl DuckDbConfig {
+    /// The memory limit DuckDB is held to.
+    pub fn memory_limit(&self) -> &str {
+        self.memory_limit.as_deref().unwrap_or(DEFAULT_MEMORY_LIMIT)
+    }
+}
+
 impl Default for DuckDbConfig {
     fn default() -> DuckDbConfig {
         DuckDbConfig {
@@ -234,13 +241,8 @@ pub(crate) fn in_transaction<T>(
     done
 }
 
-/// Sets DuckDB's memory limit to `config`'s (of the whole database, every
-/// connection).
-pub(crate) fn limit_memory(connection: &Connection, config: &DuckDbConfig) -> Result<()> {
-    let limit = config
-        .memory_limit
-        .as_deref()
-        .unwrap_or(DEFAULT_MEMORY_LIMIT);
+/// Sets DuckDB's memory limit (of the whole database, every connection).
+pub(crate) fn set_memory_limit(connection: &Connection, limit: &str) -> Result<()> {
     connection
         .execute_batch(&format!("SET memory_limit = '{}'", limit.replace('\'', "")))
         .map_err(|e| {
@@ -270,7 +272,7 @@ pub(crate) fn open_database(path: &Path, config: &DuckDbConfig) -> Result<Connec
     // A migration may derive facts over the whole history: DuckDB's own
     // memory limit for it, as for a graph change (`writer.rs`).
     schema::migrate(&connection)?;
-    limit_memory(&connection, config)?;
+    set_memory_limit(&connection, config.memory_limit())?;
     Ok(connection)
 }
 

@@ -19,6 +19,7 @@
 //! more. So memory and start-up do not grow with the stored events, and a
 //! retried event is still stored once, across restarts.
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
 
 use duckdb::{Connection, params};
@@ -158,17 +159,12 @@ impl Sessions {
     /// Remembers the keys of `events`, acknowledged but not in the database
     /// yet (their sessions are loaded, and stay until they are applied:
     /// sessions are only let go in [`Sessions::apply`]).
-    pub fn note<'e>(&mut self, events: impl IntoIterator<Item = &'e Event>) {
-        let mut run: Option<(&Event, Option<&mut Cached>)> = None;
-        for event in events {
-            if !run
-                .as_ref()
-                .is_some_and(|(first, _)| same_session(first, event))
-            {
-                run = Some((event, self.cached.get_mut(&key_of(event))));
-            }
-            if let Some((_, Some(cached))) = &mut run {
-                cached.keys.insert(event.dedup_key);
+    pub fn note<E: Borrow<Event>>(&mut self, events: &[E]) {
+        for run in events.chunk_by(|a, b| same_session(a.borrow(), b.borrow())) {
+            if let Some(cached) = self.cached.get_mut(&key_of(run[0].borrow())) {
+                cached
+                    .keys
+                    .extend(run.iter().map(|event| event.borrow().dedup_key));
             }
         }
     }
@@ -183,16 +179,8 @@ impl Sessions {
     pub fn added(&self, events: &[&Event]) -> Added {
         let mut added = Added::default();
         let mut new_days: HashSet<(SessionKey, i64)> = HashSet::new();
-        let mut start = 0;
-        while start < events.len() {
-            let first = events[start];
-            let end = events[start..]
-                .iter()
-                .position(|event| !same_session(first, event))
-                .map_or(events.len(), |length| start + length);
-            let run = &events[start..end];
-            start = end;
-            let key = key_of(first);
+        for run in events.chunk_by(|a, b| same_session(a, b)) {
+            let key = key_of(run[0]);
             let cached = self.cached.get(&key);
             let mut days: Vec<i64> = run
                 .iter()

@@ -31,7 +31,7 @@ use crate::deriver::Pending;
 use crate::intake::Intake;
 use crate::sessions::{self, Sessions};
 use crate::{
-    REOPEN_INTERVAL, Shared, codec, in_transaction, internal, limit_memory, open_database,
+    REOPEN_INTERVAL, Shared, codec, in_transaction, internal, open_database, set_memory_limit,
 };
 
 /// DuckDB's memory limit while a graph change re-derives its video's facts,
@@ -194,29 +194,26 @@ impl WriterState {
         let mut accepted = Vec::new();
         for events in groups {
             let mut outcome = AppendOutcome::default();
-            let mut run: Option<(&Event, usize, Option<&HashSet<u64>>)> = None;
-            for event in events {
-                if !run.is_some_and(|(first, _, _)| sessions::same_session(first, event)) {
-                    let next = numbers.len();
-                    let number = *numbers
-                        .entry((
-                            event.partner_id,
-                            event.video_id.as_str(),
-                            event.session_id.as_str(),
-                        ))
-                        .or_insert(next);
-                    run = Some((event, number, self.sessions.keys_of(event)));
-                }
-                let Some((_, number, stored)) = run else {
-                    continue;
-                };
-                if stored.is_some_and(|keys| keys.contains(&event.dedup_key))
-                    || !seen.insert((number, event.dedup_key))
-                {
-                    outcome.duplicates += 1;
-                } else {
-                    outcome.accepted += 1;
-                    accepted.push(event);
+            for run in events.chunk_by(sessions::same_session) {
+                let first = &run[0];
+                let next = numbers.len();
+                let number = *numbers
+                    .entry((
+                        first.partner_id,
+                        first.video_id.as_str(),
+                        first.session_id.as_str(),
+                    ))
+                    .or_insert(next);
+                let stored = self.sessions.keys_of(first);
+                for event in run {
+                    if stored.is_some_and(|keys| keys.contains(&event.dedup_key))
+                        || !seen.insert((number, event.dedup_key))
+                    {
+                        outcome.duplicates += 1;
+                    } else {
+                        outcome.accepted += 1;
+                        accepted.push(event);
+                    }
                 }
             }
             outcomes.push(outcome);
@@ -290,14 +287,12 @@ impl WriterState {
             )
             .map_err(|e| internal("reading how far the facts are derived", e))?;
         let pending = match (lo, hi) {
-            (Some(lo), Some(hi)) => Some(Pending {
+            (Some(lo), Some(hi)) => Some(Pending::new(
                 first_seq,
                 lo,
                 hi,
-                events: usize::try_from(events).unwrap_or(0),
-                since: Instant::now(),
-                last: Instant::now(),
-            }),
+                usize::try_from(events).unwrap_or(0),
+            )),
             _ => None,
         };
         Ok(Loaded { next_seq, pending })
@@ -318,9 +313,7 @@ impl WriterState {
         self.last_reopen = Some(Instant::now());
         // No derivation may hold the old database open meanwhile.
         let shared = self.shared.clone();
-        let Ok(_tables) = shared.deriver.hold_tables() else {
-            return;
-        };
+        let _tables = shared.deriver.hold_tables();
         // Readers of the unusable database go first, so only the new one is
         // open once it has replayed its log.
         if let Ok(mut readers) = self.shared.readers.lock() {
@@ -455,7 +448,7 @@ impl WriterState {
             Write::Checkpoint { reply } => {
                 let result = self.apply_intake().and_then(|()| {
                     // DuckDB checkpoints only with no other transaction open.
-                    let _tables = self.shared.deriver.hold_tables()?;
+                    let _tables = self.shared.deriver.hold_tables();
                     self.connection
                         .execute_batch("CHECKPOINT")
                         .map_err(|e| internal("checkpointing", e))
@@ -480,14 +473,12 @@ impl WriterState {
         let json = serde_json::to_string(graph).map_err(|e| internal("encoding a graph", e))?;
         let connection = &self.connection;
         // Storing a graph recomputes its video's watched masks.
-        let _tables = self.shared.deriver.hold_tables()?;
+        let _tables = self.shared.deriver.hold_tables();
         // New node durations re-derive the video's whole history in this
         // transaction, which needs more memory than the default limit
         // (`DEFAULT_MEMORY_LIMIT`; a configured one is kept).
         if self.shared.config.memory_limit.is_none() {
-            connection
-                .execute_batch(&format!("SET memory_limit = '{GRAPH_CHANGE_MEMORY_LIMIT}'"))
-                .map_err(|e| internal("lifting memory_limit", e))?;
+            set_memory_limit(connection, GRAPH_CHANGE_MEMORY_LIMIT)?;
         }
         let stored = in_transaction(connection, "a video", || {
             connection
@@ -499,7 +490,7 @@ impl WriterState {
                 .map_err(|e| internal("storing a video", e))?;
             crate::facts::graph_stored(connection, partner, graph)
         });
-        if let Err(error) = limit_memory(connection, &self.shared.config) {
+        if let Err(error) = set_memory_limit(connection, self.shared.config.memory_limit()) {
             tracing::warn!(%error, "restoring the memory limit after a graph change failed");
         }
         stored
@@ -593,7 +584,7 @@ impl WriterState {
             self.apply_intake()?;
             return self.write_events(events);
         }
-        self.sessions.note(events.iter().copied());
+        self.sessions.note(events);
         self.unapplied
             .extend(events.iter().map(|&event| event.clone()));
         self.unapplied_since.get_or_insert_with(Instant::now);
