@@ -16,19 +16,25 @@
 //! XXH3-64 of the payload), then the payload, the events as a JSON array.
 //! A length of 0 is where the records end. A record cut short or failing
 //! its checksum is the trace of a crash during a write that was never
-//! acknowledged: reading stops there. A record of no events (`[]`) marks
-//! that everything before it is applied; it is written after each apply,
-//! without a sync of its own (lost in a crash, it only makes the next open
-//! apply more again).
+//! acknowledged: reading stops there. A mark, `{"applied_to":[S,O]}`,
+//! says that every record before offset `O` of segment `S` is applied (the
+//! writer applies the log on another thread while it goes on recording, so
+//! records after the applied ones may precede the mark); a record of no
+//! events (`[]`, as earlier versions wrote) says that everything before it
+//! is applied. A mark is written after each apply, without a sync of its
+//! own (lost in a crash, it only makes the next open apply more again).
 //!
 //! When the store opens, every record after the last mark is applied again
 //! through the writer's dedup (what was applied already is recognised as
 //! stored), then a mark is written and the segments before the last are
 //! deleted; records go on after the last one's (in a new segment when a
-//! crash left bytes after its last record). While
-//! running, a segment that fills up is followed by a new one, and the
-//! segments before the active one are deleted once every event recorded in
-//! them is applied.
+//! crash left bytes after its last record, or there is none: that one is
+//! written in the background and the first append waits for it only if it
+//! comes sooner). While running, a segment that fills up is followed by a
+//! new one, and the segments before the active one are deleted once every
+//! event recorded in them is applied. A store that closes with everything
+//! applied deletes every segment, so a data directory at rest holds no
+//! log.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -42,6 +48,30 @@ pub(crate) const SEGMENT_BYTES: u64 = 16 << 20;
 
 /// `length` and `checksum`.
 const HEADER: usize = 12;
+
+/// Where a record is: its segment's id and its offset in that segment.
+pub(crate) type Position = (u64, u64);
+
+/// The payload of a mark: every record before `to` is applied.
+fn mark(to: Position) -> Vec<u8> {
+    serde_json::json!({ "applied_to": [to.0, to.1] })
+        .to_string()
+        .into_bytes()
+}
+
+/// The position a mark's payload names.
+fn marked(payload: &[u8]) -> io::Result<Position> {
+    let value: serde_json::Value = serde_json::from_slice(payload)?;
+    let position = value
+        .get("applied_to")
+        .and_then(|to| Some((to.get(0)?.as_u64()?, to.get(1)?.as_u64()?)));
+    position.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "a mark without `applied_to`: [segment, offset]",
+        )
+    })
+}
 
 fn name(id: u64) -> String {
     format!("{id:020}.log")
@@ -90,12 +120,16 @@ fn create(dir: &Path, id: u64) -> io::Result<File> {
     OpenOptions::new().read(true).write(true).open(path)
 }
 
-/// Adds to `batches` those recorded in a segment, in order, up to where
-/// its records end (or a record was cut short by a crash); a mark that
-/// everything before it is applied empties `batches`. Returns where the
+/// Adds to `batches` those recorded in segment `id`, in order, with their
+/// positions, up to where its records end (or a record was cut short by a
+/// crash); a mark drops the batches it says are applied. Returns where the
 /// records end when the rest of the segment is still zeros, so that
 /// records can go on from there.
-fn read_segment(path: &Path, batches: &mut Vec<Vec<Event>>) -> io::Result<Option<u64>> {
+fn read_segment(
+    path: &Path,
+    id: u64,
+    batches: &mut Vec<(Position, Vec<Event>)>,
+) -> io::Result<Option<u64>> {
     let bytes = std::fs::read(path)?;
     let mut at = 0usize;
     while at + HEADER <= bytes.len() {
@@ -110,9 +144,23 @@ fn read_segment(path: &Path, batches: &mut Vec<Vec<Event>>) -> io::Result<Option
             tracing::warn!(file = %path.display(), offset = at, "intake: a record cut short by a crash; reading stops there");
             break;
         }
-        match serde_json::from_slice::<Vec<Event>>(payload) {
-            Ok(events) if events.is_empty() => batches.clear(),
-            Ok(events) => batches.push(events),
+        let decoded = if payload.first() == Some(&b'{') {
+            marked(payload).map(|to| {
+                batches.retain(|(position, _)| *position >= to);
+            })
+        } else {
+            serde_json::from_slice::<Vec<Event>>(payload)
+                .map(|events| {
+                    if events.is_empty() {
+                        batches.clear();
+                    } else {
+                        batches.push(((id, at as u64), events));
+                    }
+                })
+                .map_err(io::Error::from)
+        };
+        match decoded {
+            Ok(()) => {}
             Err(error) => {
                 tracing::warn!(file = %path.display(), offset = at, %error, "intake: a record that does not decode; reading stops there");
                 break;
@@ -127,15 +175,26 @@ fn read_segment(path: &Path, batches: &mut Vec<Vec<Event>>) -> io::Result<Option
 /// The log of one data directory.
 pub(crate) struct Intake {
     dir: PathBuf,
-    file: File,
+    /// The active segment, once it is created.
+    file: Option<File>,
     id: u64,
     /// Where the next record goes in the active segment.
     offset: u64,
     /// Segments before the active one, deleted once applied.
     older: Vec<u64>,
     /// The next segment, written in the background once the active one is
-    /// half full, so that no append waits for 16 MiB of zeros.
+    /// half full (or, when the log opens without one to write on, the
+    /// first), so that no append waits for 16 MiB of zeros.
     next: Option<std::thread::JoinHandle<io::Result<File>>>,
+}
+
+/// Writes segment `id` on a thread of its own.
+fn create_in_background(dir: &Path, id: u64) -> Option<std::thread::JoinHandle<io::Result<File>>> {
+    let dir = dir.to_path_buf();
+    std::thread::Builder::new()
+        .name("pathlens-intake-segment".into())
+        .spawn(move || create(&dir, id))
+        .ok()
 }
 
 impl Intake {
@@ -156,18 +215,19 @@ impl Intake {
         let mut batches = Vec::new();
         let mut end = None;
         for id in &older {
-            end = read_segment(&dir.join(name(*id)), &mut batches)?;
+            end = read_segment(&dir.join(name(*id)), *id, &mut batches)?;
         }
-        let (id, file, offset) = match (older.last().copied(), end) {
+        let batches = batches.into_iter().map(|(_, events)| events).collect();
+        let (id, file, offset, next) = match (older.last().copied(), end) {
             (Some(last), Some(offset)) => {
                 older.pop();
                 let path = dir.join(name(last));
                 let file = OpenOptions::new().read(true).write(true).open(path)?;
-                (last, file, offset)
+                (last, Some(file), offset, None)
             }
             (last, _) => {
                 let id = last.map_or(1, |last| last + 1);
-                (id, create(dir, id)?, 0)
+                (id, None, 0, create_in_background(dir, id))
             }
         };
         Ok((
@@ -177,7 +237,7 @@ impl Intake {
                 id,
                 offset,
                 older,
-                next: None,
+                next,
             },
             batches,
         ))
@@ -189,12 +249,21 @@ impl Intake {
     /// I/O errors (nothing is acknowledged then); a batch too large for a
     /// segment is refused with [`io::ErrorKind::InvalidInput`].
     pub fn append(&mut self, events: &[&Event]) -> io::Result<()> {
-        self.write(&serde_json::to_vec(events).map_err(io::Error::other)?)?;
-        self.file.sync_data()
+        self.write(&serde_json::to_vec(events).map_err(io::Error::other)?)?
+            .sync_data()
     }
 
-    /// Writes one record of `payload` (not synced).
-    fn write(&mut self, payload: &[u8]) -> io::Result<()> {
+    /// The segment `id`: the one written in the background, or a new one.
+    fn take_next(&mut self, id: u64) -> io::Result<File> {
+        match self.next.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(Ok(file))) => Ok(file),
+            _ => create(&self.dir, id),
+        }
+    }
+
+    /// Writes one record of `payload` (not synced); returns the segment
+    /// it is in.
+    fn write(&mut self, payload: &[u8]) -> io::Result<&File> {
         let length = u32::try_from(payload.len())
             .ok()
             .filter(|_| (HEADER + payload.len()) as u64 <= SEGMENT_BYTES)
@@ -205,42 +274,71 @@ impl Intake {
                 )
             })?;
         let need = (HEADER + payload.len()) as u64;
+        if self.file.is_none() {
+            self.file = Some(self.take_next(self.id)?);
+        }
         if self.offset + need > SEGMENT_BYTES {
             let next = self.id + 1;
-            self.file = match self.next.take().map(std::thread::JoinHandle::join) {
-                Some(Ok(Ok(file))) => file,
-                _ => create(&self.dir, next)?,
-            };
+            self.file = Some(self.take_next(next)?);
             self.older.push(self.id);
             self.id = next;
             self.offset = 0;
         }
         if self.next.is_none() && self.offset + need > SEGMENT_BYTES / 2 {
-            let (dir, next) = (self.dir.clone(), self.id + 1);
-            self.next = std::thread::Builder::new()
-                .name("pathlens-intake-segment".into())
-                .spawn(move || create(&dir, next))
-                .ok();
+            self.next = create_in_background(&self.dir, self.id + 1);
         }
         let mut record = Vec::with_capacity(HEADER + payload.len());
         record.extend_from_slice(&length.to_le_bytes());
         record.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(payload).to_le_bytes());
         record.extend_from_slice(payload);
-        self.file.write_all_at(&record, self.offset)?;
+        let file = self
+            .file
+            .as_ref()
+            .ok_or_else(|| io::Error::other("no segment"))?;
+        file.write_all_at(&record, self.offset)?;
         self.offset += need;
-        Ok(())
+        Ok(file)
+    }
+
+    /// Where the next record goes: every record so far is before it.
+    pub fn end(&self) -> Position {
+        (self.id, self.offset)
     }
 
     /// Every event recorded so far is applied: a mark says so, and the
     /// segments before the active one go.
     pub fn applied_all(&mut self) -> io::Result<()> {
-        if self.offset > 0 {
-            self.write(b"[]")?;
-        }
-        if self.older.is_empty() {
+        self.applied_to(self.end())
+    }
+
+    /// Every record before `to` (an [`Intake::end`] taken earlier) is
+    /// applied: a mark says so, and the segments before `to`'s go.
+    pub fn applied_to(&mut self, to: Position) -> io::Result<()> {
+        if self.offset == 0 && self.older.is_empty() {
+            // Nothing is recorded.
             return Ok(());
         }
-        for id in self.older.drain(..) {
+        self.write(&mark(to))?;
+        let (gone, kept): (Vec<u64>, Vec<u64>) = self.older.iter().partition(|&&id| id < to.0);
+        self.older = kept;
+        if gone.is_empty() {
+            return Ok(());
+        }
+        for id in gone {
+            std::fs::remove_file(self.dir.join(name(id)))?;
+        }
+        sync_dir(&self.dir)
+    }
+
+    /// Closes the log once every event recorded in it is applied: no
+    /// segment is left (the next open starts a new one).
+    pub fn close_applied(mut self) -> io::Result<()> {
+        // A segment still being written is waited for, then deleted too.
+        if let Some(next) = self.next.take() {
+            let _ = next.join();
+        }
+        self.file.take();
+        for id in segments(&self.dir)? {
             std::fs::remove_file(self.dir.join(name(id)))?;
         }
         sync_dir(&self.dir)
@@ -282,6 +380,79 @@ mod tests {
     }
 
     #[test]
+    fn closing_with_everything_applied_leaves_no_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = events("a", 3);
+        let (mut intake, _) = Intake::open(dir.path()).unwrap();
+        intake.append(&a.iter().collect::<Vec<_>>()).unwrap();
+        intake.applied_all().unwrap();
+        intake.close_applied().unwrap();
+        assert!(segments(dir.path()).unwrap().is_empty());
+        // The next open writes a new segment, and what is appended to it
+        // comes back after a crash.
+        let (mut intake, replayed) = Intake::open(dir.path()).unwrap();
+        assert!(replayed.is_empty());
+        let b = events("b", 2);
+        intake.append(&b.iter().collect::<Vec<_>>()).unwrap();
+        assert_eq!(segments(dir.path()).unwrap(), vec![1]);
+        drop(intake);
+        let (intake, replayed) = Intake::open(dir.path()).unwrap();
+        assert_eq!(replayed, vec![b]);
+        // Closing before the first append also leaves nothing.
+        drop(intake);
+        let (intake, _) = Intake::open(dir.path()).unwrap();
+        intake.close_applied().unwrap();
+        assert!(segments(dir.path()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_mark_covers_only_the_records_before_its_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (events("a", 3), events("b", 2), events("c", 4));
+        {
+            let (mut intake, _) = Intake::open(dir.path()).unwrap();
+            intake.append(&a.iter().collect::<Vec<_>>()).unwrap();
+            // `a` is being applied while `b` is recorded.
+            let to = intake.end();
+            intake.append(&b.iter().collect::<Vec<_>>()).unwrap();
+            intake.applied_to(to).unwrap();
+            intake.append(&c.iter().collect::<Vec<_>>()).unwrap();
+        }
+        let (_, replayed) = Intake::open(dir.path()).unwrap();
+        assert_eq!(replayed, vec![b, c]);
+    }
+
+    /// How many records of `events` a segment holds.
+    fn per_segment(events: &[&Event]) -> u64 {
+        SEGMENT_BYTES / (HEADER as u64 + serde_json::to_vec(events).unwrap().len() as u64)
+    }
+
+    #[test]
+    fn a_mark_in_a_later_segment_keeps_the_segment_it_points_into() {
+        let dir = tempfile::tempdir().unwrap();
+        let batch = events("s", 200);
+        let refs: Vec<&Event> = batch.iter().collect();
+        let per_segment = per_segment(&refs);
+        let (mut intake, _) = Intake::open(dir.path()).unwrap();
+        for _ in 1..per_segment {
+            intake.append(&refs).unwrap();
+        }
+        // Applied up to the last record of segment 1, which then fills up.
+        let to = intake.end();
+        let last = events("last", 2);
+        intake.append(&last.iter().collect::<Vec<_>>()).unwrap();
+        intake.append(&refs).unwrap();
+        intake.append(&refs).unwrap();
+        assert_eq!(segments(dir.path()).unwrap(), vec![1, 2]);
+        intake.applied_to(to).unwrap();
+        assert_eq!(segments(dir.path()).unwrap(), vec![1, 2]);
+        drop(intake);
+        let (_, replayed) = Intake::open(dir.path()).unwrap();
+        assert_eq!(replayed.len(), 3);
+        assert_eq!(replayed[0], last);
+    }
+
+    #[test]
     fn a_record_cut_short_ends_the_segment() {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (events("a", 3), events("b", 2));
@@ -308,8 +479,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let batch = events("s", 200);
         let refs: Vec<&Event> = batch.iter().collect();
-        let record = HEADER as u64 + serde_json::to_vec(&refs).unwrap().len() as u64;
-        let per_segment = SEGMENT_BYTES / record;
+        let per_segment = per_segment(&refs);
         let (mut intake, _) = Intake::open(dir.path()).unwrap();
         for _ in 0..=per_segment {
             intake.append(&refs).unwrap();

@@ -218,9 +218,16 @@ impl Sessions {
             .map_err(|e| internal("recording the sessions' days", e))
     }
 
+    /// The clock of the last [`Sessions::load`]: the sessions it loaded
+    /// were used then.
+    pub fn clock(&self) -> u64 {
+        self.clock
+    }
+
     /// Once the batch is committed: keeps what it added, then lets the
-    /// least recently used sessions go while there are too many.
-    pub fn apply(&mut self, added: Added, chains: &mut Chains) {
+    /// least recently used sessions go while there are too many (never one
+    /// used since the clock was at `keep_from`).
+    pub fn apply(&mut self, added: Added, chains: &mut Chains, keep_from: u64) {
         // Only sessions in memory take what was added: one that is not is
         // read whole from the database when a batch next reaches it (an
         // entry made here would hold this batch's keys alone).
@@ -240,11 +247,13 @@ impl Sessions {
         // Down to three quarters at once, so that the chains are pruned
         // once per many batches rather than at each.
         let keep = self.capacity - self.capacity / 4;
-        // The sessions of the batch at hand stay (they were loaded for it).
+        // The sessions of the batch at hand stay (they were loaded for it),
+        // and so do those of events acknowledged and not applied yet.
+        let keep_from = keep_from.min(self.clock);
         let mut by_use: Vec<(u64, SessionKey)> = self
             .cached
             .iter()
-            .filter(|(_, cached)| cached.used < self.clock)
+            .filter(|(_, cached)| cached.used < keep_from)
             .map(|(key, cached)| (cached.used, key.clone()))
             .collect();
         by_use.sort_unstable_by_key(|(used, _)| *used);

@@ -10,6 +10,15 @@
 //! loaded when the store opens. The session facts of what it commits are
 //! derived on another thread (`deriver.rs`).
 //!
+//! Events acknowledged through the intake log are applied to the database
+//! on a thread of their own, with a connection of their own, while the
+//! writer goes on acknowledging: an apply of a few thousand events takes
+//! tens of milliseconds, which beacons would otherwise wait for. The
+//! writer works out everything an apply needs from its memory first (the
+//! events' sequence numbers, view playback and new session days), keeps at
+//! most one apply running, and takes its outcome into memory when it ends;
+//! any other write first waits for it.
+//!
 //! When a write makes the database unusable (see the crate's docs on
 //! faults), the writer answers every job with the fault and, between jobs
 //! and while idle, tries to reopen the database every
@@ -19,6 +28,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -26,10 +36,10 @@ use duckdb::{Connection, params};
 use pathlens_model::{Event, Graph};
 use pathlens_store::{ApiKey, AppendOutcome, PartnerId, Result};
 
-use crate::chains::Chains;
+use crate::chains::{Chains, Planned};
 use crate::deriver::Pending;
-use crate::intake::Intake;
-use crate::sessions::{self, Sessions};
+use crate::intake::{Intake, Position};
+use crate::sessions::{self, Added, Sessions};
 use crate::{
     REOPEN_INTERVAL, Shared, codec, in_transaction, internal, open_database, set_memory_limit,
 };
@@ -53,6 +63,9 @@ const APPLY_IDLE: Duration = Duration::from_millis(5);
 const APPLY_MAX_DELAY: Duration = Duration::from_millis(100);
 /// or once this many wait (a read applies them at once).
 const APPLY_MAX_EVENTS: usize = 20_000;
+/// How often the writer looks whether a running apply has ended, while it
+/// has no job.
+const APPLY_POLL: Duration = Duration::from_millis(1);
 
 /// A change and the channel its answer goes to.
 pub(crate) enum Write {
@@ -95,14 +108,43 @@ pub(crate) struct WriterState {
     next_seq: i64,
     /// The intake log, unless small appends are committed directly.
     intake: Option<Intake>,
-    /// Events acknowledged through the intake log, not in the database yet,
-    /// and since when the oldest has waited.
+    /// Events acknowledged through the intake log, not in the database yet
+    /// (nor being applied), since when the oldest has waited, and the
+    /// working set's clock when the first was recorded: their sessions
+    /// have been used since, and stay in memory until they are applied.
     unapplied: Vec<Event>,
     unapplied_since: Option<Instant>,
+    unapplied_clock: Option<u64>,
+    /// The apply running on its own thread, if any.
+    applying: Option<Applying>,
+    /// The connection applies run on (the writer's database), while none
+    /// runs.
+    apply_connection: Option<Connection>,
     depth: Arc<AtomicUsize>,
     shared: Arc<Shared>,
     /// When the writer last tried to reopen an unusable database.
     last_reopen: Option<Instant>,
+}
+
+/// An apply of the intake's events running on its own thread.
+struct Applying {
+    /// Every record of the intake log before this is in the apply.
+    upto: Position,
+    /// When the oldest of its events was acknowledged, and the working
+    /// set's clock then (see `unapplied_clock`).
+    since: Option<Instant>,
+    clock: Option<u64>,
+    thread: JoinHandle<Applied>,
+}
+
+/// What an apply's thread gives back.
+struct Applied {
+    connection: Connection,
+    events: Vec<Event>,
+    first_seq: i64,
+    planned: Planned,
+    added: Added,
+    result: Result<()>,
 }
 
 /// What the writer keeps in memory, loaded from the database.
@@ -120,6 +162,7 @@ impl WriterState {
         shared: Arc<Shared>,
     ) -> Result<WriterState> {
         let Loaded { next_seq, pending } = Self::read_state(&connection)?;
+        let apply_connection = connection.try_clone().ok();
         let mut state = WriterState {
             connection,
             sessions: Sessions::new(shared.config.cached_sessions),
@@ -128,6 +171,9 @@ impl WriterState {
             intake: None,
             unapplied: Vec::new(),
             unapplied_since: None,
+            unapplied_clock: None,
+            applying: None,
+            apply_connection,
             depth,
             shared,
             last_reopen: None,
@@ -234,38 +280,122 @@ impl WriterState {
     }
 
     /// Applies every event acknowledged through the intake log to the
-    /// database, in one transaction.
+    /// database: waits for the apply running, then applies the rest.
     fn apply_intake(&mut self) -> Result<()> {
+        self.finish_apply(true)?;
         if self.unapplied.is_empty() {
+            return Ok(());
+        }
+        self.start_apply()?;
+        self.finish_apply(true)
+    }
+
+    /// Starts applying every event acknowledged through the intake log on
+    /// a thread of its own (or here, when there is no connection for it).
+    fn start_apply(&mut self) -> Result<()> {
+        if self.unapplied.is_empty() || self.applying.is_some() {
             return Ok(());
         }
         if let Some(fault) = self.refuse() {
             return Err(fault);
         }
+        let upto = self.intake.as_ref().map_or((0, 0), |intake| intake.end());
         let events = std::mem::take(&mut self.unapplied);
+        let (since, clock) = (self.unapplied_since.take(), self.unapplied_clock.take());
         let refs: Vec<&Event> = events.iter().collect();
-        if let Err(error) = self.write_events(&refs) {
+        let planned = self.chains.plan(&refs);
+        let added = self.sessions.added(&refs);
+        drop(refs);
+        let first_seq = self.next_seq;
+        let connection = match self.apply_connection.take() {
+            Some(connection) => connection,
+            None => match self.connection.try_clone() {
+                Ok(connection) => connection,
+                Err(error) => {
+                    self.unapplied = events;
+                    self.unapplied_since = since;
+                    self.unapplied_clock = clock;
+                    return Err(self.shared.observe(internal("opening a connection", error)));
+                }
+            },
+        };
+        let thread = std::thread::Builder::new()
+            .name("pathlens-apply".into())
+            .spawn(move || {
+                let mut planned = planned;
+                let refs: Vec<&Event> = events.iter().collect();
+                let result = transaction(&connection, first_seq, &refs, &mut planned, &added);
+                drop(refs);
+                Applied {
+                    connection,
+                    events,
+                    first_seq,
+                    planned,
+                    added,
+                    result,
+                }
+            })
+            .map_err(|e| internal("starting an apply", e))?;
+        self.applying = Some(Applying {
+            upto,
+            since,
+            clock,
+            thread,
+        });
+        Ok(())
+    }
+
+    /// Takes in the outcome of the apply running, once it has ended (or,
+    /// with `wait`, waiting for it). On failure its events wait to be
+    /// applied again, before those recorded since.
+    fn finish_apply(&mut self, wait: bool) -> Result<()> {
+        let Some(applying) = self.applying.take_if(|a| wait || a.thread.is_finished()) else {
+            return Ok(());
+        };
+        let Ok(applied) = applying.thread.join() else {
+            return Err(internal(
+                "applying the intake log",
+                std::io::Error::other("the apply's thread panicked"),
+            ));
+        };
+        self.apply_connection = Some(applied.connection);
+        // Nothing else is committed while an apply runs.
+        debug_assert_eq!(applied.first_seq, self.next_seq);
+        let mut events = applied.events;
+        let refs: Vec<&Event> = events.iter().collect();
+        if let Err(error) = self.committed(&refs, applied.result, applied.planned, applied.added) {
+            drop(refs);
+            events.append(&mut self.unapplied);
             self.unapplied = events;
+            self.unapplied_since = applying.since.or(self.unapplied_since);
+            self.unapplied_clock = match (applying.clock, self.unapplied_clock) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             return Err(error);
         }
-        self.unapplied_since = None;
-        self.shared.unapplied.store(0, Ordering::Release);
+        self.shared
+            .unapplied
+            .store(self.unapplied.len(), Ordering::Release);
         if let Some(intake) = &mut self.intake
-            && let Err(error) = intake.applied_all()
+            && let Err(error) = intake.applied_to(applying.upto)
         {
             tracing::warn!(%error, "intake log: deleting applied segments failed; they are read again at the next open");
         }
         Ok(())
     }
 
-    /// Applies the intake's events when they have waited long enough or
-    /// grown many (a failure is logged; they stay acknowledged in the log
-    /// and are tried again).
+    /// Takes in an apply that has ended, and starts one when the intake's
+    /// events have waited long enough or grown many (a failure is logged;
+    /// they stay acknowledged in the log and are tried again).
     fn apply_due(&mut self, idle: bool) {
+        if let Err(error) = self.finish_apply(false) {
+            tracing::warn!(%error, "applying the intake log failed; its events stay in the log");
+        }
         let due = self.unapplied_since.is_some_and(|since| {
             idle || self.unapplied.len() >= APPLY_MAX_EVENTS || since.elapsed() >= APPLY_MAX_DELAY
         });
-        if due && let Err(error) = self.apply_intake() {
+        if due && let Err(error) = self.start_apply() {
             tracing::warn!(%error, "applying the intake log failed; its events stay in the log");
         }
     }
@@ -311,6 +441,12 @@ impl WriterState {
             return;
         }
         self.last_reopen = Some(Instant::now());
+        // The apply running ends first (its events wait to be applied
+        // again when it failed); its connection is of the old database.
+        if let Err(error) = self.finish_apply(true) {
+            tracing::debug!(%error, "the apply running when the database failed");
+        }
+        self.apply_connection = None;
         // No derivation may hold the old database open meanwhile.
         let shared = self.shared.clone();
         let _tables = shared.deriver.hold_tables();
@@ -326,6 +462,7 @@ impl WriterState {
         });
         match reopened {
             Ok((connection, loaded, readers)) => {
+                self.apply_connection = connection.try_clone().ok();
                 self.connection = connection;
                 self.sessions.clear(&mut self.chains);
                 // The keys of acknowledged events not applied yet are only
@@ -338,6 +475,9 @@ impl WriterState {
                     tracing::warn!(%error, "reading the sessions of the intake's events failed");
                 }
                 self.sessions.note(&unapplied);
+                if !unapplied.is_empty() {
+                    self.unapplied_clock = Some(self.sessions.clock());
+                }
                 self.unapplied = unapplied;
                 self.next_seq = loaded.next_seq;
                 self.shared
@@ -373,8 +513,11 @@ impl WriterState {
 
     /// Serves jobs until every sender is gone.
     pub fn run(mut self, jobs: Receiver<Job>) {
+        let mut last_job = Instant::now();
         loop {
-            let wait = if self.unapplied.is_empty() {
+            let wait = if self.applying.is_some() {
+                APPLY_POLL
+            } else if self.unapplied.is_empty() {
                 REOPEN_INTERVAL
             } else {
                 APPLY_IDLE
@@ -383,11 +526,12 @@ impl WriterState {
                 Ok(job) => job,
                 Err(RecvTimeoutError::Timeout) => {
                     self.heal();
-                    self.apply_due(true);
+                    self.apply_due(last_job.elapsed() >= APPLY_IDLE);
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
             };
+            last_job = Instant::now();
             self.heal();
             let mut appends = Vec::new();
             let mut next = Some(first);
@@ -410,12 +554,30 @@ impl WriterState {
         // Closing: what the intake log acknowledged goes to the database, so
         // the next open has nothing to replay (the deriving thread then
         // derives its facts).
-        if let Err(error) = self.apply_intake() {
-            tracing::warn!(%error, "applying the intake log at close failed; the next open replays it");
+        match self.apply_intake() {
+            // Nothing is left to replay: the log's segments go, so a data
+            // directory at rest holds none.
+            Ok(()) => {
+                if let Some(intake) = self.intake.take()
+                    && let Err(error) = intake.close_applied()
+                {
+                    tracing::warn!(%error, "intake log: deleting its segments at close failed; the next open reads them (everything in them is stored)");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "applying the intake log at close failed; the next open replays it");
+            }
         }
     }
 
     fn apply(&mut self, write: Write) {
+        // Other writes wait for the apply running (a failure is logged; its
+        // events stay acknowledged in the log and are tried again).
+        if !matches!(write, Write::Append { .. })
+            && let Err(error) = self.finish_apply(true)
+        {
+            tracing::warn!(%error, "applying the intake log failed; its events stay in the log");
+        }
         if let Some(fault) = self.refuse() {
             match write {
                 Write::Append { reply, .. } => drop(reply.send(Err(fault))),
@@ -588,9 +750,11 @@ impl WriterState {
         self.unapplied
             .extend(events.iter().map(|&event| event.clone()));
         self.unapplied_since.get_or_insert_with(Instant::now);
+        self.unapplied_clock.get_or_insert(self.sessions.clock());
+        // Those of the apply running are not applied yet either.
         self.shared
             .unapplied
-            .store(self.unapplied.len(), Ordering::Release);
+            .fetch_add(events.len(), Ordering::AcqRel);
         Ok(())
     }
 
@@ -602,27 +766,32 @@ impl WriterState {
         }
         let mut planned = self.chains.plan(events);
         let added = self.sessions.added(events);
-        let connection = &self.connection;
-        let first_seq = self.next_seq;
-        let committed = in_transaction(connection, "events", || {
-            let mut appender = connection
-                .appender("events")
-                .map_err(|e| internal("opening the appender", e))?;
-            for (offset, event) in events.iter().enumerate() {
-                let seq = first_seq + offset as i64;
-                codec::append_event(&mut appender, seq, event, planned.view_ms[offset])?;
-            }
-            appender
-                .flush()
-                .map_err(|e| internal("flushing the appender", e))?;
-            drop(appender);
-            Sessions::record(connection, &added)?;
-            Chains::recompute(connection, &mut planned)
-        });
-        match committed {
+        let result = transaction(
+            &self.connection,
+            self.next_seq,
+            events,
+            &mut planned,
+            &added,
+        );
+        self.committed(events, result, planned, added)
+    }
+
+    /// Keeps what a transaction of `events` did, once it is committed.
+    fn committed(
+        &mut self,
+        events: &[&Event],
+        result: Result<()>,
+        planned: Planned,
+        added: Added,
+    ) -> Result<()> {
+        match result {
             Ok(()) => {
                 self.chains.apply(planned);
-                self.sessions.apply(added, &mut self.chains);
+                // The sessions of events waiting to be applied stay.
+                let keep_from = self.unapplied_clock.map_or(self.sessions.clock(), |clock| {
+                    clock.min(self.sessions.clock())
+                });
+                self.sessions.apply(added, &mut self.chains, keep_from);
                 self.stored(events);
                 Ok(())
             }
@@ -632,4 +801,30 @@ impl WriterState {
             }
         }
     }
+}
+
+/// Appends `events` (all new), numbered from `first_seq`, with their view
+/// playback and sessions' days, in one transaction of `connection`.
+fn transaction(
+    connection: &Connection,
+    first_seq: i64,
+    events: &[&Event],
+    planned: &mut Planned,
+    added: &Added,
+) -> Result<()> {
+    in_transaction(connection, "events", || {
+        let mut appender = connection
+            .appender("events")
+            .map_err(|e| internal("opening the appender", e))?;
+        for (offset, event) in events.iter().enumerate() {
+            let seq = first_seq + offset as i64;
+            codec::append_event(&mut appender, seq, event, planned.view_ms[offset])?;
+        }
+        appender
+            .flush()
+            .map_err(|e| internal("flushing the appender", e))?;
+        drop(appender);
+        Sessions::record(connection, added)?;
+        Chains::recompute(connection, planned)
+    })
 }

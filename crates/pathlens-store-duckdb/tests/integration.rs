@@ -269,6 +269,17 @@ fn simulated(
     pathlens_sim::Simulator::new(config, graphs.to_vec()).collect()
 }
 
+/// `events` in a fixed pseudo-random arrival order (one per `seed`).
+fn shuffled(events: &[pathlens_model::Event], seed: u32) -> Vec<pathlens_model::Event> {
+    let mut shuffled = events.to_vec();
+    shuffled.sort_by_key(|e| {
+        e.dedup_key
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(seed)
+    });
+    shuffled
+}
+
 /// `aggregate` in SQL gives the reference's figures for every part, with
 /// buckets on 15-minute slots and with buckets that are not (the store's
 /// contract allows any bounds), filtered and not.
@@ -359,13 +370,7 @@ fn view_playback_does_not_depend_on_arrival_order() {
     let start = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
     let graphs = sample_graphs();
     let events = simulated(start, &graphs, 3, 3, 15.0);
-    // A fixed pseudo-random arrival order.
-    let mut shuffled = events.clone();
-    shuffled.sort_by_key(|e| {
-        e.dedup_key
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            .rotate_left(17)
-    });
+    let shuffled = shuffled(&events, 17);
     let in_order = location();
     let mixed = location();
     // The mixed store's writer holds two sessions at most: the others are
@@ -403,19 +408,6 @@ fn view_playback_does_not_depend_on_arrival_order() {
         stores[0].event_count().unwrap(),
         stores[1].event_count().unwrap()
     );
-    let stored_ms = |place: &TempLocation| -> Vec<(u64, i64)> {
-        let connection =
-            duckdb::Connection::open(place.dir.path().join(pathlens_store_duckdb::DATABASE_FILE))
-                .unwrap();
-        let mut statement = connection
-            .prepare("SELECT dedup_key, view_ms FROM events ORDER BY dedup_key")
-            .unwrap();
-        statement
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-            .unwrap()
-            .collect::<duckdb::Result<_>>()
-            .unwrap()
-    };
     for graph in &graphs {
         let request = AggregateRequest {
             partner_id: 1,
@@ -455,6 +447,112 @@ fn view_playback_does_not_depend_on_arrival_order() {
     let (ordered, arrived) = (stored_ms(&in_order), stored_ms(&mixed));
     assert!(ordered.iter().any(|(_, ms)| *ms > 0));
     assert_eq!(ordered, arrived);
+}
+
+/// Each stored event's dedup key and view playback, of a closed store.
+fn stored_ms(place: &TempLocation) -> Vec<(u64, i64)> {
+    let connection =
+        duckdb::Connection::open(place.dir.path().join(pathlens_store_duckdb::DATABASE_FILE))
+            .unwrap();
+    let mut statement = connection
+        .prepare("SELECT dedup_key, view_ms FROM events ORDER BY dedup_key")
+        .unwrap();
+    statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<duckdb::Result<_>>()
+        .unwrap()
+}
+
+/// Small batches from four threads at once, out of order and each sent
+/// twice, to a writer holding two sessions in memory: they are
+/// acknowledged through the intake log while earlier ones are applied on
+/// the apply thread, and the events, their view playback and the reports
+/// equal those of the same events stored in order, once each.
+#[test]
+fn small_batches_acknowledged_during_applies_equal_in_order_storage() {
+    use chrono::{Duration, TimeZone, Utc};
+    use pathlens_sim::sample_graphs;
+    use pathlens_store::{AggregateRequest, Parts};
+
+    let start = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+    let graphs = sample_graphs();
+    let events = simulated(start, &graphs, 3, 3, 15.0);
+    let shuffled = shuffled(&events, 29);
+    let (in_order, concurrent) = (location(), location());
+    let config = DuckDbConfig {
+        cached_sessions: 2,
+        ..DuckDbConfig::default()
+    };
+    let stores = [
+        Arc::new(DuckDbStore::open(in_order.dir.path(), &DuckDbConfig::default()).unwrap()),
+        Arc::new(DuckDbStore::open(concurrent.dir.path(), &config).unwrap()),
+    ];
+    for store in &stores {
+        for graph in &graphs {
+            store.put_video(1, graph, start).unwrap();
+        }
+    }
+    let mut stored = 0;
+    for batch in events.chunks(1_000) {
+        stored += stores[0].append(batch.to_vec()).unwrap().accepted;
+    }
+    let batches: Arc<Vec<Vec<pathlens_model::Event>>> =
+        Arc::new(shuffled.chunks(29).map(<[_]>::to_vec).collect());
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let (store, batches) = (stores[1].clone(), batches.clone());
+            std::thread::spawn(move || {
+                let mut accepted = 0;
+                for round in 0..2 {
+                    for (n, batch) in batches.iter().enumerate() {
+                        // Each batch goes to two threads, in both rounds.
+                        if n % 4 == t || (n + round + 1) % 4 == t {
+                            accepted += store.append(batch.clone()).unwrap().accepted;
+                        }
+                    }
+                }
+                accepted
+            })
+        })
+        .collect();
+    let accepted: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(accepted, stored);
+    for store in &stores {
+        assert_eq!(store.event_count().unwrap(), stored as u64);
+    }
+    for graph in &graphs {
+        let request = AggregateRequest {
+            partner_id: 1,
+            graph,
+            start,
+            end: start + Duration::days(4),
+            filter: Default::default(),
+            sessions: Default::default(),
+            parts: Parts {
+                buckets: vec![(
+                    start.timestamp_micros(),
+                    (start + Duration::days(4)).timestamp_micros(),
+                )],
+                nodes: true,
+                viewers: true,
+                clicks: true,
+                transitions: true,
+                ..Parts::default()
+            },
+            cancel: Default::default(),
+        };
+        assert_eq!(
+            stores[1].aggregate(&request).unwrap(),
+            stores[0].aggregate(&request).unwrap(),
+            "{}",
+            graph.id
+        );
+    }
+    drop(stores);
+    let ordered = stored_ms(&in_order);
+    assert!(ordered.iter().any(|(_, ms)| *ms > 0));
+    assert_eq!(ordered, stored_ms(&concurrent));
 }
 
 /// The session facts that unfiltered reports read are derived when events
