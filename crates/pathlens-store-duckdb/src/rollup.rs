@@ -50,6 +50,11 @@ struct Query {
     period: String,
     /// ` AND session_id IN kept`, or nothing.
     kept: String,
+    /// `kept` for `fact_slots`, which records each row's viewer: with a
+    /// filter on viewers' ids, only their rows (every session a filter
+    /// answered from the facts keeps is of one viewer), so DuckDB drops the
+    /// others as it scans instead of probing every row's session.
+    slots_kept: String,
 }
 
 impl Query {
@@ -67,6 +72,12 @@ impl Query {
             request.end.timestamp_micros() / SLOT_US,
         );
         let period = format!("slot >= {first} AND slot < {end}");
+        let viewers = &request.filter.user_ids;
+        let viewers = if viewers.is_empty() {
+            String::new()
+        } else {
+            format!(" AND user_id IN ({})", list(viewers))
+        };
         let (switch, click) = (EventKind::NodeSwitch.code(), EventKind::HotspotClick.code());
         let sessions = &request.sessions;
         let (kept_cte, kept) = if sessions.is_empty() && !context {
@@ -78,7 +89,7 @@ impl Query {
             }
             if !sessions.nodes.is_empty() {
                 sets.push(format!(
-                    "SELECT session_id FROM fact_slots WHERE {video} AND {period}
+                    "SELECT session_id FROM fact_slots WHERE {video} AND {period}{viewers}
                         AND node_id IN ({}) AND (on_node > 0 OR targeted > 0)",
                     list(&sessions.nodes)
                 ));
@@ -100,6 +111,12 @@ impl Query {
                 " AND session_id IN (SELECT session_id FROM kept)".to_string(),
             )
         };
+        // The moves of the sessions a row filter keeps, only.
+        let moves_kept = if context {
+            " AND m.session_id IN (SELECT session_id FROM context_sessions)"
+        } else {
+            ""
+        };
         let ends = request.graph.end_nodes();
         let ends = if ends.is_empty() {
             "NULL".to_string()
@@ -116,17 +133,18 @@ impl Query {
                         WHEN m.kind = {switch} AND e.from_node = m.from_node_id
                             AND e.to_node = m.to_node_id THEN m.hotspot_id END AS counted
                 FROM fact_moves m LEFT JOIN edges e ON e.hotspot = m.hotspot_id
-                WHERE m.{video} AND m.{period}
+                WHERE m.{video} AND m.{period}{moves_kept}
             ){kept_cte},
             done AS MATERIALIZED (
                 SELECT DISTINCT session_id FROM fact_slots
-                WHERE {video} AND {period} AND arrivals > 0 AND node_id IN ({ends}){kept}
+                WHERE {video} AND {period} AND arrivals > 0 AND node_id IN ({ends}){viewers}{kept}
             )"
         );
         Query {
             ctes,
             video,
             period,
+            slots_kept: format!("{viewers}{kept}"),
             kept,
         }
     }
@@ -224,14 +242,15 @@ pub(crate) fn breakdown(
     // The figures join `context_sessions` (each session with its value), so
     // the query need not also keep only its sessions.
     let query = Query::new(request, false);
-    let (video, period, kept) = (&query.video, &query.period, &query.kept);
+    let (video, period) = (&query.video, &query.period);
+    let slots_kept = &query.slots_kept;
     let sql = query.sql(&format!(
         ", sums AS (
             SELECT c.value, sum(f.impressions) AS impressions, sum(f.plays) AS plays,
                 sum(f.view_ms) AS view_ms
             FROM (
                 SELECT session_id, impressions, plays, view_ms FROM fact_slots
-                WHERE {video} AND {period}{kept}
+                WHERE {video} AND {period}{slots_kept}
             ) f JOIN context_sessions c ON c.session_id = f.session_id
             GROUP BY c.value
         ),
@@ -243,7 +262,7 @@ pub(crate) fn breakdown(
                 count(DISTINCT p.session_id) FILTER (WHERE d.session_id IS NOT NULL) AS completed
             FROM (
                 SELECT session_id, user_id FROM fact_slots
-                WHERE {video} AND {period} AND plays > 0{kept}
+                WHERE {video} AND {period} AND plays > 0{slots_kept}
             ) p JOIN context_sessions c ON c.session_id = p.session_id
                 LEFT JOIN done d ON d.session_id = p.session_id
             GROUP BY c.value
@@ -274,6 +293,7 @@ fn figures(
     let parts = &request.parts;
     let mut figures = Aggregates::default();
     let (video, period, kept) = (&query.video, &query.period, &query.kept);
+    let slots_kept = &query.slots_kept;
     if !parts.buckets.is_empty() {
         let buckets = buckets_relation(&parts.buckets, SLOT_US);
         // The facts are first summed per slot (and the play rows picked
@@ -288,7 +308,7 @@ fn figures(
             per_slot AS (
                 SELECT slot, sum(impressions) AS impressions, sum(plays) AS plays,
                     sum(view_ms) AS view_ms
-                FROM fact_slots WHERE {video} AND {span}{kept} GROUP BY slot
+                FROM fact_slots WHERE {video} AND {span}{slots_kept} GROUP BY slot
             ),
             sums AS (
                 SELECT s.idx, sum(p.impressions) AS impressions, sum(p.plays) AS plays,
@@ -297,7 +317,7 @@ fn figures(
             ),
             play_rows AS (
                 SELECT slot, session_id, user_id FROM fact_slots
-                WHERE {video} AND {span} AND plays > 0{kept}
+                WHERE {video} AND {span} AND plays > 0{slots_kept}
             ),
             played AS (
                 SELECT s.idx,
@@ -358,7 +378,7 @@ fn figures(
     if parts.viewers {
         let sql = query.sql(&format!(
             "SELECT user_id, sum(impressions)::BIGINT, sum(plays)::BIGINT, sum(view_ms)::BIGINT
-            FROM fact_slots WHERE {video} AND {period}{kept}
+            FROM fact_slots WHERE {video} AND {period}{slots_kept}
             GROUP BY user_id
             HAVING sum(impressions) > 0 OR sum(plays) > 0 OR sum(view_ms) <> 0"
         ));
@@ -407,12 +427,13 @@ fn nodes(
     let mut stats = request.empty_nodes();
     let one = only.map_or(String::new(), |n| format!(" AND node_id = {}", quote(n)));
     let (video, period, kept) = (&query.video, &query.period, &query.kept);
+    let slots_kept = &query.slots_kept;
     let sql = query.sql(&format!(
         "SELECT node_id, sum(node_plays)::BIGINT,
             count(DISTINCT user_id) FILTER (WHERE on_node > 0)
                 + max(CASE WHEN user_id IS NULL AND on_node > 0 THEN 1 ELSE 0 END),
             sum(view_ms)::BIGINT
-        FROM fact_slots WHERE {video} AND {period} AND node_id IS NOT NULL{one}{kept}
+        FROM fact_slots WHERE {video} AND {period} AND node_id IS NOT NULL{one}{slots_kept}
         GROUP BY node_id HAVING sum(on_node) > 0"
     ));
     for (node, plays, viewers, view_ms) in rows(connection, &sql, "nodes", node_row)? {
@@ -464,10 +485,11 @@ fn nodes(
 
 /// The plays of `node` in the period.
 fn curve_plays(connection: &Connection, query: &Query, node: &str) -> Result<u64> {
-    let (video, period, kept) = (&query.video, &query.period, &query.kept);
+    let (video, period) = (&query.video, &query.period);
+    let slots_kept = &query.slots_kept;
     let sql = query.sql(&format!(
         "SELECT sum(node_plays)::BIGINT FROM fact_slots
-        WHERE {video} AND {period} AND node_id = {}{kept}",
+        WHERE {video} AND {period} AND node_id = {}{slots_kept}",
         quote(node)
     ));
     Ok(rows(connection, &sql, "a viewing curve", |row| {

@@ -88,6 +88,39 @@ fn acknowledged_batches_survive_kill_9() {
     assert!(complete, "every acknowledged batch is whole");
 }
 
+/// SIGTERM, as service managers stop a server, shuts it down cleanly: it
+/// exits with success, every acknowledged beacon is in the database, and
+/// the intake log that acknowledged them is gone.
+#[cfg(unix)]
+#[test]
+fn sigterm_stores_what_was_acknowledged_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    token(dir.path(), "write");
+    let mut server = Server::start(dir.path());
+    let agent = client();
+    for index in 1..=5 {
+        let answer = agent
+            .get(format!("{}/api_v3/service/analytics/action/trackEvent?eventType=1&partnerId=1&entryId=v&sessionId=term&eventIndex={index}", server.base))
+            .call()
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+    }
+    let intake = dir.path().join("intake");
+    assert!(std::fs::read_dir(&intake).unwrap().next().is_some());
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    // No log is left to replay: the beacons were stored at shutdown.
+    assert_eq!(std::fs::read_dir(&intake).unwrap().count(), 0);
+    let store = DuckDbStore::open(dir.path(), &DuckDbConfig::default()).unwrap();
+    let stored = store.export(Some(1), 0, 1_000).unwrap();
+    assert_eq!(stored.iter().filter(|e| e.session_id == "term").count(), 5);
+}
+
 /// What the writers of the many-kills test share: the server's current
 /// address (empty while it is down) and what was acknowledged.
 #[derive(Default)]

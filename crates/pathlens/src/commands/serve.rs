@@ -128,8 +128,14 @@ fn serve_with(
             let _ = std::fs::write(&url_file, format!("http://{address}\n"));
         }
         ready(address);
+        // Ctrl-C, or SIGTERM (how service managers and `kill` stop a
+        // server): answered requests finish, then the store closes, which
+        // applies what the intake log acknowledged.
         let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                () = terminated() => {}
+            }
             tracing::info!("shutting down");
         };
         pathlens_server::serve(
@@ -145,4 +151,17 @@ fn serve_with(
         let _ = std::fs::remove_file(&url_file);
     }
     served
+}
+
+/// Resolves when the process is asked to terminate (SIGTERM); never where
+/// there is no such signal.
+async fn terminated() {
+    #[cfg(unix)]
+    if let Ok(mut signal) =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        signal.recv().await;
+        return;
+    }
+    std::future::pending::<()>().await;
 }
