@@ -348,7 +348,9 @@ pub(crate) fn query<T>(
     let found = rows
         .collect::<duckdb::Result<_>>()
         .map_err(|e| internal(&format!("aggregating {what}"), e));
-    // `PATHLENS_LOG=pathlens_store_duckdb=debug` times each part of a report.
+    // `PATHLENS_LOG=pathlens_store_duckdb=debug` times each part of a
+    // report; `=trace` also shows its SQL.
+    tracing::trace!(part = what, sql, "aggregate query");
     tracing::debug!(
         part = what,
         ms = started.elapsed().as_secs_f64() * 1000.0,
