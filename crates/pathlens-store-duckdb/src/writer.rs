@@ -134,10 +134,10 @@ struct Applying {
     /// set's clock then (see `unapplied_clock`).
     since: Option<Instant>,
     clock: Option<u64>,
-    thread: JoinHandle<Applied>,
+    thread: JoinHandle<Option<Applied>>,
 }
 
-/// What an apply's thread gives back.
+/// An apply's work, which its thread gives back with its outcome.
 struct Applied {
     connection: Connection,
     events: Vec<Event>,
@@ -291,7 +291,8 @@ impl WriterState {
     }
 
     /// Starts applying every event acknowledged through the intake log on
-    /// a thread of its own (or here, when there is no connection for it).
+    /// a thread of its own, with the apply connection (a new one when a
+    /// reopen dropped it).
     fn start_apply(&mut self) -> Result<()> {
         if self.unapplied.is_empty() || self.applying.is_some() {
             return Ok(());
@@ -299,6 +300,38 @@ impl WriterState {
         if let Some(fault) = self.refuse() {
             return Err(fault);
         }
+        let connection = match self.apply_connection.take() {
+            Some(connection) => connection,
+            None => self
+                .connection
+                .try_clone()
+                .map_err(|error| self.shared.observe(internal("opening a connection", error)))?,
+        };
+        // The thread gets its work once it runs: should it not start, the
+        // events stay where they were.
+        let (send, receive) = std::sync::mpsc::sync_channel::<Applied>(1);
+        let thread = std::thread::Builder::new()
+            .name("pathlens-apply".into())
+            .spawn(move || {
+                let mut work = receive.recv().ok()?;
+                let refs: Vec<&Event> = work.events.iter().collect();
+                work.result = transaction(
+                    &work.connection,
+                    work.first_seq,
+                    &refs,
+                    &mut work.planned,
+                    &work.added,
+                );
+                drop(refs);
+                Some(work)
+            });
+        let thread = match thread {
+            Ok(thread) => thread,
+            Err(error) => {
+                self.apply_connection = Some(connection);
+                return Err(internal("starting an apply", error));
+            }
+        };
         let upto = self.intake.as_ref().map_or((0, 0), |intake| intake.end());
         let events = std::mem::take(&mut self.unapplied);
         let (since, clock) = (self.unapplied_since.take(), self.unapplied_clock.take());
@@ -306,36 +339,25 @@ impl WriterState {
         let planned = self.chains.plan(&refs);
         let added = self.sessions.added(&refs);
         drop(refs);
-        let first_seq = self.next_seq;
-        let connection = match self.apply_connection.take() {
-            Some(connection) => connection,
-            None => match self.connection.try_clone() {
-                Ok(connection) => connection,
-                Err(error) => {
-                    self.unapplied = events;
-                    self.unapplied_since = since;
-                    self.unapplied_clock = clock;
-                    return Err(self.shared.observe(internal("opening a connection", error)));
-                }
-            },
+        let work = Applied {
+            connection,
+            events,
+            first_seq: self.next_seq,
+            planned,
+            added,
+            result: Ok(()),
         };
-        let thread = std::thread::Builder::new()
-            .name("pathlens-apply".into())
-            .spawn(move || {
-                let mut planned = planned;
-                let refs: Vec<&Event> = events.iter().collect();
-                let result = transaction(&connection, first_seq, &refs, &mut planned, &added);
-                drop(refs);
-                Applied {
-                    connection,
-                    events,
-                    first_seq,
-                    planned,
-                    added,
-                    result,
-                }
-            })
-            .map_err(|e| internal("starting an apply", e))?;
+        // The thread waits for it; should it have gone, nothing is lost.
+        if let Err(std::sync::mpsc::SendError(work)) = send.send(work) {
+            self.apply_connection = Some(work.connection);
+            self.unapplied = work.events;
+            self.unapplied_since = since;
+            self.unapplied_clock = clock;
+            return Err(internal(
+                "starting an apply",
+                std::io::Error::other("the apply's thread ended before its work"),
+            ));
+        }
         self.applying = Some(Applying {
             upto,
             since,
@@ -352,7 +374,7 @@ impl WriterState {
         let Some(applying) = self.applying.take_if(|a| wait || a.thread.is_finished()) else {
             return Ok(());
         };
-        let Ok(applied) = applying.thread.join() else {
+        let Ok(Some(applied)) = applying.thread.join() else {
             return Err(internal(
                 "applying the intake log",
                 std::io::Error::other("the apply's thread panicked"),
