@@ -350,9 +350,7 @@ impl WriterState {
         // The thread waits for it; should it have gone, nothing is lost.
         if let Err(std::sync::mpsc::SendError(work)) = send.send(work) {
             self.apply_connection = Some(work.connection);
-            self.unapplied = work.events;
-            self.unapplied_since = since;
-            self.unapplied_clock = clock;
+            self.requeue(work.events, since, clock);
             return Err(internal(
                 "starting an apply",
                 std::io::Error::other("the apply's thread ended before its work"),
@@ -365,6 +363,16 @@ impl WriterState {
             thread,
         });
         Ok(())
+    }
+
+    /// Puts back `events`, taken for an apply that did not store them,
+    /// before those acknowledged since, with when the oldest was
+    /// acknowledged and the working set's clock then.
+    fn requeue(&mut self, mut events: Vec<Event>, since: Option<Instant>, clock: Option<u64>) {
+        events.append(&mut self.unapplied);
+        self.unapplied = events;
+        self.unapplied_since = since.or(self.unapplied_since);
+        self.unapplied_clock = clock.into_iter().chain(self.unapplied_clock).min();
     }
 
     /// Takes in the outcome of the apply running, once it has ended (or,
@@ -383,17 +391,11 @@ impl WriterState {
         self.apply_connection = Some(applied.connection);
         // Nothing else is committed while an apply runs.
         debug_assert_eq!(applied.first_seq, self.next_seq);
-        let mut events = applied.events;
+        let events = applied.events;
         let refs: Vec<&Event> = events.iter().collect();
         if let Err(error) = self.committed(&refs, applied.result, applied.planned, applied.added) {
             drop(refs);
-            events.append(&mut self.unapplied);
-            self.unapplied = events;
-            self.unapplied_since = applying.since.or(self.unapplied_since);
-            self.unapplied_clock = match (applying.clock, self.unapplied_clock) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            self.requeue(events, applying.since, applying.clock);
             return Err(error);
         }
         self.shared
@@ -810,9 +812,7 @@ impl WriterState {
             Ok(()) => {
                 self.chains.apply(planned);
                 // The sessions of events waiting to be applied stay.
-                let keep_from = self.unapplied_clock.map_or(self.sessions.clock(), |clock| {
-                    clock.min(self.sessions.clock())
-                });
+                let keep_from = self.unapplied_clock.unwrap_or(u64::MAX);
                 self.sessions.apply(added, &mut self.chains, keep_from);
                 self.stored(events);
                 Ok(())
