@@ -11,7 +11,8 @@
 //! - `chains`: each view's playback, worked out when it is stored;
 //! - `sessions`: the stored keys and view chains of the sessions the writer
 //!   works on, read from the database as batches reach them;
-//! - [`codec`]: how rows map to model types.
+//! - [`codec`]: how rows map to model types;
+//! - `compact`: rewriting the database packed, its facts sorted by video.
 //!
 //! DuckDB's commit writes and syncs its write-ahead log, so an acknowledged
 //! append survives `kill -9`.
@@ -31,6 +32,7 @@
 mod aggregate;
 mod chains;
 mod codec;
+mod compact;
 mod deriver;
 mod facts;
 mod intake;
@@ -56,6 +58,7 @@ use pathlens_store::{
     ValuesRequest,
 };
 
+pub use crate::compact::{Compaction, compact, worth_compacting};
 use crate::writer::{Job, Write};
 
 /// The database file inside the data directory.

@@ -857,3 +857,122 @@ fn facts_derived_beside_the_writer_match_the_reference() {
     drop(place.open());
     assert_eq!(fact_rows(&place), derived);
 }
+
+/// `compact` rewrites the database with the facts sorted by video and
+/// time: every event, key and report stays the same (events left in the
+/// intake log included), retries of stored events are still duplicates, and
+/// the store goes on accepting events.
+#[test]
+fn compaction_keeps_events_reports_and_dedup() {
+    use chrono::{Duration, TimeZone, Utc};
+    use pathlens_sim::sample_graphs;
+    use pathlens_store::{AggregateRequest, ContextFilter, Parts};
+
+    let start = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+    let graphs = sample_graphs();
+    let events = simulated(start, &graphs, 5, 3, 12.0);
+    let place = location();
+    let store = place.open();
+    for graph in &graphs {
+        store.put_video(1, graph, start).unwrap();
+    }
+    store
+        .put_key(&pathlens_store::ApiKey {
+            id: "key_1".into(),
+            partner_id: 1,
+            kind: pathlens_store::KeyKind::Admin,
+            name: "kept".into(),
+            token_hash: "hash".into(),
+            created_at: start,
+            revoked_at: None,
+        })
+        .unwrap();
+    // Shuffled batches interleave the videos; the last ones are small, so
+    // they wait in the intake log when the store closes.
+    let shuffled = shuffled(&events, 7);
+    let (bulk, small) = shuffled.split_at(shuffled.len() - 40);
+    for batch in bulk.chunks(500) {
+        store.append(batch.to_vec()).unwrap();
+    }
+    for batch in small.chunks(4) {
+        store.append(batch.to_vec()).unwrap();
+    }
+    let known = events.iter().find_map(|e| e.user_id.clone()).unwrap();
+    let request = |graph, filter: ContextFilter| AggregateRequest {
+        partner_id: 1,
+        graph,
+        start,
+        end: start + Duration::days(3),
+        filter,
+        sessions: Default::default(),
+        parts: Parts {
+            buckets: (0..3)
+                .map(|d| {
+                    (
+                        (start + Duration::days(d)).timestamp_micros(),
+                        (start + Duration::days(d + 1)).timestamp_micros(),
+                    )
+                })
+                .collect(),
+            nodes: true,
+            clicks: true,
+            transitions: true,
+            viewers: true,
+            curve: Some(graph.start_node.clone()),
+            ..Parts::default()
+        },
+        cancel: Default::default(),
+    };
+    let figures = |store: &dyn Store| {
+        let mut all = Vec::new();
+        for graph in &graphs {
+            for filter in [
+                ContextFilter::default(),
+                ContextFilter {
+                    user_ids: vec![known.clone()],
+                    ..ContextFilter::default()
+                },
+            ] {
+                all.push(store.aggregate(&request(graph, filter)).unwrap());
+            }
+        }
+        all
+    };
+    let before = figures(store.as_ref());
+    let exported = store.export(None, 0, 1_000_000).unwrap();
+    assert!(before.iter().any(|f| f.totals.iter().any(|t| t.plays > 0)));
+
+    drop(store);
+
+    let done = pathlens_store_duckdb::compact(place.dir.path(), &DuckDbConfig::default()).unwrap();
+    assert_eq!(done.events, exported.len() as u64);
+    assert!(!place.dir.path().join("pathlens.duckdb.compact").exists());
+    {
+        // The facts are stored in video and time order.
+        let connection =
+            duckdb::Connection::open(place.dir.path().join(pathlens_store_duckdb::DATABASE_FILE))
+                .unwrap();
+        let (stored, sorted): (String, String) = connection
+            .query_row(
+                "SELECT string_agg(video_id || ':' || slot::VARCHAR, ',' ORDER BY rowid),
+                    string_agg(video_id || ':' || slot::VARCHAR, ',' ORDER BY partner_id, video_id, slot)
+                FROM fact_slots",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(stored, sorted);
+    }
+    let store = place.open();
+    assert_eq!(store.export(None, 0, 1_000_000).unwrap(), exported);
+    assert_eq!(figures(store.as_ref()), before);
+    assert_eq!(store.keys().unwrap().len(), 1);
+    // Retries of stored events are duplicates; a new event is stored.
+    let retried = store.append(events[..30].to_vec()).unwrap();
+    assert_eq!((retried.accepted, retried.duplicates), (0, 30));
+    let mut new = events[0].clone();
+    new.session_id = "after-compaction".into();
+    new.dedup_key ^= 0x5555;
+    assert_eq!(store.append(vec![new]).unwrap().accepted, 1);
+    assert_eq!(store.event_count().unwrap(), exported.len() as u64 + 1);
+}

@@ -57,23 +57,45 @@ pub fn open_clickhouse(config: ClickHouseConfig) -> anyhow::Result<ClickHouseSto
         .map_err(|e| anyhow::anyhow!("opening the ClickHouse store {name}: {e}"))
 }
 
-/// Opens the embedded store of `config`'s data directory.
-pub fn open_embedded(config: &Config) -> anyhow::Result<Arc<DuckDbStore>> {
-    let settings = DuckDbConfig {
+/// Fails unless `config`'s data directory holds a database.
+pub fn existing_data_dir(config: &Config) -> anyhow::Result<()> {
+    if config
+        .data_dir
+        .join(pathlens_store_duckdb::DATABASE_FILE)
+        .exists()
+    {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "{} holds no pathlens data (no {})",
+            config.data_dir.display(),
+            pathlens_store_duckdb::DATABASE_FILE
+        )
+    }
+}
+
+/// The embedded store's settings from `config`.
+pub fn embedded_settings(config: &Config) -> DuckDbConfig {
+    DuckDbConfig {
         queue_capacity: config.write_queue,
         memory_limit: config.memory_limit.clone(),
         ..DuckDbConfig::default()
-    };
-    let store = DuckDbStore::open(&config.data_dir, &settings).map_err(|error| {
-        if error.kind() == StoreErrorKind::Locked {
-            locked(&config.data_dir, &error)
-        } else {
-            anyhow::anyhow!(
-                "opening the store in {}: {error}",
-                config.data_dir.display()
-            )
-        }
-    })?;
+    }
+}
+
+/// Opens the embedded store of `config`'s data directory.
+pub fn open_embedded(config: &Config) -> anyhow::Result<Arc<DuckDbStore>> {
+    let store =
+        DuckDbStore::open(&config.data_dir, &embedded_settings(config)).map_err(|error| {
+            if error.kind() == StoreErrorKind::Locked {
+                locked(&config.data_dir, &error)
+            } else {
+                anyhow::anyhow!(
+                    "opening the store in {}: {error}",
+                    config.data_dir.display()
+                )
+            }
+        })?;
     Ok(Arc::new(store))
 }
 

@@ -67,6 +67,8 @@ enum Command {
     Keys(commands::keys::KeysCommand),
     /// Move a data directory's events, videos and keys into ClickHouse.
     Migrate(commands::migrate::MigrateArgs),
+    /// Rewrite a data directory's database packed and sorted by video and time (the server must be stopped).
+    Compact(commands::compact::CompactArgs),
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -161,6 +163,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Videos(command) => commands::videos::run(&config, command),
         Command::Keys(command) => commands::keys::run(&config, command),
         Command::Migrate(args) => commands::migrate::run(&config, args),
+        Command::Compact(args) => commands::compact::run(&config, args),
         Command::Config(ConfigCommand::Generate) => Ok(()),
     }
 }

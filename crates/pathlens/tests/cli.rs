@@ -54,6 +54,16 @@ fn videos_keys_import_and_reports() {
         "{summary}"
     );
     assert!(summary.contains("line 12: kind"), "{summary}");
+    // An import that brought most of what is stored compacts the database;
+    // one that added nothing does not.
+    assert!(summary.contains("compacted the database"), "{summary}");
+    let again = ok(&data, &["import", events.to_str().unwrap()]);
+    assert!(
+        again.contains("0 accepted, 11 duplicates, 1 rejected") && !again.contains("compacted"),
+        "{again}"
+    );
+    let compacted = ok(&data, &["compact"]);
+    assert!(compacted.contains("compacted the database"), "{compacted}");
 
     let csv = ok(
         &data,
@@ -234,6 +244,14 @@ fn a_held_data_directory_names_the_command_to_use_instead() {
     let data = dir.path().join("data");
     let admin = token(&data, "admin");
     let server = Server::start(&data);
+    // Compaction needs the data directory to itself.
+    let compact = pathlens(&data, &["compact"]);
+    assert!(!compact.status.success());
+    let message = String::from_utf8_lossy(&compact.stderr);
+    assert!(
+        message.contains("is in use") && message.contains("stop it, then compact"),
+        "{message}"
+    );
     let refused = pathlens(&data, &["videos", "list"]);
     assert!(!refused.status.success());
     let message = String::from_utf8_lossy(&refused.stderr);

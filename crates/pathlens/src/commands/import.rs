@@ -22,6 +22,11 @@ pub struct ImportArgs {
     /// Events per batch [default: 50000 on a data directory, 10000 (the API's limit) through --server].
     #[arg(long)]
     pub batch: Option<usize>,
+    /// On a data directory, do not compact the database after the import. By
+    /// default it is compacted (`pathlens compact`) when the import added at
+    /// least a tenth of the events it holds.
+    #[arg(long)]
+    pub no_compact: bool,
 }
 
 /// Counts of an import.
@@ -90,14 +95,32 @@ pub fn run(config: &Config, args: ImportArgs) -> anyhow::Result<()> {
         )?
     } else {
         let store = open_tool_store(config)?;
-        import_local(
+        let summary = import_local(
             store.as_ref(),
             config.partner,
             config.time_window(),
             reader,
             &bar,
             args.batch.unwrap_or(50_000).max(1),
-        )?
+        )?;
+        // On a data directory, whether to compact once the store is closed.
+        let embedded = config
+            .clickhouse()
+            .map_err(|e| anyhow::anyhow!("store: {e}"))?
+            .is_none();
+        let stored = if embedded && !args.no_compact {
+            store.event_count().ok()
+        } else {
+            None
+        };
+        drop(store);
+        bar.finish_and_clear();
+        if let Some(stored) = stored
+            && pathlens_store_duckdb::worth_compacting(summary.accepted as u64, stored)
+        {
+            crate::commands::compact::compact_data_dir(config)?;
+        }
+        summary
     };
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();

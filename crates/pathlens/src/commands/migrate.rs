@@ -15,7 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use pathlens_store::Store;
 use pathlens_store_clickhouse::ClickHouseConfig;
 
-use crate::backend::{open_clickhouse, open_embedded};
+use crate::backend::{existing_data_dir, open_clickhouse, open_embedded};
 use crate::config::Config;
 
 #[derive(Debug, clap::Args)]
@@ -36,17 +36,7 @@ pub fn run(config: &Config, args: MigrateArgs) -> anyhow::Result<()> {
         .with_cluster(cluster)
         .map_err(|e| anyhow::anyhow!("--clickhouse-cluster: {e}"))?;
     let name = target.redacted();
-    if !config
-        .data_dir
-        .join(pathlens_store_duckdb::DATABASE_FILE)
-        .exists()
-    {
-        bail!(
-            "{} holds no pathlens data (no {})",
-            config.data_dir.display(),
-            pathlens_store_duckdb::DATABASE_FILE
-        );
-    }
+    existing_data_dir(config)?;
     let source = open_embedded(config)?;
     let target = open_clickhouse(target)?;
     let started = Instant::now();
