@@ -387,13 +387,25 @@ fn main() {
     // PATHLENS_BENCH_DIR keeps the database there, to look into afterwards.
     let path = std::env::var_os("PATHLENS_BENCH_DIR")
         .map_or_else(|| dir.path().to_path_buf(), std::path::PathBuf::from);
-    let store = DuckDbStore::open(&path, &DuckDbConfig::default()).unwrap();
+    let mut store = DuckDbStore::open(&path, &DuckDbConfig::default()).unwrap();
     let started = Instant::now();
     let stored = load(&store, wanted);
     eprintln!(
         "loaded {stored} events (with their session facts) in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    // PATHLENS_BENCH_COMPACT=1: the store compacted after loading, as
+    // `pathlens import` leaves it (`pathlens compact`).
+    let compacted = std::env::var_os("PATHLENS_BENCH_COMPACT").is_some_and(|v| v != "0");
+    if compacted {
+        drop(store);
+        let done = pathlens_store_duckdb::compact(&path, &DuckDbConfig::default()).unwrap();
+        eprintln!(
+            "compacted in {:.1} s: {} bytes before, {} after",
+            done.seconds, done.before_bytes, done.after_bytes
+        );
+        store = DuckDbStore::open(&path, &DuckDbConfig::default()).unwrap();
+    }
     let rows = pathlens_store::reference::Rerouted::rows(&store);
     // The busiest video: the most plays in the whole history.
     let videos = store.videos(1).unwrap();
@@ -442,9 +454,10 @@ fn main() {
         ("(d) breakdown by country", vec![breakdown]),
     ];
     let heading = format!(
-        "dashboard of {:?} ({} events stored, {} plays of it), last 30 days in Asia/Kolkata, {runs} runs each; load average {}",
+        "dashboard of {:?} ({} events stored{}, {} plays of it), last 30 days in Asia/Kolkata, {runs} runs each; load average {}",
         video.graph.id,
         stored,
+        if compacted { ", compacted" } else { "" },
         played.len(),
         load_average()
     );

@@ -127,8 +127,10 @@ fn scope(alias: &str) -> String {
     )
 }
 
-/// The SQL that inserts the facts of the sessions in `touched`.
-fn inserts() -> Vec<String> {
+/// The SQL that inserts the facts of the sessions in `touched`; without
+/// `views` for a database still at migration 4 (migration 7 adds that
+/// column and counts it for the rows already there).
+fn inserts(views: bool) -> Vec<String> {
     let (impression, play, node_play, switch, click, view) = (
         code(EventKind::Impression),
         code(EventKind::Play),
@@ -204,7 +206,9 @@ fn inserts() -> Vec<String> {
         },
         // Each node play (numbered per session and node in time order) and
         // the 1 % buckets its views covered, per slot of the view, as a
-        // mask; the arithmetic is the reference's.
+        // mask; the arithmetic is the reference's. `views`: how many rows
+        // (slots) the play has, so that reports take the mask of a play
+        // with one row as it is, without grouping.
         format!(
             "INSERT INTO fact_watch
             WITH ordered AS (
@@ -235,9 +239,14 @@ fn inserts() -> Vec<String> {
             )
             SELECT partner_id, video_id, session_id, node_id, play, play_us // {SLOT_US},
                 ts_us // {SLOT_US},
-                bit_or((1::HUGEINT << (last + 1)::HUGEINT) - (1::HUGEINT << first::HUGEINT))
+                bit_or((1::HUGEINT << (last + 1)::HUGEINT) - (1::HUGEINT << first::HUGEINT)){}
             FROM ranges
-            GROUP BY partner_id, video_id, session_id, node_id, play, play_us // {SLOT_US}, ts_us // {SLOT_US}"
+            GROUP BY partner_id, video_id, session_id, node_id, play, play_us // {SLOT_US}, ts_us // {SLOT_US}",
+            if views {
+                ",\n                count(*) OVER (PARTITION BY partner_id, video_id, session_id, node_id, play)"
+            } else {
+                ""
+            }
         ),
     ]
 }
@@ -280,6 +289,17 @@ const SPAN_COLUMNS: [(&str, &str); 5] = [
 /// events (old and new) all lie in `[lo, hi]` µs and whose stored facts
 /// lie where `stored` says (so the deletes skip the rest by zone maps).
 fn rederive(connection: &Connection, lo: i64, hi: i64, stored: Stored) -> Result<()> {
+    rederive_as(connection, lo, hi, stored, true)
+}
+
+/// [`rederive`], with or without `fact_watch.views` ([`inserts`]).
+fn rederive_as(
+    connection: &Connection,
+    lo: i64,
+    hi: i64,
+    stored: Stored,
+    views: bool,
+) -> Result<()> {
     let within = match stored {
         Stored::Nowhere => None,
         Stored::Within(first, last) => Some(Some((first, last))),
@@ -298,7 +318,7 @@ fn rederive(connection: &Connection, lo: i64, hi: i64, stored: Stored) -> Result
                 .map_err(|e| internal(&format!("clearing {table}"), e))?;
         }
     }
-    for sql in inserts() {
+    for sql in inserts(views) {
         connection
             .execute_batch(&bind(&sql, lo, hi))
             .map_err(|e| internal("deriving session facts", e))?;
@@ -413,8 +433,9 @@ pub(crate) fn graph_stored(connection: &Connection, partner: u32, graph: &Graph)
     rederive(connection, i64::MIN, i64::MAX, Stored::Anywhere)
 }
 
-/// Derives the facts of every stored event (after migration 4, on a
-/// database that already held events and graphs).
+/// Derives the facts of every stored event (at migration 4, on a
+/// database that already held events and graphs: its tables are those of
+/// migration 4, without `fact_watch.views`).
 pub(crate) fn derive_all(connection: &Connection) -> Result<()> {
     let graphs: Vec<(u32, String)> = {
         let mut statement = connection
@@ -437,5 +458,5 @@ pub(crate) fn derive_all(connection: &Connection) -> Result<()> {
             "INSERT INTO touched SELECT DISTINCT partner_id, video_id, session_id FROM events",
         )
         .map_err(|e| internal("listing sessions to derive", e))?;
-    rederive(connection, i64::MIN, i64::MAX, Stored::Anywhere)
+    rederive_as(connection, i64::MIN, i64::MAX, Stored::Anywhere, false)
 }

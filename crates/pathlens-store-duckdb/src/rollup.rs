@@ -254,22 +254,19 @@ pub(crate) fn breakdown(
             ) f JOIN context_sessions c ON c.session_id = f.session_id
             GROUP BY c.value
         ),
-        played AS (
-            SELECT c.value,
-                count(DISTINCT p.user_id)
-                    + max(CASE WHEN p.user_id IS NULL THEN 1 ELSE 0 END) AS viewers,
-                count(DISTINCT p.session_id) AS sessions,
-                count(DISTINCT p.session_id) FILTER (WHERE d.session_id IS NOT NULL) AS completed
-            FROM (
-                SELECT session_id, user_id FROM fact_slots
-                WHERE {video} AND {period} AND plays > 0{slots_kept}
-            ) p JOIN context_sessions c ON c.session_id = p.session_id
-                LEFT JOIN done d ON d.session_id = p.session_id
-            GROUP BY c.value
-        )
+        played AS ({})
         SELECT s.value, s.impressions::BIGINT, s.plays::BIGINT, coalesce(p.viewers, 0),
             s.view_ms::BIGINT, coalesce(p.sessions, 0), coalesce(p.completed, 0)
-        FROM sums s LEFT JOIN played p ON p.value = s.value"
+        FROM sums s LEFT JOIN played p ON p.value = s.value",
+        played(
+            "c.value",
+            "value",
+            &format!(
+                "(SELECT session_id, user_id FROM fact_slots
+                WHERE {video} AND {period} AND plays > 0{slots_kept}
+                ) p JOIN context_sessions c ON c.session_id = p.session_id"
+            )
+        )
     ));
     let found = rows(connection, &sql, "breakdown", totals_row::<String>);
     let _ = connection.execute_batch("DROP TABLE IF EXISTS context_sessions");
@@ -280,6 +277,27 @@ pub(crate) fn breakdown(
             .map(|v| found.get(v).copied().unwrap_or_default())
             .collect(),
     ))
+}
+
+/// Viewers, sessions played and sessions completed per `key` (named
+/// `name`) over `rows`, play rows `p` with `session_id` and `user_id`. The
+/// distinct counts are counts of the groups of one `GROUPING SETS` pass
+/// (key and viewer, key and session): with `count(DISTINCT …)` beside other
+/// aggregates, DuckDB materialises the rows once per distinct aggregate.
+fn played(key: &str, name: &str, rows: &str) -> String {
+    format!(
+        "SELECT {name},
+            count(*) FILTER (WHERE by_viewer AND user_id IS NOT NULL)
+                + max(CASE WHEN by_viewer AND user_id IS NULL THEN 1 ELSE 0 END) AS viewers,
+            count(*) FILTER (WHERE NOT by_viewer) AS sessions,
+            count(*) FILTER (WHERE NOT by_viewer AND completed) AS completed
+        FROM (
+            SELECT {key} AS {name}, GROUPING(p.session_id) = 1 AS by_viewer, p.user_id,
+                bool_or(d.session_id IS NOT NULL) AS completed
+            FROM {rows} LEFT JOIN done d ON d.session_id = p.session_id
+            GROUP BY GROUPING SETS (({key}, p.user_id), ({key}, p.session_id))
+        ) GROUP BY {name}"
+    )
 }
 
 /// Every asked part from the facts (of the sessions in `context_sessions`
@@ -319,19 +337,15 @@ fn figures(
                 SELECT slot, session_id, user_id FROM fact_slots
                 WHERE {video} AND {span} AND plays > 0{slots_kept}
             ),
-            played AS (
-                SELECT s.idx,
-                    count(DISTINCT p.user_id)
-                        + max(CASE WHEN p.user_id IS NULL THEN 1 ELSE 0 END) AS viewers,
-                    count(DISTINCT p.session_id) AS sessions,
-                    count(DISTINCT p.session_id) FILTER (WHERE d.session_id IS NOT NULL) AS completed
-                FROM play_rows p JOIN slots s ON s.slot = p.slot
-                    LEFT JOIN done d ON d.session_id = p.session_id
-                GROUP BY s.idx
-            )
+            played AS ({})
             SELECT s.idx, s.impressions::BIGINT, s.plays::BIGINT, coalesce(p.viewers, 0),
                 s.view_ms::BIGINT, coalesce(p.sessions, 0), coalesce(p.completed, 0)
-            FROM sums s LEFT JOIN played p ON p.idx = s.idx"
+            FROM sums s LEFT JOIN played p ON p.idx = s.idx",
+            played(
+                "s.idx",
+                "idx",
+                "play_rows p JOIN slots s ON s.slot = p.slot"
+            )
         ));
         let found = rows(connection, &sql, "totals", totals_row)?;
         figures.totals = in_bucket_order(found, parts.buckets.len());
@@ -400,16 +414,20 @@ fn figures(
 }
 
 /// The watched masks of each play of the period (of `node`, or every
-/// node), as the union over the period's slots.
+/// node), as the union over the period's slots: a play with one row is
+/// that row's mask, so only plays with more rows are grouped.
 fn plays_masks(query: &Query, node: Option<&str>) -> String {
     let one = node.map_or(String::new(), |n| format!(" AND node_id = {}", quote(n)));
     let (video, kept) = (&query.video, &query.kept);
     let period = &query.period;
     let play_period = period.replace("slot", "play_slot");
     let view_period = period.replace("slot", "view_slot");
+    let rows =
+        format!("FROM fact_watch WHERE {video} AND {play_period} AND {view_period}{one}{kept}");
     format!(
-        "SELECT node_id, bit_or(mask) AS mask FROM fact_watch
-        WHERE {video} AND {play_period} AND {view_period}{one}{kept}
+        "SELECT node_id, mask {rows} AND views = 1
+        UNION ALL
+        SELECT node_id, bit_or(mask) AS mask {rows} AND views > 1
         GROUP BY session_id, node_id, play"
     )
 }
@@ -428,12 +446,18 @@ fn nodes(
     let one = only.map_or(String::new(), |n| format!(" AND node_id = {}", quote(n)));
     let (video, period, kept) = (&query.video, &query.period, &query.kept);
     let slots_kept = &query.slots_kept;
+    // Distinct viewers as the count of (node, viewer) groups (see `played`).
     let sql = query.sql(&format!(
-        "SELECT node_id, sum(node_plays)::BIGINT,
-            count(DISTINCT user_id) FILTER (WHERE on_node > 0)
+        "SELECT node_id, sum(plays)::BIGINT,
+            count(user_id) FILTER (WHERE on_node > 0)
                 + max(CASE WHEN user_id IS NULL AND on_node > 0 THEN 1 ELSE 0 END),
             sum(view_ms)::BIGINT
-        FROM fact_slots WHERE {video} AND {period} AND node_id IS NOT NULL{one}{slots_kept}
+        FROM (
+            SELECT node_id, user_id, sum(node_plays) AS plays, sum(on_node) AS on_node,
+                sum(view_ms) AS view_ms
+            FROM fact_slots WHERE {video} AND {period} AND node_id IS NOT NULL{one}{slots_kept}
+            GROUP BY node_id, user_id
+        )
         GROUP BY node_id HAVING sum(on_node) > 0"
     ));
     for (node, plays, viewers, view_ms) in rows(connection, &sql, "nodes", node_row)? {

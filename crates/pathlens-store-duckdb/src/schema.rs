@@ -83,6 +83,15 @@ pub const MIGRATIONS: &[&str] = &[
     // batch's sessions from the database instead of holding every stored
     // key in memory (`sessions.rs`).
     crate::sessions::SCHEMA,
+    // 7: how many rows each node play has in `fact_watch` (`facts.rs`),
+    // counted for the facts already derived.
+    "ALTER TABLE fact_watch ADD COLUMN views UINTEGER NOT NULL DEFAULT 1;
+    UPDATE fact_watch SET views = c.n FROM (
+        SELECT partner_id, video_id, session_id, node_id, play, count(*)::UINTEGER AS n
+        FROM fact_watch GROUP BY partner_id, video_id, session_id, node_id, play
+    ) c WHERE fact_watch.partner_id = c.partner_id AND fact_watch.video_id = c.video_id
+        AND fact_watch.session_id = c.session_id AND fact_watch.node_id = c.node_id
+        AND fact_watch.play = c.play AND c.n > 1;",
 ];
 
 /// The migration that adds the session facts.

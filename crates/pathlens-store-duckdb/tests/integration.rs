@@ -697,6 +697,24 @@ fn session_facts_follow_late_events_and_graph_changes() {
     assert_eq!(fact_rows(&in_order), fact_rows(&mixed));
 }
 
+/// Stores `graphs` and `events` (in batches of `batch`) at `place`, and
+/// closes the store.
+fn store_closed(
+    place: &TempLocation,
+    graphs: &[pathlens_model::Graph],
+    events: &[pathlens_model::Event],
+    start: chrono::DateTime<chrono::Utc>,
+    batch: usize,
+) {
+    let store = place.open();
+    for graph in graphs {
+        store.put_video(1, graph, start).unwrap();
+    }
+    for chunk in events.chunks(batch) {
+        store.append(chunk.to_vec()).unwrap();
+    }
+}
+
 /// Every row of the session fact tables of a closed store, as text.
 fn fact_rows(place: &TempLocation) -> Vec<String> {
     let connection =
@@ -755,15 +773,7 @@ fn facts_a_crash_left_underived_are_derived_at_the_next_open() {
     let graphs = sample_graphs();
     let events = simulated(start, &graphs, 7, 3, 10.0);
     let place = location();
-    {
-        let store = place.open();
-        for graph in &graphs {
-            store.put_video(1, graph, start).unwrap();
-        }
-        for batch in events.chunks(700) {
-            store.append(batch.to_vec()).unwrap();
-        }
-    }
+    store_closed(&place, &graphs, &events, start, 700);
     let derived = fact_rows(&place);
     // The state of a crash right after the commits: events, no facts.
     forget_facts(&place);
@@ -781,6 +791,41 @@ fn facts_a_crash_left_underived_are_derived_at_the_next_open() {
         );
     }
     drop(store);
+    assert_eq!(fact_rows(&place), derived);
+}
+
+/// Migration 7 counts each node play's rows in `fact_watch` for a database
+/// whose facts were derived without that count: the facts come out as a
+/// derivation makes them, plays over several slots included.
+#[test]
+fn migration_counts_the_rows_of_each_node_play() {
+    use chrono::{TimeZone, Utc};
+    use pathlens_sim::sample_graphs;
+
+    let start = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+    let graphs = sample_graphs();
+    let events = simulated(start, &graphs, 9, 2, 20.0);
+    let place = location();
+    store_closed(&place, &graphs, &events, start, 800);
+    let derived = fact_rows(&place);
+    let path = place.dir.path().join(pathlens_store_duckdb::DATABASE_FILE);
+    {
+        let connection = duckdb::Connection::open(&path).unwrap();
+        let several: i64 = connection
+            .query_row("SELECT count(*) FROM fact_watch WHERE views > 1", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert!(several > 0, "some node play spans several slots");
+        // The database as version 6 left it.
+        connection
+            .execute_batch(
+                "ALTER TABLE fact_watch DROP COLUMN views;
+                DELETE FROM schema_migrations WHERE version = 7;",
+            )
+            .unwrap();
+    }
+    drop(place.open());
     assert_eq!(fact_rows(&place), derived);
 }
 
