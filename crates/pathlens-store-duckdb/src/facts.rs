@@ -127,10 +127,12 @@ fn scope(alias: &str) -> String {
     )
 }
 
-/// The SQL that inserts the facts of the sessions in `touched`; without
-/// `views` for a database still at migration 4 (migration 7 adds that
-/// column and counts it for the rows already there).
-fn inserts(views: bool) -> Vec<String> {
+/// The SQL that inserts the facts of the sessions in `touched`. `latest`:
+/// into the tables as the latest migration leaves them; else as migration
+/// 4 made them, without `fact_slots.events` and `fact_watch.views`
+/// (migrations 7 and 8 add those columns and fill them for the rows already
+/// there).
+fn inserts(latest: bool) -> Vec<String> {
     let (impression, play, node_play, switch, click, view) = (
         code(EventKind::Impression),
         code(EventKind::Play),
@@ -140,15 +142,17 @@ fn inserts(views: bool) -> Vec<String> {
         code(EventKind::View),
     );
     let events = scope("e");
+    let events_column = if latest { ", sum(events)" } else { "" };
     vec![
         // Per slot, node and viewer: counts, playback, arrivals (a node
-        // play of the node, or a switch to it), events at the node, and
-        // events naming it as where they lead.
+        // play of the node, or a switch to it), events at the node, events
+        // naming it as where they lead, and events of any kind (each event
+        // once: its rows under the node it leads to count none).
         format!(
             "INSERT INTO fact_slots
             SELECT partner_id, video_id, session_id, slot, node_id, user_id,
                 sum(impressions), sum(plays), sum(node_plays), sum(view_ms), sum(arrivals),
-                sum(on_node), sum(targeted)
+                sum(on_node), sum(targeted){events_column}
             FROM (
                 SELECT e.partner_id, e.video_id, e.session_id, e.ts_us // {SLOT_US} AS slot,
                     e.node_id, e.user_id,
@@ -158,11 +162,12 @@ fn inserts(views: bool) -> Vec<String> {
                     e.view_ms,
                     (e.kind = {node_play} AND e.node_id IS NOT NULL)::UINTEGER AS arrivals,
                     (e.node_id IS NOT NULL)::UINTEGER AS on_node,
-                    0::UINTEGER AS targeted
+                    0::UINTEGER AS targeted,
+                    1::UINTEGER AS events
                 {events}
                 UNION ALL
                 SELECT e.partner_id, e.video_id, e.session_id, e.ts_us // {SLOT_US}, e.to_node_id,
-                    e.user_id, 0, 0, 0, 0, (e.kind = {switch})::UINTEGER, 0, 1
+                    e.user_id, 0, 0, 0, 0, (e.kind = {switch})::UINTEGER, 0, 1, 0
                 {events} AND e.to_node_id IS NOT NULL
             )
             GROUP BY partner_id, video_id, session_id, slot, node_id, user_id"
@@ -242,7 +247,7 @@ fn inserts(views: bool) -> Vec<String> {
                 bit_or((1::HUGEINT << (last + 1)::HUGEINT) - (1::HUGEINT << first::HUGEINT)){}
             FROM ranges
             GROUP BY partner_id, video_id, session_id, node_id, play, play_us // {SLOT_US}, ts_us // {SLOT_US}",
-            if views {
+            if latest {
                 ",\n                count(*) OVER (PARTITION BY partner_id, video_id, session_id, node_id, play)"
             } else {
                 ""
@@ -292,13 +297,14 @@ fn rederive(connection: &Connection, lo: i64, hi: i64, stored: Stored) -> Result
     rederive_as(connection, lo, hi, stored, true)
 }
 
-/// [`rederive`], with or without `fact_watch.views` ([`inserts`]).
+/// [`rederive`] into the latest tables or those of migration 4
+/// ([`inserts`]).
 fn rederive_as(
     connection: &Connection,
     lo: i64,
     hi: i64,
     stored: Stored,
-    views: bool,
+    latest: bool,
 ) -> Result<()> {
     let within = match stored {
         Stored::Nowhere => None,
@@ -318,7 +324,7 @@ fn rederive_as(
                 .map_err(|e| internal(&format!("clearing {table}"), e))?;
         }
     }
-    for sql in inserts(views) {
+    for sql in inserts(latest) {
         connection
             .execute_batch(&bind(&sql, lo, hi))
             .map_err(|e| internal("deriving session facts", e))?;
@@ -435,7 +441,7 @@ pub(crate) fn graph_stored(connection: &Connection, partner: u32, graph: &Graph)
 
 /// Derives the facts of every stored event (at migration 4, on a
 /// database that already held events and graphs: its tables are those of
-/// migration 4, without `fact_watch.views`).
+/// migration 4).
 pub(crate) fn derive_all(connection: &Connection) -> Result<()> {
     let graphs: Vec<(u32, String)> = {
         let mut statement = connection

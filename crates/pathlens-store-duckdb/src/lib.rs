@@ -501,6 +501,12 @@ impl Store for DuckDbStore {
 
     fn values(&self, request: &ValuesRequest) -> Result<Vec<DimensionValue>> {
         self.applied()?;
+        // From the facts when they answer it (`rollup::values`).
+        if self.facts_ready()
+            && let Some(values) = self.read(|c| rollup::values(c, request))?
+        {
+            return Ok(values);
+        }
         self.read(|c| read::values(c, request))
     }
 

@@ -18,7 +18,10 @@ use std::collections::HashMap;
 use duckdb::{Connection, params_from_iter};
 use pathlens_model::EventKind;
 use pathlens_store::query::UNKNOWN;
-use pathlens_store::{AggregateRequest, Aggregates, Curve, Dimension, NodeStats, Result, Totals};
+use pathlens_store::{
+    AggregateRequest, Aggregates, Curve, Dimension, DimensionValue, NodeStats, Result, Totals,
+    ValuesRequest,
+};
 
 use crate::aggregate::{
     Source, buckets_relation, graph_relations, heatmap, id_count_row, in_bucket_order, list,
@@ -167,7 +170,7 @@ pub(crate) fn aggregate(
     }
     // Sessions whose span meets the period: none may be mixed; the kept
     // ones go to a temporary table.
-    let Some(mut conditions) = whole_sessions(connection, request)? else {
+    let Some(mut conditions) = whole_sessions(connection, &Span::of(request))? else {
         return Ok(None);
     };
     conditions.context(&request.filter);
@@ -184,22 +187,38 @@ pub(crate) fn aggregate(
     answer.map(Some)
 }
 
-/// The sessions whose span meets `request`'s period, as conditions on
+/// One video's period in µs.
+struct Span<'a> {
+    partner_id: u32,
+    video_id: &'a str,
+    start: i64,
+    end: i64,
+}
+
+impl Span<'_> {
+    fn of<'a>(request: &'a AggregateRequest) -> Span<'a> {
+        Span {
+            partner_id: request.partner_id,
+            video_id: &request.graph.id,
+            start: request.start.timestamp_micros(),
+            end: request.end.timestamp_micros(),
+        }
+    }
+}
+
+/// The sessions whose span meets `span`'s period, as conditions on
 /// `fact_sessions`; `None` when one of them changes context within it.
-fn whole_sessions(
-    connection: &Connection,
-    request: &AggregateRequest,
-) -> Result<Option<Conditions>> {
+fn whole_sessions(connection: &Connection, span: &Span) -> Result<Option<Conditions>> {
     let mut conditions = Conditions::default();
     conditions.push(
         &format!(
             "partner_id = ? AND video_id = ? AND first_slot < {} AND last_slot >= {}",
-            request.end.timestamp_micros() / SLOT_US,
-            request.start.timestamp_micros() / SLOT_US
+            span.end / SLOT_US,
+            span.start / SLOT_US
         ),
         vec![
-            Box::new(request.partner_id),
-            Box::new(request.graph.id.clone()),
+            Box::new(span.partner_id),
+            Box::new(span.video_id.to_string()),
         ],
     );
     let mixed: i64 = connection
@@ -210,6 +229,67 @@ fn whole_sessions(
         .and_then(|mut s| s.query_row(params_from_iter(conditions.params.iter()), |r| r.get(0)))
         .map_err(|e| internal("looking for sessions of mixed context", e))?;
     Ok((mixed == 0).then_some(conditions))
+}
+
+/// The values of `request`'s dimension in its period, with their plays and
+/// events, from the facts: when the period is whole slots and no session
+/// that meets it changes context, each session's events all carry its
+/// context's value, so a value's figures are the sums of its sessions'
+/// `fact_slots` rows in the period. `None` otherwise (the caller reads the
+/// events).
+pub(crate) fn values(
+    connection: &Connection,
+    request: &ValuesRequest,
+) -> Result<Option<Vec<DimensionValue>>> {
+    let span = Span {
+        partner_id: request.partner_id,
+        video_id: &request.video_id,
+        start: request.start.timestamp_micros(),
+        end: request.end.timestamp_micros(),
+    };
+    if span.start < 0 || span.start % SLOT_US != 0 || span.end % SLOT_US != 0 {
+        return Ok(None);
+    }
+    let Some(mut conditions) = whole_sessions(connection, &span)? else {
+        return Ok(None);
+    };
+    conditions.context(&request.filter);
+    // The dimension's name is its column (a fixed identifier).
+    let sql = format!(
+        "SELECT s.value, sum(f.plays)::BIGINT, sum(f.events)::BIGINT
+        FROM fact_slots f JOIN (
+            SELECT session_id, coalesce({}, '{UNKNOWN}') AS value FROM fact_sessions WHERE {}
+        ) s ON s.session_id = f.session_id
+        WHERE f.partner_id = {} AND f.video_id = {} AND f.slot >= {} AND f.slot < {}
+        GROUP BY s.value HAVING sum(f.events) > 0",
+        request.dimension.name(),
+        conditions.sql.join(" AND "),
+        span.partner_id,
+        quote(span.video_id),
+        span.start / SLOT_US,
+        span.end / SLOT_US
+    );
+    let started = std::time::Instant::now();
+    let found = connection
+        .prepare(&sql)
+        .and_then(|mut statement| {
+            statement
+                .query_map(params_from_iter(conditions.params.iter()), |row| {
+                    Ok(DimensionValue {
+                        value: row.get(0)?,
+                        plays: u64_of(row.get(1)?),
+                        events: u64_of(row.get(2)?),
+                    })
+                })?
+                .collect::<duckdb::Result<Vec<_>>>()
+        })
+        .map_err(|e| internal("reading a dimension's values from the facts", e))?;
+    tracing::debug!(
+        part = "values",
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "aggregated"
+    );
+    Ok(Some(found))
 }
 
 /// The period's totals (`request` covers one bucket, the period) for each
@@ -224,7 +304,7 @@ pub(crate) fn breakdown(
     dimension: Dimension,
     values: &[String],
 ) -> Result<Option<Vec<Totals>>> {
-    let Some(mut conditions) = whole_sessions(connection, request)? else {
+    let Some(mut conditions) = whole_sessions(connection, &Span::of(request))? else {
         return Ok(None);
     };
     conditions.context(&request.filter);

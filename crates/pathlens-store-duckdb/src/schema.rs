@@ -92,6 +92,18 @@ pub const MIGRATIONS: &[&str] = &[
     ) c WHERE fact_watch.partner_id = c.partner_id AND fact_watch.video_id = c.video_id
         AND fact_watch.session_id = c.session_id AND fact_watch.node_id = c.node_id
         AND fact_watch.play = c.play AND c.n > 1;",
+    // 8: the events of any kind of each `fact_slots` row (`facts.rs`), so
+    // that a dimension's values are read from the facts, counted for the
+    // facts already derived.
+    "ALTER TABLE fact_slots ADD COLUMN events UINTEGER NOT NULL DEFAULT 0;
+    UPDATE fact_slots SET events = c.n FROM (
+        SELECT partner_id, video_id, session_id, ts_us // 900000000 AS slot, node_id, user_id,
+            count(*)::UINTEGER AS n
+        FROM events GROUP BY partner_id, video_id, session_id, slot, node_id, user_id
+    ) c WHERE fact_slots.partner_id = c.partner_id AND fact_slots.video_id = c.video_id
+        AND fact_slots.session_id = c.session_id AND fact_slots.slot = c.slot
+        AND fact_slots.node_id IS NOT DISTINCT FROM c.node_id
+        AND fact_slots.user_id IS NOT DISTINCT FROM c.user_id;",
 ];
 
 /// The migration that adds the session facts.

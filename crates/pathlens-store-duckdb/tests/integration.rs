@@ -794,11 +794,12 @@ fn facts_a_crash_left_underived_are_derived_at_the_next_open() {
     assert_eq!(fact_rows(&place), derived);
 }
 
-/// Migration 7 counts each node play's rows in `fact_watch` for a database
-/// whose facts were derived without that count: the facts come out as a
-/// derivation makes them, plays over several slots included.
+/// Migrations 7 and 8 count each node play's rows in `fact_watch` and each
+/// `fact_slots` row's events for a database whose facts were derived
+/// without them: the facts come out as a derivation makes them, plays over
+/// several slots included.
 #[test]
-fn migration_counts_the_rows_of_each_node_play() {
+fn migrations_count_node_plays_rows_and_events_of_derived_facts() {
     use chrono::{TimeZone, Utc};
     use pathlens_sim::sample_graphs;
 
@@ -821,7 +822,8 @@ fn migration_counts_the_rows_of_each_node_play() {
         connection
             .execute_batch(
                 "ALTER TABLE fact_watch DROP COLUMN views;
-                DELETE FROM schema_migrations WHERE version = 7;",
+                ALTER TABLE fact_slots DROP COLUMN events;
+                DELETE FROM schema_migrations WHERE version IN (7, 8);",
             )
             .unwrap();
     }
@@ -1020,4 +1022,76 @@ fn compaction_keeps_events_reports_and_dedup() {
     new.dedup_key ^= 0x5555;
     assert_eq!(store.append(vec![new]).unwrap().accepted, 1);
     assert_eq!(store.event_count().unwrap(), exported.len() as u64 + 1);
+}
+
+/// A dimension's values in a period of whole slots come from the session
+/// facts: they equal the in-memory store's counts of the same events, for
+/// every dimension, with and without filters, and when a session changes
+/// context in the period (then the events answer).
+#[test]
+fn values_from_the_facts_equal_the_events_counts() {
+    use chrono::{Duration, TimeZone, Utc};
+    use pathlens_sim::sample_graphs;
+    use pathlens_store::{
+        ContextFilter, Dimension, ValuesRequest, ViewerKind, memory::MemoryStore,
+    };
+
+    let start = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+    let graphs = sample_graphs();
+    let mut events = simulated(start, &graphs, 13, 3, 15.0);
+    let (place, memory) = (location(), MemoryStore::new());
+    let store = place.open();
+    let check = |store: &dyn Store, events: &[pathlens_model::Event]| {
+        memory.append(events.to_vec()).unwrap();
+        store.append(events.to_vec()).unwrap();
+        let countries = vec!["US".to_string(), "unknown".to_string()];
+        let filters = [
+            ContextFilter::default(),
+            ContextFilter {
+                countries,
+                ..ContextFilter::default()
+            },
+            ContextFilter {
+                viewer: Some(ViewerKind::Known),
+                ..ContextFilter::default()
+            },
+        ];
+        let mut seen = 0;
+        for graph in &graphs {
+            for dimension in Dimension::ALL {
+                for filter in &filters {
+                    let request = ValuesRequest {
+                        partner_id: 1,
+                        video_id: graph.id.clone(),
+                        start: start + Duration::hours(6),
+                        end: start + Duration::days(2) + Duration::minutes(45),
+                        dimension,
+                        filter: filter.clone(),
+                    };
+                    let sorted = |store: &dyn Store| {
+                        let mut values = store.values(&request).unwrap();
+                        values.sort_by(|a, b| a.value.cmp(&b.value));
+                        values
+                    };
+                    let expected = sorted(&memory);
+                    seen += expected.iter().map(|v| v.events).sum::<u64>();
+                    assert_eq!(
+                        sorted(store),
+                        expected,
+                        "{} {dimension:?} {filter:?}",
+                        graph.id
+                    );
+                }
+            }
+        }
+        assert!(seen > 0);
+    };
+    check(store.as_ref(), &events[..events.len() / 2]);
+    // A session whose country changes half way: its period's values are
+    // counted from the events.
+    let session = events[events.len() / 2].session_id.clone();
+    for event in events.iter_mut().filter(|e| e.session_id == session) {
+        event.context.country = Some("ZZ".into());
+    }
+    check(store.as_ref(), &events[events.len() / 2..]);
 }

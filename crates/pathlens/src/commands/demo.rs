@@ -138,6 +138,19 @@ pub fn run(config: &Config, data_dir_given: bool, args: DemoArgs) -> anyhow::Res
         args.days,
         config.data_dir.display()
     );
+    // On the embedded store: packed, with the facts sorted by video, as
+    // `pathlens import` leaves a bulk load.
+    let store = if config
+        .clickhouse()
+        .map_err(|e| anyhow::anyhow!("store: {e}"))?
+        .is_none()
+    {
+        drop(store);
+        crate::commands::compact::compact_data_dir(&config)?;
+        open_store(&config)?
+    } else {
+        store
+    };
     if args.no_serve {
         println!("admin token: {admin}\nwrite key:   {write}");
         return Ok(());
