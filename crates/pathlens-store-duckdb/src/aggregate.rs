@@ -338,12 +338,23 @@ pub(crate) fn query<T>(
     what: &str,
     row: impl FnMut(&duckdb::Row<'_>) -> duckdb::Result<T>,
 ) -> Result<Vec<T>> {
+    query_with(connection, sql, &Conditions::default(), what, row)
+}
+
+/// [`query`] of `sql` with the parameters of `conditions`.
+pub(crate) fn query_with<T>(
+    connection: &Connection,
+    sql: &str,
+    conditions: &Conditions,
+    what: &str,
+    row: impl FnMut(&duckdb::Row<'_>) -> duckdb::Result<T>,
+) -> Result<Vec<T>> {
     let started = std::time::Instant::now();
     let mut statement = connection
         .prepare(sql)
         .map_err(|e| internal(&format!("preparing {what}"), e))?;
     let rows = statement
-        .query_map([], row)
+        .query_map(params_from_iter(conditions.params.iter()), row)
         .map_err(|e| internal(&format!("aggregating {what}"), e))?;
     let found = rows
         .collect::<duckdb::Result<_>>()

@@ -25,7 +25,7 @@ use pathlens_store::{
 
 use crate::aggregate::{
     Source, buckets_relation, graph_relations, heatmap, id_count_row, in_bucket_order, list,
-    node_row, query as rows, quote, totals_row, transition_row, u64_of, viewer_row,
+    node_row, query as rows, query_with, quote, totals_row, transition_row, u64_of, viewer_row,
 };
 use crate::facts::SLOT_US;
 use crate::internal;
@@ -269,27 +269,14 @@ pub(crate) fn values(
         span.start / SLOT_US,
         span.end / SLOT_US
     );
-    let started = std::time::Instant::now();
-    let found = connection
-        .prepare(&sql)
-        .and_then(|mut statement| {
-            statement
-                .query_map(params_from_iter(conditions.params.iter()), |row| {
-                    Ok(DimensionValue {
-                        value: row.get(0)?,
-                        plays: u64_of(row.get(1)?),
-                        events: u64_of(row.get(2)?),
-                    })
-                })?
-                .collect::<duckdb::Result<Vec<_>>>()
+    query_with(connection, &sql, &conditions, "values", |row| {
+        Ok(DimensionValue {
+            value: row.get(0)?,
+            plays: u64_of(row.get(1)?),
+            events: u64_of(row.get(2)?),
         })
-        .map_err(|e| internal("reading a dimension's values from the facts", e))?;
-    tracing::debug!(
-        part = "values",
-        ms = started.elapsed().as_secs_f64() * 1000.0,
-        "aggregated"
-    );
-    Ok(Some(found))
+    })
+    .map(Some)
 }
 
 /// The period's totals (`request` covers one bucket, the period) for each

@@ -37,6 +37,15 @@ pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     }
 }
 
+/// Whether `config` keeps the data in the embedded store (its data
+/// directory) rather than in ClickHouse.
+pub fn embedded(config: &Config) -> anyhow::Result<bool> {
+    Ok(config
+        .clickhouse()
+        .map_err(|e| anyhow::anyhow!("store: {e}"))?
+        .is_none())
+}
+
 /// Opens the store `config` chooses, for a command-line tool: ClickHouse
 /// directly (each append acknowledged by ClickHouse, no spool, so a tool can
 /// run beside a server), or the embedded store.

@@ -6,7 +6,7 @@ use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
 use pathlens_store::StoreErrorKind;
 
-use crate::backend::{embedded_settings, existing_data_dir};
+use crate::backend::{embedded, embedded_settings, existing_data_dir};
 use crate::config::Config;
 
 #[derive(Debug, clap::Args)]
@@ -18,11 +18,7 @@ pub fn run(config: &Config, _args: CompactArgs) -> anyhow::Result<()> {
             "compact works on a data directory (--data-dir), not through --server: stop the server, then compact its data directory"
         );
     }
-    if config
-        .clickhouse()
-        .map_err(|e| anyhow::anyhow!("store: {e}"))?
-        .is_some()
-    {
+    if !embedded(config)? {
         bail!(
             "compact applies to the embedded store (--data-dir); ClickHouse merges its own parts"
         );

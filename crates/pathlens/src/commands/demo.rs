@@ -140,11 +140,7 @@ pub fn run(config: &Config, data_dir_given: bool, args: DemoArgs) -> anyhow::Res
     );
     // On the embedded store: packed, with the facts sorted by video, as
     // `pathlens import` leaves a bulk load.
-    let store = if config
-        .clickhouse()
-        .map_err(|e| anyhow::anyhow!("store: {e}"))?
-        .is_none()
-    {
+    let store = if crate::backend::embedded(&config)? {
         drop(store);
         crate::commands::compact::compact_data_dir(&config)?;
         open_store(&config)?

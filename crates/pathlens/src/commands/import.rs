@@ -86,6 +86,8 @@ pub fn run(config: &Config, args: ImportArgs) -> anyhow::Result<()> {
     let (reader, size) = input(&args.file)?;
     let bar = progress(size);
     let started = Instant::now();
+    // Whether to compact the data directory once its store is closed.
+    let mut compact = false;
     let summary = if config.server.is_some() {
         import_remote(
             &Remote::open(config)?,
@@ -103,26 +105,17 @@ pub fn run(config: &Config, args: ImportArgs) -> anyhow::Result<()> {
             &bar,
             args.batch.unwrap_or(50_000).max(1),
         )?;
-        // On a data directory, whether to compact once the store is closed.
-        let embedded = config
-            .clickhouse()
-            .map_err(|e| anyhow::anyhow!("store: {e}"))?
-            .is_none();
-        let stored = if embedded && !args.no_compact {
-            store.event_count().ok()
-        } else {
-            None
-        };
-        drop(store);
-        bar.finish_and_clear();
-        if let Some(stored) = stored
-            && pathlens_store_duckdb::worth_compacting(summary.accepted as u64, stored)
-        {
-            crate::commands::compact::compact_data_dir(config)?;
-        }
+        compact = !args.no_compact
+            && crate::backend::embedded(config)?
+            && store.event_count().is_ok_and(|stored| {
+                pathlens_store_duckdb::worth_compacting(summary.accepted as u64, stored)
+            });
         summary
     };
     bar.finish_and_clear();
+    if compact {
+        crate::commands::compact::compact_data_dir(config)?;
+    }
     let seconds = started.elapsed().as_secs_f64();
     let total = summary.accepted + summary.duplicates + summary.rejected;
     println!(
