@@ -115,8 +115,7 @@ pub fn compact(data_dir: &Path, config: &DuckDbConfig) -> Result<Compaction> {
     // The copy is complete and closed: make it durable, then put it in
     // the database's place.
     let sync = |path: &Path| {
-        std::fs::File::open(path)
-            .and_then(|f| f.sync_all())
+        crate::intake::sync_path(path)
             .map_err(|e| internal(&format!("syncing {}", path.display()), e))
     };
     sync(&copy)?;

@@ -94,9 +94,10 @@ fn segments(dir: &Path) -> io::Result<Vec<u64>> {
     Ok(ids)
 }
 
-/// Makes the directory's entries (a new or removed file) durable.
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+/// Makes a file's content, or a directory's entries (a new, renamed or
+/// removed file), durable.
+pub(crate) fn sync_path(path: &Path) -> io::Result<()> {
+    File::open(path)?.sync_all()
 }
 
 /// Creates segment `id`, all zeros, durably, under its final name only
@@ -116,7 +117,7 @@ fn create(dir: &Path, id: u64) -> io::Result<File> {
     }
     let path = dir.join(name(id));
     std::fs::rename(&temporary, &path)?;
-    sync_dir(dir)?;
+    sync_path(dir)?;
     OpenOptions::new().read(true).write(true).open(path)
 }
 
@@ -327,7 +328,7 @@ impl Intake {
         for id in gone {
             std::fs::remove_file(self.dir.join(name(id)))?;
         }
-        sync_dir(&self.dir)
+        sync_path(&self.dir)
     }
 
     /// Closes the log once every event recorded in it is applied: no
@@ -341,7 +342,7 @@ impl Intake {
         for id in segments(&self.dir)? {
             std::fs::remove_file(self.dir.join(name(id)))?;
         }
-        sync_dir(&self.dir)
+        sync_path(&self.dir)
     }
 }
 
