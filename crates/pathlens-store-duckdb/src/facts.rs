@@ -118,10 +118,10 @@ const CONTEXT: [&str; 8] = [
 
 /// The events of the sessions in `touched`, within `[?, ?]` µs (the span
 /// that holds all of them, so DuckDB skips the rest of the table by its
-/// zone maps).
+/// zone maps), each with its session's code `t.sid`.
 fn scope(alias: &str) -> String {
     format!(
-        "FROM events {alias} SEMI JOIN touched t ON {alias}.partner_id = t.partner_id
+        "FROM events {alias} JOIN touched t ON {alias}.partner_id = t.partner_id
             AND {alias}.video_id = t.video_id AND {alias}.session_id = t.session_id
         WHERE {alias}.ts_us >= $lo AND {alias}.ts_us <= $hi"
     )
@@ -129,9 +129,9 @@ fn scope(alias: &str) -> String {
 
 /// The SQL that inserts the facts of the sessions in `touched`. `latest`:
 /// into the tables as the latest migration leaves them; else as migration
-/// 4 made them, without `fact_slots.events` and `fact_watch.views`
-/// (migrations 7 and 8 add those columns and fill them for the rows already
-/// there).
+/// 4 made them, without `fact_slots.events`, `fact_watch.views` and the
+/// session codes (`sid`; migrations 7 to 9 add those columns and fill them
+/// for the rows already there).
 fn inserts(latest: bool) -> Vec<String> {
     let (impression, play, node_play, switch, click, view) = (
         code(EventKind::Impression),
@@ -143,6 +143,8 @@ fn inserts(latest: bool) -> Vec<String> {
     );
     let events = scope("e");
     let events_column = if latest { ", sum(events)" } else { "" };
+    let sid = if latest { ", t.sid" } else { "" };
+    let outer_sid = if latest { ", sid" } else { "" };
     vec![
         // Per slot, node and viewer: counts, playback, arrivals (a node
         // play of the node, or a switch to it), events at the node, events
@@ -152,9 +154,9 @@ fn inserts(latest: bool) -> Vec<String> {
             "INSERT INTO fact_slots
             SELECT partner_id, video_id, session_id, slot, node_id, user_id,
                 sum(impressions), sum(plays), sum(node_plays), sum(view_ms), sum(arrivals),
-                sum(on_node), sum(targeted){events_column}
+                sum(on_node), sum(targeted){events_column}{outer_sid}
             FROM (
-                SELECT e.partner_id, e.video_id, e.session_id, e.ts_us // {SLOT_US} AS slot,
+                SELECT e.partner_id, e.video_id, e.session_id, t.sid, e.ts_us // {SLOT_US} AS slot,
                     e.node_id, e.user_id,
                     (e.kind = {impression})::UINTEGER AS impressions,
                     (e.kind = {play})::UINTEGER AS plays,
@@ -166,16 +168,16 @@ fn inserts(latest: bool) -> Vec<String> {
                     1::UINTEGER AS events
                 {events}
                 UNION ALL
-                SELECT e.partner_id, e.video_id, e.session_id, e.ts_us // {SLOT_US}, e.to_node_id,
-                    e.user_id, 0, 0, 0, 0, (e.kind = {switch})::UINTEGER, 0, 1, 0
+                SELECT e.partner_id, e.video_id, e.session_id, t.sid, e.ts_us // {SLOT_US},
+                    e.to_node_id, e.user_id, 0, 0, 0, 0, (e.kind = {switch})::UINTEGER, 0, 1, 0
                 {events} AND e.to_node_id IS NOT NULL
             )
-            GROUP BY partner_id, video_id, session_id, slot, node_id, user_id"
+            GROUP BY partner_id, video_id, session_id, sid, slot, node_id, user_id"
         ),
         format!(
             "INSERT INTO fact_moves
             SELECT e.partner_id, e.video_id, e.session_id, e.ts_us // {SLOT_US}, e.kind,
-                e.hotspot_id, e.from_node_id, e.to_node_id, e.position, count(*)
+                e.hotspot_id, e.from_node_id, e.to_node_id, e.position, count(*){sid}
             {events} AND e.kind IN ({switch}, {click})
             GROUP BY ALL"
         ),
@@ -183,9 +185,9 @@ fn inserts(latest: bool) -> Vec<String> {
             "INSERT INTO fact_last
             SELECT e.partner_id, e.video_id, e.session_id, e.ts_us // {SLOT_US},
                 max(e.ts_us), arg_max(e.event_index::BIGINT, [e.ts_us, e.event_index::BIGINT]),
-                arg_max(e.node_id, [e.ts_us, e.event_index::BIGINT])
+                arg_max(e.node_id, [e.ts_us, e.event_index::BIGINT]){sid}
             {events} AND e.kind = {node_play} AND e.node_id IS NOT NULL
-            GROUP BY e.partner_id, e.video_id, e.session_id, e.ts_us // {SLOT_US}"
+            GROUP BY e.partner_id, e.video_id, e.session_id, t.sid, e.ts_us // {SLOT_US}"
         ),
         // Each session's span and context: its values when every event
         // of the session has the same (absent counting as a value), else
@@ -202,9 +204,9 @@ fn inserts(latest: bool) -> Vec<String> {
             format!(
                 "INSERT INTO fact_sessions
                 SELECT e.partner_id, e.video_id, e.session_id, min(e.ts_us) // {SLOT_US},
-                    max(e.ts_us) // {SLOT_US}, {}, {}
+                    max(e.ts_us) // {SLOT_US}, {}, {}{sid}
                 {events}
-                GROUP BY e.partner_id, e.video_id, e.session_id",
+                GROUP BY e.partner_id, e.video_id, e.session_id, t.sid",
                 values.join(", "),
                 varies.join(" OR ")
             )
@@ -217,8 +219,8 @@ fn inserts(latest: bool) -> Vec<String> {
         format!(
             "INSERT INTO fact_watch
             WITH ordered AS (
-                SELECT e.partner_id, e.video_id, e.session_id, e.node_id, e.kind, e.position,
-                    e.view_ms, e.ts_us,
+                SELECT e.partner_id, e.video_id, e.session_id, t.sid, e.node_id, e.kind,
+                    e.position, e.view_ms, e.ts_us,
                     sum(CASE WHEN e.kind = {node_play} THEN 1 ELSE 0 END) OVER w AS play,
                     max(CASE WHEN e.kind = {node_play} THEN e.ts_us END) OVER w AS play_us
                 {events} AND e.node_id IS NOT NULL AND e.kind IN ({node_play}, {view})
@@ -246,9 +248,10 @@ fn inserts(latest: bool) -> Vec<String> {
                 ts_us // {SLOT_US},
                 bit_or((1::HUGEINT << (last + 1)::HUGEINT) - (1::HUGEINT << first::HUGEINT)){}
             FROM ranges
-            GROUP BY partner_id, video_id, session_id, node_id, play, play_us // {SLOT_US}, ts_us // {SLOT_US}",
+            GROUP BY partner_id, video_id, session_id, sid, node_id, play, play_us // {SLOT_US},
+                ts_us // {SLOT_US}",
             if latest {
-                ",\n                count(*) OVER (PARTITION BY partner_id, video_id, session_id, node_id, play)"
+                ",\n                count(*) OVER (PARTITION BY partner_id, video_id, session_id, node_id, play), sid"
             } else {
                 ""
             }
@@ -265,9 +268,33 @@ fn bind(sql: &str, lo: i64, hi: i64) -> String {
 fn create_touched(connection: &Connection) -> Result<()> {
     connection
         .execute_batch(
-            "CREATE OR REPLACE TEMP TABLE touched (partner_id UINTEGER, video_id VARCHAR, session_id VARCHAR)",
+            "CREATE OR REPLACE TEMP TABLE touched (partner_id UINTEGER, video_id VARCHAR,
+                session_id VARCHAR, sid BIGINT, first_slot BIGINT, last_slot BIGINT)",
         )
         .map_err(|e| internal("listing sessions to derive", e))
+}
+
+/// Gives each session in `touched` its code: the one its stored facts
+/// have (with the slots they span), else a new one above every code in
+/// use. Reports group and join sessions by these integers instead of their
+/// ids.
+fn assign_codes(connection: &Connection) -> Result<()> {
+    connection
+        .execute_batch(
+            "UPDATE touched SET sid = f.sid, first_slot = f.first_slot, last_slot = f.last_slot
+            FROM fact_sessions f
+            WHERE f.partner_id = touched.partner_id AND f.video_id = touched.video_id
+                AND f.session_id = touched.session_id;
+            UPDATE touched SET sid = n.sid FROM (
+                SELECT partner_id, video_id, session_id,
+                    (SELECT coalesce(max(sid), 0) FROM fact_sessions)
+                        + row_number() OVER (ORDER BY partner_id, video_id, session_id) AS sid
+                FROM touched WHERE sid IS NULL
+            ) n
+            WHERE n.partner_id = touched.partner_id AND n.video_id = touched.video_id
+                AND n.session_id = touched.session_id;",
+        )
+        .map_err(|e| internal("coding the sessions to derive", e))
 }
 
 /// Where the stored facts of the sessions in `touched` lie.
@@ -316,10 +343,16 @@ fn rederive_as(
             let span = span.map_or(String::new(), |(first, last)| {
                 format!(" AND f.{column} >= {first} AND f.{column} <= {last}")
             });
+            // By the sessions' codes (unique over the store), once they
+            // exist.
+            let session = if latest {
+                "f.sid = t.sid"
+            } else {
+                "f.partner_id = t.partner_id AND f.video_id = t.video_id AND f.session_id = t.session_id"
+            };
             connection
                 .execute_batch(&format!(
-                    "DELETE FROM {table} f USING touched t WHERE f.partner_id = t.partner_id
-                        AND f.video_id = t.video_id AND f.session_id = t.session_id{span}"
+                    "DELETE FROM {table} f USING touched t WHERE {session}{span}"
                 ))
                 .map_err(|e| internal(&format!("clearing {table}"), e))?;
         }
@@ -344,16 +377,17 @@ pub(crate) fn derive_batch(
     create_touched(connection)?;
     connection
         .execute(
-            "INSERT INTO touched SELECT DISTINCT partner_id, video_id, session_id FROM events WHERE seq >= ?",
+            "INSERT INTO touched (partner_id, video_id, session_id)
+            SELECT DISTINCT partner_id, video_id, session_id FROM events WHERE seq >= ?",
             params![first_seq],
         )
         .map_err(|e| internal("listing sessions to derive", e))?;
+    assign_codes(connection)?;
     // The sessions' span: the new events' and what their stored facts cover.
     let (new_lo, new_hi) = span;
     let (old_lo, old_hi): (Option<i64>, Option<i64>) = connection
         .query_row(
-            "SELECT min(f.first_slot), max(f.last_slot) FROM fact_sessions f SEMI JOIN touched t
-                ON f.partner_id = t.partner_id AND f.video_id = t.video_id AND f.session_id = t.session_id",
+            "SELECT min(first_slot), max(last_slot) FROM touched",
             [],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )
@@ -431,12 +465,40 @@ pub(crate) fn graph_stored(connection: &Connection, partner: u32, graph: &Graph)
     create_touched(connection)?;
     connection
         .execute(
-            "INSERT INTO touched SELECT DISTINCT partner_id, video_id, session_id FROM events
+            "INSERT INTO touched (partner_id, video_id, session_id)
+            SELECT DISTINCT partner_id, video_id, session_id FROM events
             WHERE partner_id = ? AND video_id = ?",
             params![partner, graph.id],
         )
         .map_err(|e| internal("listing sessions to derive", e))?;
+    assign_codes(connection)?;
     rederive(connection, i64::MIN, i64::MAX, Stored::Anywhere)
+}
+
+/// Gives every session with facts its code, and every fact row its
+/// session's (at migration 9, on a database whose facts were derived
+/// without them).
+pub(crate) fn code_stored(connection: &Connection) -> Result<()> {
+    connection
+        .execute_batch(
+            "UPDATE fact_sessions SET sid = c.sid FROM (
+                SELECT partner_id, video_id, session_id,
+                    row_number() OVER (ORDER BY partner_id, video_id, session_id) AS sid
+                FROM fact_sessions
+            ) c WHERE fact_sessions.partner_id = c.partner_id
+                AND fact_sessions.video_id = c.video_id AND fact_sessions.session_id = c.session_id",
+        )
+        .map_err(|e| internal("coding the sessions", e))?;
+    for (table, _) in SPAN_COLUMNS.iter().filter(|(t, _)| *t != "fact_sessions") {
+        connection
+            .execute_batch(&format!(
+                "UPDATE {table} SET sid = s.sid FROM fact_sessions s
+                WHERE {table}.partner_id = s.partner_id AND {table}.video_id = s.video_id
+                    AND {table}.session_id = s.session_id"
+            ))
+            .map_err(|e| internal(&format!("coding the sessions of {table}"), e))?;
+    }
+    Ok(())
 }
 
 /// Derives the facts of every stored event (at migration 4, on a
@@ -461,7 +523,8 @@ pub(crate) fn derive_all(connection: &Connection) -> Result<()> {
     create_touched(connection)?;
     connection
         .execute_batch(
-            "INSERT INTO touched SELECT DISTINCT partner_id, video_id, session_id FROM events",
+            "INSERT INTO touched (partner_id, video_id, session_id)
+            SELECT DISTINCT partner_id, video_id, session_id FROM events",
         )
         .map_err(|e| internal("listing sessions to derive", e))?;
     rederive_as(connection, i64::MIN, i64::MAX, Stored::Anywhere, false)

@@ -51,7 +51,7 @@ struct Query {
     video: String,
     /// The period's slots, as a condition on `slot`.
     period: String,
-    /// ` AND session_id IN kept`, or nothing.
+    /// ` AND sid IN kept`, or nothing.
     kept: String,
     /// `kept` for `fact_slots`, which records each row's viewer: with a
     /// filter on viewers' ids, only their rows (every session a filter
@@ -88,18 +88,18 @@ impl Query {
         } else {
             let mut sets = Vec::new();
             if context {
-                sets.push("SELECT session_id FROM context_sessions".to_string());
+                sets.push("SELECT sid FROM context_sessions".to_string());
             }
             if !sessions.nodes.is_empty() {
                 sets.push(format!(
-                    "SELECT session_id FROM fact_slots WHERE {video} AND {period}{viewers}
+                    "SELECT sid FROM fact_slots WHERE {video} AND {period}{viewers}
                         AND node_id IN ({}) AND (on_node > 0 OR targeted > 0)",
                     list(&sessions.nodes)
                 ));
             }
             if !sessions.hotspots.is_empty() {
                 sets.push(format!(
-                    "SELECT session_id FROM moves WHERE counted IN ({})",
+                    "SELECT sid FROM moves WHERE counted IN ({})",
                     list(&sessions.hotspots)
                 ));
             }
@@ -111,12 +111,12 @@ impl Query {
                         .collect::<Vec<_>>()
                         .join(" INTERSECT ")
                 ),
-                " AND session_id IN (SELECT session_id FROM kept)".to_string(),
+                " AND sid IN (SELECT sid FROM kept)".to_string(),
             )
         };
         // The moves of the sessions a row filter keeps, only.
         let moves_kept = if context {
-            " AND m.session_id IN (SELECT session_id FROM context_sessions)"
+            " AND m.sid IN (SELECT sid FROM context_sessions)"
         } else {
             ""
         };
@@ -130,7 +130,7 @@ impl Query {
             "WITH edges AS {edges},
             graph_nodes AS {graph_nodes},
             moves AS MATERIALIZED (
-                SELECT m.session_id, m.kind, m.from_node_id, m.to_node_id, m.hotspot_id,
+                SELECT m.sid, m.kind, m.from_node_id, m.to_node_id, m.hotspot_id,
                     m.position, m.n,
                     CASE WHEN m.kind = {click} THEN m.hotspot_id
                         WHEN m.kind = {switch} AND e.from_node = m.from_node_id
@@ -139,7 +139,7 @@ impl Query {
                 WHERE m.{video} AND m.{period}{moves_kept}
             ){kept_cte},
             done AS MATERIALIZED (
-                SELECT DISTINCT session_id FROM fact_slots
+                SELECT DISTINCT sid FROM fact_slots
                 WHERE {video} AND {period} AND arrivals > 0 AND node_id IN ({ends}){viewers}{kept}
             )"
         );
@@ -177,7 +177,7 @@ pub(crate) fn aggregate(
     connection
         .prepare(&format!(
             "CREATE OR REPLACE TEMP TABLE context_sessions AS
-            SELECT DISTINCT session_id FROM fact_sessions WHERE {}",
+            SELECT DISTINCT sid FROM fact_sessions WHERE {}",
             conditions.sql.join(" AND ")
         ))
         .and_then(|mut s| s.execute(params_from_iter(conditions.params.iter())))
@@ -258,8 +258,8 @@ pub(crate) fn values(
     let sql = format!(
         "SELECT s.value, sum(f.plays)::BIGINT, sum(f.events)::BIGINT
         FROM fact_slots f JOIN (
-            SELECT session_id, coalesce({}, '{UNKNOWN}') AS value FROM fact_sessions WHERE {}
-        ) s ON s.session_id = f.session_id
+            SELECT sid, coalesce({}, '{UNKNOWN}') AS value FROM fact_sessions WHERE {}
+        ) s ON s.sid = f.sid
         WHERE f.partner_id = {} AND f.video_id = {} AND f.slot >= {} AND f.slot < {}
         GROUP BY s.value HAVING sum(f.events) > 0",
         request.dimension.name(),
@@ -301,7 +301,7 @@ pub(crate) fn breakdown(
     connection
         .prepare(&format!(
             "CREATE OR REPLACE TEMP TABLE context_sessions AS
-            SELECT DISTINCT session_id, {value} AS value FROM fact_sessions WHERE {}",
+            SELECT DISTINCT sid, {value} AS value FROM fact_sessions WHERE {}",
             conditions.sql.join(" AND ")
         ))
         .and_then(|mut s| s.execute(params_from_iter(conditions.params.iter())))
@@ -316,9 +316,9 @@ pub(crate) fn breakdown(
             SELECT c.value, sum(f.impressions) AS impressions, sum(f.plays) AS plays,
                 sum(f.view_ms) AS view_ms
             FROM (
-                SELECT session_id, impressions, plays, view_ms FROM fact_slots
+                SELECT sid, impressions, plays, view_ms FROM fact_slots
                 WHERE {video} AND {period}{slots_kept}
-            ) f JOIN context_sessions c ON c.session_id = f.session_id
+            ) f JOIN context_sessions c ON c.sid = f.sid
             GROUP BY c.value
         ),
         played AS ({})
@@ -329,9 +329,9 @@ pub(crate) fn breakdown(
             "c.value",
             "value",
             &format!(
-                "(SELECT session_id, user_id FROM fact_slots
+                "(SELECT sid, user_id FROM fact_slots
                 WHERE {video} AND {period} AND plays > 0{slots_kept}
-                ) p JOIN context_sessions c ON c.session_id = p.session_id"
+                ) p JOIN context_sessions c ON c.sid = p.sid"
             )
         )
     ));
@@ -347,7 +347,7 @@ pub(crate) fn breakdown(
 }
 
 /// Viewers, sessions played and sessions completed per `key` (named
-/// `name`) over `rows`, play rows `p` with `session_id` and `user_id`. The
+/// `name`) over `rows`, play rows `p` with `sid` and `user_id`. The
 /// distinct counts are counts of the groups of one `GROUPING SETS` pass
 /// (key and viewer, key and session): with `count(DISTINCT …)` beside other
 /// aggregates, DuckDB materialises the rows once per distinct aggregate.
@@ -359,10 +359,10 @@ fn played(key: &str, name: &str, rows: &str) -> String {
             count(*) FILTER (WHERE NOT by_viewer) AS sessions,
             count(*) FILTER (WHERE NOT by_viewer AND completed) AS completed
         FROM (
-            SELECT {key} AS {name}, GROUPING(p.session_id) = 1 AS by_viewer, p.user_id,
-                bool_or(d.session_id IS NOT NULL) AS completed
-            FROM {rows} LEFT JOIN done d ON d.session_id = p.session_id
-            GROUP BY GROUPING SETS (({key}, p.user_id), ({key}, p.session_id))
+            SELECT {key} AS {name}, GROUPING(p.sid) = 1 AS by_viewer, p.user_id,
+                bool_or(d.sid IS NOT NULL) AS completed
+            FROM {rows} LEFT JOIN done d ON d.sid = p.sid
+            GROUP BY GROUPING SETS (({key}, p.user_id), ({key}, p.sid))
         ) GROUP BY {name}"
     )
 }
@@ -401,7 +401,7 @@ fn figures(
                 FROM per_slot p JOIN slots s ON s.slot = p.slot GROUP BY s.idx
             ),
             play_rows AS (
-                SELECT slot, session_id, user_id FROM fact_slots
+                SELECT slot, sid, user_id FROM fact_slots
                 WHERE {video} AND {span} AND plays > 0{slots_kept}
             ),
             played AS ({})
@@ -495,7 +495,7 @@ fn plays_masks(query: &Query, node: Option<&str>) -> String {
         "SELECT node_id, mask {rows} AND views = 1
         UNION ALL
         SELECT node_id, bit_or(mask) AS mask {rows} AND views > 1
-        GROUP BY session_id, node_id, play"
+        GROUP BY sid, node_id, play"
     )
 }
 
@@ -559,11 +559,11 @@ fn nodes(
     // does, and is cheaper to compare than a list.
     let sql = query.sql(&format!(
         "SELECT node_id, count(*)::BIGINT FROM (
-            SELECT session_id,
+            SELECT sid,
                 arg_max(node_id, ts_us::HUGEINT * 4294967296 + event_index) AS node_id
             FROM fact_last WHERE {video} AND {period}{kept}
-            GROUP BY session_id
-        ) WHERE session_id NOT IN (SELECT session_id FROM done){one}
+            GROUP BY sid
+        ) WHERE sid NOT IN (SELECT sid FROM done){one}
         GROUP BY node_id"
     ));
     for (node, dropoffs) in rows(connection, &sql, "drop-offs", id_count_row)? {

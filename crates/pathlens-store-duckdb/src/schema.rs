@@ -104,10 +104,21 @@ pub const MIGRATIONS: &[&str] = &[
         AND fact_slots.session_id = c.session_id AND fact_slots.slot = c.slot
         AND fact_slots.node_id IS NOT DISTINCT FROM c.node_id
         AND fact_slots.user_id IS NOT DISTINCT FROM c.user_id;",
+    // 9: each session's integer code in every fact table (`facts.rs`), so
+    // that reports group and join sessions by an integer; the facts already
+    // derived get theirs in the same transaction (`facts::code_stored`).
+    "ALTER TABLE fact_sessions ADD COLUMN sid BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE fact_slots ADD COLUMN sid BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE fact_moves ADD COLUMN sid BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE fact_last ADD COLUMN sid BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE fact_watch ADD COLUMN sid BIGINT NOT NULL DEFAULT 0;",
 ];
 
 /// The migration that adds the session facts.
 const FACTS_VERSION: i64 = 4;
+
+/// The migration that adds the sessions' codes to the facts.
+const CODES_VERSION: i64 = 9;
 
 /// The schema version this binary writes.
 pub fn latest_version() -> i64 {
@@ -160,6 +171,9 @@ pub fn migrate(connection: &Connection) -> Result<()> {
             if version == FACTS_VERSION && current > 0 {
                 tracing::info!("deriving the session facts of the stored events");
                 crate::facts::derive_all(connection)?;
+            }
+            if version == CODES_VERSION && current > 0 {
+                crate::facts::code_stored(connection)?;
             }
             Ok(())
         })?;

@@ -715,11 +715,22 @@ fn store_closed(
     }
 }
 
-/// Every row of the session fact tables of a closed store, as text.
+/// Every row of the session fact tables of a closed store, as text,
+/// without the sessions' integer codes (which depend on the order sessions
+/// were first derived in); checks that each session has one code, unique
+/// and positive, that every fact row of the session carries.
 fn fact_rows(place: &TempLocation) -> Vec<String> {
     let connection =
         duckdb::Connection::open(place.dir.path().join(pathlens_store_duckdb::DATABASE_FILE))
             .unwrap();
+    let count = |sql: &str| -> i64 { connection.query_row(sql, [], |row| row.get(0)).unwrap() };
+    assert_eq!(
+        count(
+            "SELECT count(*) - count(DISTINCT sid) + count(*) FILTER (WHERE sid <= 0) FROM fact_sessions"
+        ),
+        0,
+        "one positive code per session"
+    );
     let mut all = Vec::new();
     for table in [
         "fact_slots",
@@ -728,9 +739,19 @@ fn fact_rows(place: &TempLocation) -> Vec<String> {
         "fact_watch",
         "fact_sessions",
     ] {
+        assert_eq!(
+            count(&format!(
+                "SELECT count(*) FROM {table} f LEFT JOIN fact_sessions s
+                ON s.partner_id = f.partner_id AND s.video_id = f.video_id
+                    AND s.session_id = f.session_id
+                WHERE s.sid IS DISTINCT FROM f.sid"
+            )),
+            0,
+            "{table}: every row has its session's code"
+        );
         let mut statement = connection
             .prepare(&format!(
-                "SELECT CAST(t AS VARCHAR) FROM {table} t ORDER BY ALL"
+                "SELECT CAST(t AS VARCHAR) FROM (SELECT * EXCLUDE (sid) FROM {table}) t ORDER BY ALL"
             ))
             .unwrap();
         let rows: Vec<String> = statement
@@ -794,12 +815,12 @@ fn facts_a_crash_left_underived_are_derived_at_the_next_open() {
     assert_eq!(fact_rows(&place), derived);
 }
 
-/// Migrations 7 and 8 count each node play's rows in `fact_watch` and each
-/// `fact_slots` row's events for a database whose facts were derived
-/// without them: the facts come out as a derivation makes them, plays over
-/// several slots included.
+/// Migrations 7 to 9 count each node play's rows in `fact_watch` and each
+/// `fact_slots` row's events, and code the sessions, for a database whose
+/// facts were derived without them: the facts come out as a derivation
+/// makes them, plays over several slots included.
 #[test]
-fn migrations_count_node_plays_rows_and_events_of_derived_facts() {
+fn migrations_count_node_plays_rows_and_events_and_code_sessions_of_derived_facts() {
     use chrono::{TimeZone, Utc};
     use pathlens_sim::sample_graphs;
 
@@ -821,9 +842,14 @@ fn migrations_count_node_plays_rows_and_events_of_derived_facts() {
         // The database as version 6 left it.
         connection
             .execute_batch(
-                "ALTER TABLE fact_watch DROP COLUMN views;
+                "ALTER TABLE fact_slots DROP COLUMN sid;
+                ALTER TABLE fact_moves DROP COLUMN sid;
+                ALTER TABLE fact_last DROP COLUMN sid;
+                ALTER TABLE fact_watch DROP COLUMN sid;
+                ALTER TABLE fact_sessions DROP COLUMN sid;
+                ALTER TABLE fact_watch DROP COLUMN views;
                 ALTER TABLE fact_slots DROP COLUMN events;
-                DELETE FROM schema_migrations WHERE version IN (7, 8);",
+                DELETE FROM schema_migrations WHERE version IN (7, 8, 9);",
             )
             .unwrap();
     }
