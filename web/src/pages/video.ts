@@ -21,6 +21,8 @@ import { errorMessage, Loader, toast } from '../ui';
 export interface Context {
   state: ViewState;
   video: Video | null;
+  /** The video, once its first load has arrived. */
+  videoLoaded: Promise<Video>;
   /** Changes the view (and the URL); `replace` keeps the history entry. */
   set(patch: Partial<ViewState>, options?: { replace?: boolean; focus?: string }): void;
   nodeName(id: string): string;
@@ -55,10 +57,11 @@ export class VideoPage {
   private state: ViewState;
   private video: Video | null = null;
   private videoLoader = new Loader<Video>();
+  private videoArrived!: (video: Video) => void;
+  private readonly videoLoaded = new Promise<Video>((resolve) => {
+    this.videoArrived = resolve;
+  });
   private period: Report['period'] | null = null;
-  /** The first load asks for the top metrics alone, so they paint first on
-   * a busy server; the other panels start when they have arrived. */
-  private primed = false;
   private comparison: Report['comparison'] = null;
 
   private readonly name = h('h1', { id: 'video-name' }, '');
@@ -153,7 +156,7 @@ export class VideoPage {
 
     this.metrics = new MetricsPanel(
       (report) => this.onTotals(report),
-      (error) => (this.pageError(error) ? undefined : this.prime()),
+      (error) => void this.pageError(error),
     );
     this.nodePanel = new NodePanel();
     this.panels = [this.filters, this.metrics, new PerformancePanel(), new BreakdownPanel(), new NodesPanel(), this.nodePanel, new PathsPanel()];
@@ -205,6 +208,7 @@ export class VideoPage {
       start: () => {},
       done: (video) => {
         this.video = video;
+        this.videoArrived(video);
         this.showHeader();
         this.updatePanels();
       },
@@ -298,6 +302,7 @@ export class VideoPage {
     return {
       state: this.state,
       video: this.video,
+      videoLoaded: this.videoLoaded,
       set: (patch, options) => this.set(patch, options),
       nodeName: (id) => this.video?.graph.nodes.find((n) => n.id === id)?.name ?? id,
       hotspotLabel: (id) => {
@@ -314,15 +319,9 @@ export class VideoPage {
 
   private updatePanels(): void {
     const context = this.context();
-    for (const panel of this.panels) {
-      if (this.primed || panel === this.metrics || panel === this.filters) panel.update(context);
-    }
-  }
-
-  private prime(): void {
-    if (this.primed) return;
-    this.primed = true;
-    this.updatePanels();
+    // Every panel asks for its report at once (the top metrics first): the
+    // server answers them side by side.
+    for (const panel of this.panels) panel.update(context);
   }
 
   private set(patch: Partial<ViewState>, options: { replace?: boolean; focus?: string } = {}): void {
@@ -351,8 +350,7 @@ export class VideoPage {
     text.push(report.tz.replaceAll('_', ' '));
     this.periodLine.textContent = text.join(' · ');
     // Panels that show the comparison's dates learn them now.
-    if (this.primed) this.updatePanels();
-    else this.prime();
+    this.updatePanels();
   }
 
   private async exportAll(): Promise<void> {

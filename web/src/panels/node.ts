@@ -56,8 +56,27 @@ export class NodePanel implements PanelView {
     this.loader.run(
       key,
       async (signal) => {
+        // The heat maps of the node's hotspots in the graph start beside its
+        // report rather than after it; a hotspot only the report names (one
+        // clicked under an id the graph no longer has) gets its own after.
+        const early = new Map<string, Promise<Report>>();
+        void context.videoLoaded.then((video) => {
+          const graphNode = video.graph.nodes.find((n) => n.id === state.node);
+          for (const hotspot of graphNode?.hotspots ?? []) {
+            if (signal.aborted || early.has(hotspot.id)) continue;
+            const heatmap = report(state.video, 'heatmap', params.heatmap(hotspot.id), signal);
+            // One the report turns out not to list is not waited for.
+            heatmap.catch(() => undefined);
+            early.set(hotspot.id, heatmap);
+          }
+        });
         const [node, curve] = await Promise.all([report(state.video, 'node', params.node(state.node), signal), report(state.video, 'curve', params.curve(state.node), signal)]);
-        const heatmaps = await Promise.all(node.rows.map((row) => report(state.video, 'heatmap', params.heatmap(String(row.hotspot_id)), signal)));
+        const heatmaps = await Promise.all(
+          node.rows.map((row) => {
+            const id = String(row.hotspot_id);
+            return early.get(id) ?? report(state.video, 'heatmap', params.heatmap(id), signal);
+          }),
+        );
         return { node, curve, heatmaps };
       },
       {
