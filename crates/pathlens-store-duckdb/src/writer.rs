@@ -59,8 +59,10 @@ const INTAKE_MAX_EVENTS: usize = 2_000;
 /// Events acknowledged through the intake log are applied to the database
 /// once the writer has had no job for this long,
 const APPLY_IDLE: Duration = Duration::from_millis(5);
-/// or once they have waited this long,
-const APPLY_MAX_DELAY: Duration = Duration::from_millis(100);
+/// or once they have waited this long (an apply costs about the same
+/// whatever its size, so a steady stream of beacons is applied once a
+/// second rather than ten times),
+const APPLY_MAX_DELAY: Duration = Duration::from_millis(1000);
 /// or once this many wait (a read applies them at once).
 const APPLY_MAX_EVENTS: usize = 20_000;
 /// How often the writer looks whether a running apply has ended, while it
