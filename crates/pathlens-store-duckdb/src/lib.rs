@@ -53,13 +53,13 @@ use chrono::{DateTime, Utc};
 use duckdb::Connection;
 use pathlens_model::{Event, Graph};
 use pathlens_store::{
-    AggregateRequest, Aggregates, ApiKey, AppendOutcome, Dimension, DimensionValue, EventRow,
-    PartnerId, Result, ScanRequest, Store, StoreError, StoreErrorKind, StoredVideo, Totals,
-    ValuesRequest,
+    AggregateRequest, Aggregates, ApiKey, AppendDone, AppendOutcome, Dimension, DimensionValue,
+    EventRow, PartnerId, Result, ScanRequest, Store, StoreError, StoreErrorKind, StoredVideo,
+    Totals, ValuesRequest,
 };
 
 pub use crate::compact::{Compaction, compact, worth_compacting};
-use crate::writer::{Job, Write};
+use crate::writer::{AppendReply, Job, Write};
 
 /// The database file inside the data directory.
 pub const DATABASE_FILE: &str = "pathlens.duckdb";
@@ -355,30 +355,8 @@ impl DuckDbStore {
         make: impl FnOnce(std::sync::mpsc::SyncSender<Result<T>>) -> Write,
     ) -> Result<T> {
         let (reply, answer) = sync_channel(1);
-        let jobs = self
-            .jobs
-            .as_ref()
-            .ok_or_else(|| StoreError::new(StoreErrorKind::Unavailable, "the store is closed"))?;
-        self.depth
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        match jobs.try_send(Job { write: make(reply) }) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                self.depth
-                    .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-                return Err(StoreError::new(
-                    StoreErrorKind::Overloaded,
-                    "the write queue is full; retry shortly",
-                ));
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                self.depth
-                    .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-                return Err(StoreError::new(
-                    StoreErrorKind::Unavailable,
-                    "the writer has stopped",
-                ));
-            }
+        if let Err(refused) = self.enqueue(make(reply)) {
+            return Err(refused.0);
         }
         answer.recv().map_err(|_| {
             StoreError::new(
@@ -386,6 +364,38 @@ impl DuckDbStore {
                 "the writer stopped before answering",
             )
         })?
+    }
+}
+
+impl DuckDbStore {
+    /// Queues `write` for the writer; gives it back with the error when the
+    /// queue is full or the writer has stopped.
+    fn enqueue(&self, write: Write) -> std::result::Result<(), Box<(StoreError, Write)>> {
+        let Some(jobs) = self.jobs.as_ref() else {
+            return Err(Box::new((
+                StoreError::new(StoreErrorKind::Unavailable, "the store is closed"),
+                write,
+            )));
+        };
+        self.depth
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        jobs.try_send(Job { write }).map_err(|error| {
+            self.depth
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            Box::new(match error {
+                TrySendError::Full(job) => (
+                    StoreError::new(
+                        StoreErrorKind::Overloaded,
+                        "the write queue is full; retry shortly",
+                    ),
+                    job.write,
+                ),
+                TrySendError::Disconnected(job) => (
+                    StoreError::new(StoreErrorKind::Unavailable, "the writer has stopped"),
+                    job.write,
+                ),
+            })
+        })
     }
 }
 
@@ -491,7 +501,33 @@ impl Store for DuckDbStore {
         if events.is_empty() {
             return Ok(AppendOutcome::default());
         }
-        self.submit(|reply| Write::Append { events, reply })
+        self.submit(|reply| Write::Append {
+            events,
+            reply: AppendReply::Wait(reply),
+        })
+    }
+
+    fn append_later(
+        &self,
+        events: Vec<Event>,
+        done: AppendDone,
+    ) -> std::result::Result<(), (Vec<Event>, AppendDone)> {
+        if events.is_empty() {
+            done(Ok(AppendOutcome::default()));
+            return Ok(());
+        }
+        // The writer calls `done` once the events are durable (or with
+        // the error that kept them from being stored).
+        let write = Write::Append {
+            events,
+            reply: AppendReply::Call(done),
+        };
+        if let Err(refused) = self.enqueue(write)
+            && let (error, Write::Append { reply, .. }) = *refused
+        {
+            reply.send(Err(error));
+        }
+        Ok(())
     }
 
     fn scan(&self, request: &ScanRequest) -> Result<Vec<EventRow>> {

@@ -70,10 +70,27 @@ const APPLY_MAX_EVENTS: usize = 20_000;
 const APPLY_POLL: Duration = Duration::from_millis(1);
 
 /// A change and the channel its answer goes to.
+/// Where an append's outcome goes: a caller waiting on a channel, or a
+/// callback ([`Store::append_later`](pathlens_store::Store::append_later)).
+pub(crate) enum AppendReply {
+    Wait(SyncSender<Result<AppendOutcome>>),
+    Call(pathlens_store::AppendDone),
+}
+
+impl AppendReply {
+    /// Gives `outcome` to whoever waits for it (a caller gone is ignored).
+    pub(crate) fn send(self, outcome: Result<AppendOutcome>) {
+        match self {
+            AppendReply::Wait(sender) => drop(sender.send(outcome)),
+            AppendReply::Call(done) => done(outcome),
+        }
+    }
+}
+
 pub(crate) enum Write {
     Append {
         events: Vec<Event>,
-        reply: SyncSender<Result<AppendOutcome>>,
+        reply: AppendReply,
     },
     Video {
         partner: PartnerId,
@@ -606,7 +623,7 @@ impl WriterState {
         }
         if let Some(fault) = self.refuse() {
             match write {
-                Write::Append { reply, .. } => drop(reply.send(Err(fault))),
+                Write::Append { reply, .. } => reply.send(Err(fault)),
                 Write::Video { reply, .. }
                 | Write::Key { reply, .. }
                 | Write::Checkpoint { reply }
@@ -704,7 +721,7 @@ impl WriterState {
 
     /// Answers every job with `result` (its own outcome on success).
     fn answer(
-        jobs: Vec<(Vec<Event>, SyncSender<Result<AppendOutcome>>)>,
+        jobs: Vec<(Vec<Event>, AppendReply)>,
         outcomes: Vec<AppendOutcome>,
         result: &Result<()>,
     ) {
@@ -714,14 +731,14 @@ impl WriterState {
                 Ok(()) => Ok(outcomes.next().unwrap_or_default()),
                 Err(error) => Err(error.same()),
             };
-            let _ = reply.send(answer);
+            reply.send(answer);
         }
     }
 
     /// Stores the new events of every job — in the intake log when they
     /// are few, else in the database in one transaction — then answers each
     /// job. On failure nothing is stored and every job gets the error.
-    fn commit_appends(&mut self, jobs: Vec<(Vec<Event>, SyncSender<Result<AppendOutcome>>)>) {
+    fn commit_appends(&mut self, jobs: Vec<(Vec<Event>, AppendReply)>) {
         if jobs.is_empty() {
             return;
         }

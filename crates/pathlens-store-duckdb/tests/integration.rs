@@ -1121,3 +1121,39 @@ fn values_from_the_facts_equal_the_events_counts() {
     }
     check(store.as_ref(), &events[events.len() / 2..]);
 }
+
+/// `append_later` answers through its callback what `append` answers, once
+/// the events are stored: the same outcome as a plain append of the same
+/// events into another store, the events found by the next read, a retry
+/// counted as duplicates, and an empty append answered at once.
+#[test]
+fn append_later_calls_back_with_what_append_answers() {
+    use chrono::{TimeZone, Utc};
+    use pathlens_sim::sample_graphs;
+
+    let start = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+    let graphs = sample_graphs();
+    let events = simulated(start, &graphs, 13, 1, 6.0);
+    assert!(events.len() > 20);
+    let later = |store: &dyn Store, events: Vec<pathlens_model::Event>| {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let queued = store.append_later(
+            events,
+            Box::new(move |outcome| sender.send(outcome).unwrap()),
+        );
+        assert!(queued.is_ok(), "the embedded store calls back");
+        receiver.recv().unwrap().unwrap()
+    };
+    let (place, other) = (location(), location());
+    let (store, plain) = (place.open(), other.open());
+    let outcome = later(store.as_ref(), events.clone());
+    assert!(outcome.accepted > 0);
+    assert_eq!(outcome, plain.append(events.clone()).unwrap());
+    assert_eq!(
+        store.export(None, 0, 1_000_000).unwrap().len(),
+        outcome.accepted
+    );
+    let retried = later(store.as_ref(), events[..10].to_vec());
+    assert_eq!((retried.accepted, retried.duplicates), (0, 10));
+    assert_eq!(later(store.as_ref(), Vec::new()), Default::default());
+}

@@ -119,6 +119,9 @@ impl StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// What [`Store::append_later`] calls with the outcome of an append.
+pub type AppendDone = Box<dyn FnOnce(Result<AppendOutcome>) + Send>;
+
 /// An interactive video as stored, with its bookkeeping dates.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredVideo {
@@ -140,7 +143,8 @@ pub struct AppendOutcome {
 
 /// A storage backend.
 ///
-/// All methods block; async callers run them on a blocking thread.
+/// All methods block but [`Store::append_later`]; async callers run them
+/// on a blocking thread.
 pub trait Store: Send + Sync {
     /// Creates or replaces the video `graph.id` of `partner`.
     ///
@@ -187,6 +191,25 @@ pub trait Store: Send + Sync {
     /// [`StoreErrorKind::Overloaded`] when the write queue is full; nothing
     /// of this call is stored then.
     fn append(&self, events: Vec<Event>) -> Result<AppendOutcome>;
+
+    /// Stores `events` as [`Store::append`] does, without waiting: `done`
+    /// is called with what `append` would return, once the accepted events
+    /// are durable, from the thread that made them so (or at once, with an
+    /// error, when the append cannot be queued). An async caller then need
+    /// not hold a thread while it waits. A store whose appends can only be
+    /// waited for gives `events` and `done` back (the default); the caller
+    /// then calls [`Store::append`] on a thread that may block.
+    ///
+    /// # Errors
+    /// `Err` only to give the append back, as above.
+    #[allow(clippy::type_complexity)]
+    fn append_later(
+        &self,
+        events: Vec<Event>,
+        done: AppendDone,
+    ) -> std::result::Result<(), (Vec<Event>, AppendDone)> {
+        Err((events, done))
+    }
 
     /// The events of one video in a time range that pass the row filters,
     /// in no particular order.

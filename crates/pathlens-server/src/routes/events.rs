@@ -122,7 +122,7 @@ pub async fn ingest(
         events.clear();
     }
     let store = state.store.clone();
-    let outcome = crate::routes::blocking(move || Ok(store.append(events)?)).await?;
+    let outcome = crate::routes::append(store, events).await?;
     state.metrics.count_events(
         "native",
         outcome.accepted,

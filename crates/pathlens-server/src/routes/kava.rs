@@ -28,7 +28,6 @@ use utoipa::{IntoParams, ToSchema};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::openapi::{Beacon, BeaconWithBody};
-use crate::routes::blocking;
 
 const SOURCE: &str = "kava";
 
@@ -312,7 +311,7 @@ async fn track(
         return Ok(answer);
     };
     let store = state.store.clone();
-    match blocking(move || Ok(store.append(vec![event])?)).await {
+    match crate::routes::append(store, vec![event]).await {
         Ok(outcome) => {
             state
                 .metrics

@@ -71,6 +71,31 @@ pub async fn health(
     }
 }
 
+/// Stores `events` and waits for them to be durable: without holding a
+/// thread when the store can call back once they are (the embedded
+/// store's writer), else on a blocking thread.
+pub(crate) async fn append(
+    store: std::sync::Arc<dyn pathlens_store::Store>,
+    events: Vec<pathlens_model::Event>,
+) -> Result<pathlens_store::AppendOutcome, crate::error::ApiError> {
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let done: pathlens_store::AppendDone = Box::new(move |outcome| {
+        // The request may have gone meanwhile; what is stored stays stored.
+        let _ = sender.send(outcome);
+    });
+    match store.append_later(events, done) {
+        Ok(()) => match receiver.await {
+            Ok(outcome) => Ok(outcome?),
+            Err(_) => Err(pathlens_store::StoreError::new(
+                pathlens_store::StoreErrorKind::Unavailable,
+                "the store stopped before answering",
+            )
+            .into()),
+        },
+        Err((events, _)) => blocking(move || Ok(store.append(events)?)).await,
+    }
+}
+
 /// Runs blocking store work off the async runtime.
 pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, crate::error::ApiError> + Send + 'static,
