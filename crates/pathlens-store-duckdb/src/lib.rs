@@ -365,9 +365,7 @@ impl DuckDbStore {
             )
         })?
     }
-}
 
-impl DuckDbStore {
     /// Queues `write` for the writer; gives it back with the error when the
     /// queue is full or the writer has stopped.
     fn enqueue(&self, write: Write) -> std::result::Result<(), Box<(StoreError, Write)>> {

@@ -34,11 +34,15 @@ use crate::read::Conditions;
 /// True when `request`'s period and buckets are whole slots, so the facts
 /// may answer it (see [`aggregate`] for row filters).
 pub(crate) fn covers(request: &AggregateRequest) -> bool {
-    let aligned = |start: i64, end: i64| start >= 0 && start % SLOT_US == 0 && end % SLOT_US == 0;
-    aligned(
+    on_slots(
         request.start.timestamp_micros(),
         request.end.timestamp_micros(),
-    ) && request.parts.buckets.iter().all(|&(s, e)| aligned(s, e))
+    ) && request.parts.buckets.iter().all(|&(s, e)| on_slots(s, e))
+}
+
+/// True when `[start, end)` µs is whole slots.
+fn on_slots(start: i64, end: i64) -> bool {
+    start >= 0 && start % SLOT_US == 0 && end % SLOT_US == 0
 }
 
 /// The CTEs every part reads: `edges` and `graph_nodes` of the graph,
@@ -247,7 +251,7 @@ pub(crate) fn values(
         start: request.start.timestamp_micros(),
         end: request.end.timestamp_micros(),
     };
-    if span.start < 0 || span.start % SLOT_US != 0 || span.end % SLOT_US != 0 {
+    if !on_slots(span.start, span.end) {
         return Ok(None);
     }
     let Some(mut conditions) = whole_sessions(connection, &span)? else {

@@ -69,7 +69,6 @@ const APPLY_MAX_EVENTS: usize = 20_000;
 /// has no job.
 const APPLY_POLL: Duration = Duration::from_millis(1);
 
-/// A change and the channel its answer goes to.
 /// Where an append's outcome goes: a caller waiting on a channel, or a
 /// callback ([`Store::append_later`](pathlens_store::Store::append_later)).
 pub(crate) enum AppendReply {
@@ -87,6 +86,7 @@ impl AppendReply {
     }
 }
 
+/// A change and the channel its answer goes to.
 pub(crate) enum Write {
     Append {
         events: Vec<Event>,

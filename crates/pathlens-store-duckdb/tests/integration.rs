@@ -1,7 +1,6 @@
 //! The embedded store against the conformance suite, plus its own checks:
 //! migrations, back-pressure and concurrent writers.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use pathlens_model::EventKind;
@@ -20,6 +19,12 @@ impl Harness for TempLocation {
 }
 
 impl TempLocation {
+    /// A connection of its own to the (closed) store's database file.
+    fn database(&self) -> duckdb::Connection {
+        duckdb::Connection::open(self.dir.path().join(pathlens_store_duckdb::DATABASE_FILE))
+            .unwrap()
+    }
+
     /// The store, keeping at most `sessions` sessions in the writer's memory.
     fn open_holding(&self, sessions: usize) -> Box<dyn Store> {
         let config = DuckDbConfig {
@@ -44,11 +49,10 @@ fn conformance_suite() {
 #[test]
 fn migrations_apply_once_and_refuse_newer_databases() {
     let place = location();
-    let path: PathBuf = place.dir.path().join(pathlens_store_duckdb::DATABASE_FILE);
     drop(place.open());
     drop(place.open());
     {
-        let connection = duckdb::Connection::open(&path).unwrap();
+        let connection = place.database();
         assert_eq!(
             schema::current_version(&connection).unwrap(),
             schema::latest_version()
@@ -147,10 +151,9 @@ fn a_full_queue_is_reported_as_overloaded() {
 #[test]
 fn a_version_1_database_is_upgraded_in_place() {
     let place = location();
-    let path = place.dir.path().join(pathlens_store_duckdb::DATABASE_FILE);
     {
         // A database as version 1 of the schema wrote it, with one event.
-        let connection = duckdb::Connection::open(&path).unwrap();
+        let connection = place.database();
         schema::current_version(&connection).unwrap();
         connection.execute_batch(schema::MIGRATIONS[0]).unwrap();
         connection
@@ -185,7 +188,7 @@ fn a_version_1_database_is_upgraded_in_place() {
     next.ts = events[2].ts + chrono::Duration::seconds(10);
     assert_eq!(store.append(vec![next]).unwrap().accepted, 1);
     drop(store);
-    let connection = duckdb::Connection::open(&path).unwrap();
+    let connection = place.database();
     let stored: Vec<i64> = connection
         .prepare("SELECT view_ms FROM events ORDER BY seq")
         .unwrap()
@@ -451,9 +454,7 @@ fn view_playback_does_not_depend_on_arrival_order() {
 
 /// Each stored event's dedup key and view playback, of a closed store.
 fn stored_ms(place: &TempLocation) -> Vec<(u64, i64)> {
-    let connection =
-        duckdb::Connection::open(place.dir.path().join(pathlens_store_duckdb::DATABASE_FILE))
-            .unwrap();
+    let connection = place.database();
     let mut statement = connection
         .prepare("SELECT dedup_key, view_ms FROM events ORDER BY dedup_key")
         .unwrap();
@@ -720,9 +721,7 @@ fn store_closed(
 /// were first derived in); checks that each session has one code, unique
 /// and positive, that every fact row of the session carries.
 fn fact_rows(place: &TempLocation) -> Vec<String> {
-    let connection =
-        duckdb::Connection::open(place.dir.path().join(pathlens_store_duckdb::DATABASE_FILE))
-            .unwrap();
+    let connection = place.database();
     let count = |sql: &str| -> i64 { connection.query_row(sql, [], |row| row.get(0)).unwrap() };
     assert_eq!(
         count(
@@ -768,9 +767,7 @@ fn fact_rows(place: &TempLocation) -> Vec<String> {
 /// Empties the fact tables of the (closed) store at `place`, as if no fact
 /// had been derived yet.
 fn forget_facts(place: &TempLocation) {
-    let connection =
-        duckdb::Connection::open(place.dir.path().join(pathlens_store_duckdb::DATABASE_FILE))
-            .unwrap();
+    let connection = place.database();
     connection
         .execute_batch(
             "DELETE FROM fact_slots; DELETE FROM fact_moves; DELETE FROM fact_last;
@@ -830,9 +827,8 @@ fn migrations_count_node_plays_rows_and_events_and_code_sessions_of_derived_fact
     let place = location();
     store_closed(&place, &graphs, &events, start, 800);
     let derived = fact_rows(&place);
-    let path = place.dir.path().join(pathlens_store_duckdb::DATABASE_FILE);
     {
-        let connection = duckdb::Connection::open(&path).unwrap();
+        let connection = place.database();
         let several: i64 = connection
             .query_row("SELECT count(*) FROM fact_watch WHERE views > 1", [], |r| {
                 r.get(0)
@@ -1022,9 +1018,7 @@ fn compaction_keeps_events_reports_and_dedup() {
     assert!(!place.dir.path().join("pathlens.duckdb.compact").exists());
     {
         // The facts are stored in video and time order.
-        let connection =
-            duckdb::Connection::open(place.dir.path().join(pathlens_store_duckdb::DATABASE_FILE))
-                .unwrap();
+        let connection = place.database();
         let (stored, sorted): (String, String) = connection
             .query_row(
                 "SELECT string_agg(video_id || ':' || slot::VARCHAR, ',' ORDER BY rowid),
