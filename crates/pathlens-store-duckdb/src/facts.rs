@@ -7,7 +7,7 @@
 //! position (for heat maps), its last node play per slot, its span and
 //! context (or that its context changes, which row filters need to know),
 //! and, for each node play, the 1 % buckets its views covered in each slot
-//! as a 100-bit mask. Reports over whole slots (every
+//! as a 100-bit mask (two 64-bit columns). Reports over whole slots (every
 //! local hour, day, week and month in any IANA zone is whole slots) read
 //! these facts instead of the events (`rollup.rs`).
 //!
@@ -145,6 +145,14 @@ fn inserts(latest: bool) -> Vec<String> {
     let events_column = if latest { ", sum(events)" } else { "" };
     let sid = if latest { ", t.sid" } else { "" };
     let outer_sid = if latest { ", sid" } else { "" };
+    // The latest `fact_watch` has its masks after the columns migrations 7
+    // and 9 added.
+    let watch_columns = if latest {
+        " (partner_id, video_id, session_id, node_id, play, play_slot, view_slot,
+            mask_lo, mask_hi, views, sid)"
+    } else {
+        ""
+    };
     vec![
         // Per slot, node and viewer: counts, playback, arrivals (a node
         // play of the node, or a switch to it), events at the node, events
@@ -217,7 +225,7 @@ fn inserts(latest: bool) -> Vec<String> {
         // (slots) the play has, so that reports take the mask of a play
         // with one row as it is, without grouping.
         format!(
-            "INSERT INTO fact_watch
+            "INSERT INTO fact_watch{watch_columns}
             WITH ordered AS (
                 SELECT e.partner_id, e.video_id, e.session_id, t.sid, e.node_id, e.kind,
                     e.position, e.view_ms, e.ts_us,
@@ -245,15 +253,26 @@ fn inserts(latest: bool) -> Vec<String> {
                     FROM spans)
             )
             SELECT partner_id, video_id, session_id, node_id, play, play_us // {SLOT_US},
-                ts_us // {SLOT_US},
-                bit_or((1::HUGEINT << (last + 1)::HUGEINT) - (1::HUGEINT << first::HUGEINT)){}
+                ts_us // {SLOT_US}, {masks}
             FROM ranges
             GROUP BY partner_id, video_id, session_id, sid, node_id, play, play_us // {SLOT_US},
                 ts_us // {SLOT_US}",
-            if latest {
-                ",\n                count(*) OVER (PARTITION BY partner_id, video_id, session_id, node_id, play), sid"
+            masks = if latest {
+                // Buckets `first` to `last` in the low mask (0 to 63) and
+                // the high one (64 to 99, from bit 0).
+                // Bits a to b are 2^(b+1) - 1 less 2^a - 1, which no
+                // shift overflows.
+                "bit_or(CASE WHEN first <= 63
+                    THEN (~0::UBIGINT >> (63 - least(last, 63))::UBIGINT)
+                        - ((1::UBIGINT << first::UBIGINT) - 1::UBIGINT)
+                    ELSE 0::UBIGINT END),
+                bit_or(CASE WHEN last >= 64
+                    THEN (~0::UBIGINT >> (127 - last)::UBIGINT)
+                        - ((1::UBIGINT << (greatest(first, 64) - 64)::UBIGINT) - 1::UBIGINT)
+                    ELSE 0::UBIGINT END),
+                count(*) OVER (PARTITION BY partner_id, video_id, session_id, node_id, play), sid"
             } else {
-                ""
+                "bit_or((1::HUGEINT << (last + 1)::HUGEINT) - (1::HUGEINT << first::HUGEINT))"
             }
         ),
     ]

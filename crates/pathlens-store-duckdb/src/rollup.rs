@@ -486,7 +486,8 @@ fn figures(
 
 /// The watched masks of each play of the period (of `node`, or every
 /// node), as the union over the period's slots: a play with one row is
-/// that row's mask, so only plays with more rows are grouped.
+/// that row's mask, so only plays with more rows are grouped. Buckets 0 to
+/// 63 are the bits of `mask_lo`, 64 to 99 those of `mask_hi`.
 fn plays_masks(query: &Query, node: Option<&str>) -> String {
     let one = node.map_or(String::new(), |n| format!(" AND node_id = {}", quote(n)));
     let (video, kept) = (&query.video, &query.kept);
@@ -496,9 +497,10 @@ fn plays_masks(query: &Query, node: Option<&str>) -> String {
     let rows =
         format!("FROM fact_watch WHERE {video} AND {play_period} AND {view_period}{one}{kept}");
     format!(
-        "SELECT node_id, mask {rows} AND views = 1
+        "SELECT node_id, mask_lo, mask_hi {rows} AND views = 1
         UNION ALL
-        SELECT node_id, bit_or(mask) AS mask {rows} AND views > 1
+        SELECT node_id, bit_or(mask_lo) AS mask_lo, bit_or(mask_hi) AS mask_hi {rows}
+            AND views > 1
         GROUP BY sid, node_id, play"
     )
 }
@@ -510,7 +512,7 @@ fn nodes(
     connection: &Connection,
     request: &AggregateRequest,
     query: &Query,
-    masks: Option<&[(i128, u64)]>,
+    masks: Option<&[(u128, u64)]>,
 ) -> Result<HashMap<String, NodeStats>> {
     let only = request.parts.only_node.as_deref();
     let mut stats = request.empty_nodes();
@@ -547,7 +549,8 @@ fn nodes(
         )],
         _ => {
             let sql = query.sql(&format!(
-                "SELECT node_id, sum(bit_count(mask))::BIGINT FROM ({}) GROUP BY node_id",
+                "SELECT node_id, sum(bit_count(mask_lo) + bit_count(mask_hi))::BIGINT
+                FROM ({}) GROUP BY node_id",
                 plays_masks(query, only)
             ));
             rows(connection, &sql, "watched buckets", id_count_row)?
@@ -558,13 +561,12 @@ fn nodes(
             entry.watched_buckets = buckets;
         }
     }
-    // The latest of a session's last node plays, by time then event index:
-    // event indexes are below 2^32, so one HUGEINT key orders as the pair
-    // does, and is cheaper to compare than a list.
+    // The latest of a session's last node plays: `fact_last` has one row
+    // per session and slot (its last node play by time, then event index),
+    // so the latest is the one of the session's latest slot.
     let sql = query.sql(&format!(
         "SELECT node_id, count(*)::BIGINT FROM (
-            SELECT sid,
-                arg_max(node_id, ts_us::HUGEINT * 4294967296 + event_index) AS node_id
+            SELECT sid, arg_max(node_id, slot) AS node_id
             FROM fact_last WHERE {video} AND {period}{kept}
             GROUP BY sid
         ) WHERE sid NOT IN (SELECT sid FROM done){one}
@@ -598,18 +600,22 @@ fn curve_plays(connection: &Connection, query: &Query, node: &str) -> Result<u64
 
 /// Each distinct union of watched buckets among `node`'s plays of the
 /// period, with how many plays have it.
-fn curve_masks(connection: &Connection, query: &Query, node: &str) -> Result<Vec<(i128, u64)>> {
+fn curve_masks(connection: &Connection, query: &Query, node: &str) -> Result<Vec<(u128, u64)>> {
     let sql = query.sql(&format!(
-        "SELECT mask, count(*)::BIGINT FROM ({}) GROUP BY mask",
+        "SELECT mask_lo, mask_hi, count(*)::BIGINT FROM ({}) GROUP BY mask_lo, mask_hi",
         plays_masks(query, Some(node))
     ));
     rows(connection, &sql, "a viewing curve", |row| {
-        Ok((row.get::<_, i128>(0)?, u64_of(row.get(1)?)))
+        let (low, high) = (row.get::<_, u64>(0)?, row.get::<_, u64>(1)?);
+        Ok((
+            u128::from(high) << 64 | u128::from(low),
+            u64_of(row.get(2)?),
+        ))
     })
 }
 
 /// The viewing curve: per 1 % bucket, the plays whose mask has it.
-fn curve_of(masks: &[(i128, u64)], plays: u64) -> Curve {
+fn curve_of(masks: &[(u128, u64)], plays: u64) -> Curve {
     let mut watched = vec![0u64; 100];
     for &(mask, count) in masks {
         for (bucket, slot) in watched.iter_mut().enumerate() {

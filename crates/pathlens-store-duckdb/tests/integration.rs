@@ -812,12 +812,13 @@ fn facts_a_crash_left_underived_are_derived_at_the_next_open() {
     assert_eq!(fact_rows(&place), derived);
 }
 
-/// Migrations 7 to 9 count each node play's rows in `fact_watch` and each
-/// `fact_slots` row's events, and code the sessions, for a database whose
-/// facts were derived without them: the facts come out as a derivation
-/// makes them, plays over several slots included.
+/// Migrations 7 to 10 count each node play's rows in `fact_watch` and each
+/// `fact_slots` row's events, code the sessions, and split the watched
+/// masks in two, for a database whose facts were derived without them: the
+/// facts come out as a derivation makes them, plays over several slots and
+/// buckets on both sides of the split included.
 #[test]
-fn migrations_count_node_plays_rows_and_events_and_code_sessions_of_derived_facts() {
+fn migrations_count_node_plays_rows_and_events_code_sessions_and_split_masks() {
     use chrono::{TimeZone, Utc};
     use pathlens_sim::sample_graphs;
 
@@ -835,7 +836,19 @@ fn migrations_count_node_plays_rows_and_events_and_code_sessions_of_derived_fact
             })
             .unwrap();
         assert!(several > 0, "some node play spans several slots");
-        // The database as version 6 left it.
+        let (low, high, both): (i64, i64, i64) = connection
+            .query_row(
+                "SELECT count(*) FILTER (WHERE mask_lo <> 0), count(*) FILTER (WHERE mask_hi <> 0),
+                    count(*) FILTER (WHERE mask_lo <> 0 AND mask_hi <> 0) FROM fact_watch",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert!(
+            low > 0 && high > 0 && both > 0,
+            "watched buckets below 64, from 64 and across: {low}, {high}, {both}"
+        );
+        // The database as version 6 left it: one 128-bit mask.
         connection
             .execute_batch(
                 "ALTER TABLE fact_slots DROP COLUMN sid;
@@ -845,7 +858,11 @@ fn migrations_count_node_plays_rows_and_events_and_code_sessions_of_derived_fact
                 ALTER TABLE fact_sessions DROP COLUMN sid;
                 ALTER TABLE fact_watch DROP COLUMN views;
                 ALTER TABLE fact_slots DROP COLUMN events;
-                DELETE FROM schema_migrations WHERE version IN (7, 8, 9);",
+                ALTER TABLE fact_watch ADD COLUMN mask HUGEINT NOT NULL DEFAULT 0;
+                UPDATE fact_watch SET mask = mask_lo::HUGEINT + (mask_hi::HUGEINT << 64);
+                ALTER TABLE fact_watch DROP COLUMN mask_lo;
+                ALTER TABLE fact_watch DROP COLUMN mask_hi;
+                DELETE FROM schema_migrations WHERE version IN (7, 8, 9, 10);",
             )
             .unwrap();
     }
