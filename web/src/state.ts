@@ -293,7 +293,8 @@ export function panelParams(state: ViewState) {
     viewers: withParams(common, { sort: state.vsort, order: state.vorder, page: state.vpage, page_size: 50 }),
     node: (node: string) => withParams(common, { node }),
     curve: (node: string) => withParams(common, { node }),
-    heatmap: (hotspot: string) => withParams(common, { hotspot }),
+    // A heat map shows this period's clicks only: no comparison to compute.
+    heatmap: (hotspot: string) => withParams(commonParams({ ...state, compare: 'none' }), { hotspot }),
     // The first page of 100 values: the map needs them all, the table shows
     // the top 10 until "Show all".
     breakdown: (dimension: Dimension, page = 1) => withParams(common, { dimension, page, page_size: BREAKDOWN_PAGE }),
