@@ -29,6 +29,11 @@ use std::time::{Duration, Instant};
 
 mod common;
 
+/// The allocator the `pathlens` binary uses (mimalloc, DuckDB's allocations
+/// included), so the figures are those of the binary users run.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use chrono::{DateTime, TimeZone, Utc};
 use pathlens_model::{EventKind, Graph};
 use pathlens_report::{ReportRequest, request::dashboard_set};

@@ -17,6 +17,12 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 
+/// mimalloc for every allocation of the process: with its `override`
+/// feature it also serves DuckDB's C++ allocations (`malloc`, `new`), which
+/// glibc's allocator made slower (ARCHITECTURE.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Analytics for interactive (branching) video.
 #[derive(Debug, Parser)]
 #[command(name = "pathlens", version, about, long_about = None)]
