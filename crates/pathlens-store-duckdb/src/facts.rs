@@ -189,14 +189,27 @@ fn inserts(latest: bool) -> Vec<String> {
             {events} AND e.kind IN ({switch}, {click})
             GROUP BY ALL"
         ),
-        format!(
-            "INSERT INTO fact_last
-            SELECT e.partner_id, e.video_id, e.session_id, e.ts_us // {SLOT_US},
-                max(e.ts_us), arg_max(e.event_index::BIGINT, [e.ts_us, e.event_index::BIGINT]),
-                arg_max(e.node_id, [e.ts_us, e.event_index::BIGINT]){sid}
-            {events} AND e.kind = {node_play} AND e.node_id IS NOT NULL
-            GROUP BY e.partner_id, e.video_id, e.session_id, t.sid, e.ts_us // {SLOT_US}"
-        ),
+        // Per slot, the session's last node play; with `next_slot`, the
+        // session's next slot that has one (none for its last), so that a
+        // period's latest row of a session is found without grouping.
+        {
+            let per_slot = format!(
+                "SELECT e.partner_id, e.video_id, e.session_id, e.ts_us // {SLOT_US} AS slot,
+                    max(e.ts_us), arg_max(e.event_index::BIGINT, [e.ts_us, e.event_index::BIGINT]),
+                    arg_max(e.node_id, [e.ts_us, e.event_index::BIGINT]){sid}
+                {events} AND e.kind = {node_play} AND e.node_id IS NOT NULL
+                GROUP BY e.partner_id, e.video_id, e.session_id, t.sid, e.ts_us // {SLOT_US}"
+            );
+            if latest {
+                format!(
+                    "INSERT INTO fact_last (partner_id, video_id, session_id, slot, ts_us,
+                        event_index, node_id, sid, next_slot)
+                    SELECT *, lead(slot) OVER (PARTITION BY sid ORDER BY slot) FROM ({per_slot})"
+                )
+            } else {
+                format!("INSERT INTO fact_last {per_slot}")
+            }
+        },
         // Each session's span and context: its values when every event
         // of the session has the same (absent counting as a value), else
         // `mixed`. A row filter keeps such a session whole or not at all.

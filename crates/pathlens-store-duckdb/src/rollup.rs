@@ -55,6 +55,8 @@ struct Query {
     video: String,
     /// The period's slots, as a condition on `slot`.
     period: String,
+    /// The slot after the period's last.
+    end: i64,
     /// ` AND sid IN kept`, or nothing.
     kept: String,
     /// `kept` for `fact_slots`, which records each row's viewer: with a
@@ -151,6 +153,7 @@ impl Query {
             ctes,
             video,
             period,
+            end,
             slots_kept: format!("{viewers}{kept}"),
             kept,
         }
@@ -563,13 +566,13 @@ fn nodes(
     }
     // The latest of a session's last node plays: `fact_last` has one row
     // per session and slot (its last node play by time, then event index),
-    // so the latest is the one of the session's latest slot.
+    // so the latest is that of the session's latest slot in the period, the
+    // one row whose next slot is none or after the period.
+    let end = query.end;
     let sql = query.sql(&format!(
-        "SELECT node_id, count(*)::BIGINT FROM (
-            SELECT sid, arg_max(node_id, slot) AS node_id
-            FROM fact_last WHERE {video} AND {period}{kept}
-            GROUP BY sid
-        ) WHERE sid NOT IN (SELECT sid FROM done){one}
+        "SELECT node_id, count(*)::BIGINT FROM fact_last
+        WHERE {video} AND {period} AND (next_slot IS NULL OR next_slot >= {end}){kept}
+            AND sid NOT IN (SELECT sid FROM done){one}
         GROUP BY node_id"
     ));
     for (node, dropoffs) in rows(connection, &sql, "drop-offs", id_count_row)? {

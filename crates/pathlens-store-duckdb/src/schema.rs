@@ -121,6 +121,14 @@ pub const MIGRATIONS: &[&str] = &[
     UPDATE fact_watch SET mask_lo = (mask & 18446744073709551615::HUGEINT)::UBIGINT,
         mask_hi = (mask >> 64)::UBIGINT;
     ALTER TABLE fact_watch DROP COLUMN mask;",
+    // 11: each `fact_last` row's next slot of the same session (`facts.rs`),
+    // so that drop-offs take a session's latest row in a period without
+    // grouping its rows; worked out for the facts already derived.
+    "ALTER TABLE fact_last ADD COLUMN next_slot BIGINT;
+    UPDATE fact_last SET next_slot = n.next_slot FROM (
+        SELECT sid, slot, lead(slot) OVER (PARTITION BY sid ORDER BY slot) AS next_slot
+        FROM fact_last
+    ) n WHERE fact_last.sid = n.sid AND fact_last.slot = n.slot AND n.next_slot IS NOT NULL;",
 ];
 
 /// The migration that adds the session facts.

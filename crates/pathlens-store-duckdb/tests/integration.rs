@@ -812,13 +812,15 @@ fn facts_a_crash_left_underived_are_derived_at_the_next_open() {
     assert_eq!(fact_rows(&place), derived);
 }
 
-/// Migrations 7 to 10 count each node play's rows in `fact_watch` and each
-/// `fact_slots` row's events, code the sessions, and split the watched
-/// masks in two, for a database whose facts were derived without them: the
-/// facts come out as a derivation makes them, plays over several slots and
-/// buckets on both sides of the split included.
+/// Migrations 7 to 11 count each node play's rows in `fact_watch` and each
+/// `fact_slots` row's events, code the sessions, split the watched masks in
+/// two and link each session's last node plays slot to slot, for a database
+/// whose facts were derived without them: the facts come out as a
+/// derivation makes them, plays over several slots, buckets on both sides
+/// of the split and sessions with last node plays in several slots
+/// included.
 #[test]
-fn migrations_count_node_plays_rows_and_events_code_sessions_and_split_masks() {
+fn migrations_count_rows_and_events_code_sessions_split_masks_and_link_last_plays() {
     use chrono::{TimeZone, Utc};
     use pathlens_sim::sample_graphs;
 
@@ -848,6 +850,17 @@ fn migrations_count_node_plays_rows_and_events_code_sessions_and_split_masks() {
             low > 0 && high > 0 && both > 0,
             "watched buckets below 64, from 64 and across: {low}, {high}, {both}"
         );
+        let linked: i64 = connection
+            .query_row(
+                "SELECT count(*) FROM fact_last WHERE next_slot > slot",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(
+            linked > 0,
+            "some session has last node plays in several slots"
+        );
         // The database as version 6 left it: one 128-bit mask.
         connection
             .execute_batch(
@@ -862,7 +875,8 @@ fn migrations_count_node_plays_rows_and_events_code_sessions_and_split_masks() {
                 UPDATE fact_watch SET mask = mask_lo::HUGEINT + (mask_hi::HUGEINT << 64);
                 ALTER TABLE fact_watch DROP COLUMN mask_lo;
                 ALTER TABLE fact_watch DROP COLUMN mask_hi;
-                DELETE FROM schema_migrations WHERE version IN (7, 8, 9, 10);",
+                ALTER TABLE fact_last DROP COLUMN next_slot;
+                DELETE FROM schema_migrations WHERE version IN (7, 8, 9, 10, 11);",
             )
             .unwrap();
     }
