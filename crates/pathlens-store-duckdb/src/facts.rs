@@ -158,11 +158,13 @@ fn inserts(latest: bool) -> Vec<String> {
         // play of the node, or a switch to it), events at the node, events
         // naming it as where they lead, and events of any kind (each event
         // once: its rows under the node it leads to count none).
-        format!(
-            "INSERT INTO fact_slots
-            SELECT partner_id, video_id, session_id, slot, node_id, user_id,
-                sum(impressions), sum(plays), sum(node_plays), sum(view_ms), sum(arrivals),
-                sum(on_node), sum(targeted){events_column}{outer_sid}
+        {
+            let per_slot = format!(
+                "SELECT partner_id, video_id, session_id, slot, node_id, user_id,
+                sum(impressions) AS impressions, sum(plays) AS plays,
+                sum(node_plays) AS node_plays, sum(view_ms) AS view_ms,
+                sum(arrivals) AS arrivals, sum(on_node) AS on_node,
+                sum(targeted) AS targeted{events_column}{outer_sid}
             FROM (
                 SELECT e.partner_id, e.video_id, e.session_id, t.sid, e.ts_us // {SLOT_US} AS slot,
                     e.node_id, e.user_id,
@@ -181,7 +183,25 @@ fn inserts(latest: bool) -> Vec<String> {
                 {events} AND e.to_node_id IS NOT NULL
             )
             GROUP BY partner_id, video_id, session_id, sid, slot, node_id, user_id"
-        ),
+            );
+            if latest {
+                // `prev_play_slot`: on a row with plays, the slot of the
+                // session's previous row with plays (in slot, node, viewer
+                // order), so that the first of a session's rows in a bucket
+                // is known without grouping the rows by session.
+                format!(
+                    "INSERT INTO fact_slots (partner_id, video_id, session_id, slot, node_id,
+                        user_id, impressions, plays, node_plays, view_ms, arrivals, on_node,
+                        targeted, events, sid, prev_play_slot)
+                    SELECT *, CASE WHEN plays > 0 THEN lag(slot) OVER (
+                        PARTITION BY sid, plays > 0
+                        ORDER BY slot, node_id NULLS FIRST, user_id NULLS FIRST) END
+                    FROM ({per_slot})"
+                )
+            } else {
+                format!("INSERT INTO fact_slots {per_slot}")
+            }
+        },
         format!(
             "INSERT INTO fact_moves
             SELECT e.partner_id, e.video_id, e.session_id, e.ts_us // {SLOT_US}, e.kind,

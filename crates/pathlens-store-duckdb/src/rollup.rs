@@ -396,7 +396,9 @@ fn figures(
             parts.buckets.iter().map(|b| b.1).max().unwrap_or(0) / SLOT_US
         );
         let sql = query.sql(&format!(
-            ", slots AS (SELECT idx, unnest(range(b_start, b_end)) AS slot FROM {buckets}),
+            ", slots AS (
+                SELECT idx, b_start, unnest(range(b_start, b_end)) AS slot FROM {buckets}
+            ),
             per_slot AS (
                 SELECT slot, sum(impressions) AS impressions, sum(plays) AS plays,
                     sum(view_ms) AS view_ms
@@ -408,18 +410,29 @@ fn figures(
                 FROM per_slot p JOIN slots s ON s.slot = p.slot GROUP BY s.idx
             ),
             play_rows AS (
-                SELECT slot, sid, user_id FROM fact_slots
+                SELECT slot, sid, user_id, prev_play_slot FROM fact_slots
                 WHERE {video} AND {span} AND plays > 0{slots_kept}
             ),
-            played AS ({})
-            SELECT s.idx, s.impressions::BIGINT, s.plays::BIGINT, coalesce(p.viewers, 0),
-                s.view_ms::BIGINT, coalesce(p.sessions, 0), coalesce(p.completed, 0)
-            FROM sums s LEFT JOIN played p ON p.idx = s.idx",
-            played(
-                "s.idx",
-                "idx",
-                "play_rows p JOIN slots s ON s.slot = p.slot"
+            bucketed AS (
+                SELECT s.idx, p.sid, p.user_id,
+                    p.prev_play_slot IS NULL OR p.prev_play_slot < s.b_start AS first
+                FROM play_rows p JOIN slots s ON s.slot = p.slot
+            ),
+            viewers AS (
+                SELECT idx, count(user_id) + max(CASE WHEN user_id IS NULL THEN 1 ELSE 0 END)
+                    AS viewers
+                FROM (SELECT DISTINCT idx, user_id FROM bucketed) GROUP BY idx
+            ),
+            -- A session's first row with plays in a bucket stands for it.
+            sessions AS (
+                SELECT b.idx, count(*) AS sessions, count(d.sid) AS completed
+                FROM bucketed b LEFT JOIN done d ON d.sid = b.sid
+                WHERE b.first GROUP BY b.idx
             )
+            SELECT s.idx, s.impressions::BIGINT, s.plays::BIGINT, coalesce(v.viewers, 0),
+                s.view_ms::BIGINT, coalesce(n.sessions, 0), coalesce(n.completed, 0)
+            FROM sums s LEFT JOIN viewers v ON v.idx = s.idx
+                LEFT JOIN sessions n ON n.idx = s.idx"
         ));
         let found = rows(connection, &sql, "totals", totals_row)?;
         figures.totals = in_bucket_order(found, parts.buckets.len());

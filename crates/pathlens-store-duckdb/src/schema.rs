@@ -129,6 +129,20 @@ pub const MIGRATIONS: &[&str] = &[
         SELECT sid, slot, lead(slot) OVER (PARTITION BY sid ORDER BY slot) AS next_slot
         FROM fact_last
     ) n WHERE fact_last.sid = n.sid AND fact_last.slot = n.slot AND n.next_slot IS NOT NULL;",
+    // 12: on each `fact_slots` row with plays, the slot of the session's
+    // previous row with plays (`facts.rs`), so that totals count the
+    // sessions of a bucket by their first row in it instead of grouping
+    // rows by session; worked out for the facts already derived.
+    "ALTER TABLE fact_slots ADD COLUMN prev_play_slot BIGINT;
+    UPDATE fact_slots SET prev_play_slot = p.prev_play_slot FROM (
+        SELECT sid, slot, node_id, user_id, lag(slot) OVER (
+            PARTITION BY sid ORDER BY slot, node_id NULLS FIRST, user_id NULLS FIRST
+        ) AS prev_play_slot
+        FROM fact_slots WHERE plays > 0
+    ) p WHERE fact_slots.sid = p.sid AND fact_slots.slot = p.slot
+        AND fact_slots.node_id IS NOT DISTINCT FROM p.node_id
+        AND fact_slots.user_id IS NOT DISTINCT FROM p.user_id
+        AND fact_slots.plays > 0 AND p.prev_play_slot IS NOT NULL;",
 ];
 
 /// The migration that adds the session facts.

@@ -812,13 +812,13 @@ fn facts_a_crash_left_underived_are_derived_at_the_next_open() {
     assert_eq!(fact_rows(&place), derived);
 }
 
-/// Migrations 7 to 11 count each node play's rows in `fact_watch` and each
+/// Migrations 7 to 12 count each node play's rows in `fact_watch` and each
 /// `fact_slots` row's events, code the sessions, split the watched masks in
-/// two and link each session's last node plays slot to slot, for a database
-/// whose facts were derived without them: the facts come out as a
-/// derivation makes them, plays over several slots, buckets on both sides
-/// of the split and sessions with last node plays in several slots
-/// included.
+/// two, link each session's last node plays slot to slot and its rows with
+/// plays row to row, for a database whose facts were derived without them:
+/// the facts come out as a derivation makes them, plays over several slots,
+/// buckets on both sides of the split and sessions with last node plays
+/// and plays in several rows included.
 #[test]
 fn migrations_count_rows_and_events_code_sessions_split_masks_and_link_last_plays() {
     use chrono::{TimeZone, Utc};
@@ -826,7 +826,28 @@ fn migrations_count_rows_and_events_code_sessions_split_masks_and_link_last_play
 
     let start = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
     let graphs = sample_graphs();
-    let events = simulated(start, &graphs, 9, 2, 20.0);
+    let mut events = simulated(start, &graphs, 9, 2, 20.0);
+    // Some sessions play again: 20 minutes later (another slot) and a
+    // second later still (the same slot).
+    let replays: Vec<pathlens_model::Event> = events
+        .iter()
+        .filter(|e| e.kind == pathlens_model::EventKind::Play)
+        .step_by(4)
+        .flat_map(|play| {
+            [(20 * 60, 100_000), (20 * 60 + 1, 100_001)].map(|(seconds, index)| {
+                let mut again = play.clone();
+                again.ts += chrono::Duration::seconds(seconds);
+                again.event_index = index;
+                again.dedup_key = pathlens_model::Event::native_dedup_key(
+                    &again.video_id,
+                    &again.session_id,
+                    index,
+                );
+                again
+            })
+        })
+        .collect();
+    events.extend(replays);
     let place = location();
     store_closed(&place, &graphs, &events, start, 800);
     let derived = fact_rows(&place);
@@ -861,6 +882,14 @@ fn migrations_count_rows_and_events_code_sessions_split_masks_and_link_last_play
             linked > 0,
             "some session has last node plays in several slots"
         );
+        let replayed: i64 = connection
+            .query_row(
+                "SELECT count(*) FROM fact_slots WHERE prev_play_slot IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(replayed > 0, "some session has plays in several rows");
         // The database as version 6 left it: one 128-bit mask.
         connection
             .execute_batch(
@@ -876,7 +905,8 @@ fn migrations_count_rows_and_events_code_sessions_split_masks_and_link_last_play
                 ALTER TABLE fact_watch DROP COLUMN mask_lo;
                 ALTER TABLE fact_watch DROP COLUMN mask_hi;
                 ALTER TABLE fact_last DROP COLUMN next_slot;
-                DELETE FROM schema_migrations WHERE version IN (7, 8, 9, 10, 11);",
+                ALTER TABLE fact_slots DROP COLUMN prev_play_slot;
+                DELETE FROM schema_migrations WHERE version IN (7, 8, 9, 10, 11, 12);",
             )
             .unwrap();
     }
