@@ -126,6 +126,17 @@ impl Query {
         } else {
             ""
         };
+        // A heat map alone reads the moves of its hotspot only (a move
+        // counts for a hotspot only under that hotspot's id).
+        let parts = &request.parts;
+        let moves_of = match &parts.heatmap {
+            Some(hotspot)
+                if !parts.clicks && !parts.transitions && sessions.hotspots.is_empty() =>
+            {
+                format!(" AND m.hotspot_id = {}", quote(hotspot))
+            }
+            _ => String::new(),
+        };
         let ends = request.graph.end_nodes();
         let ends = if ends.is_empty() {
             "NULL".to_string()
@@ -142,7 +153,7 @@ impl Query {
                         WHEN m.kind = {switch} AND e.from_node = m.from_node_id
                             AND e.to_node = m.to_node_id THEN m.hotspot_id END AS counted
                 FROM fact_moves m LEFT JOIN edges e ON e.hotspot = m.hotspot_id
-                WHERE m.{video} AND m.{period}{moves_kept}
+                WHERE m.{video} AND m.{period}{moves_kept}{moves_of}
             ){kept_cte},
             done AS MATERIALIZED (
                 SELECT DISTINCT sid FROM fact_slots
