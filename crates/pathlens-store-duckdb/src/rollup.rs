@@ -55,6 +55,8 @@ struct Query {
     video: String,
     /// The period's slots, as a condition on `slot`.
     period: String,
+    /// The period's first slot.
+    first: i64,
     /// The slot after the period's last.
     end: i64,
     /// ` AND sid IN kept`, or nothing.
@@ -164,6 +166,7 @@ impl Query {
             ctes,
             video,
             period,
+            first,
             end,
             slots_kept: format!("{viewers}{kept}"),
             kept,
@@ -327,7 +330,7 @@ pub(crate) fn breakdown(
     // The figures join `context_sessions` (each session with its value), so
     // the query need not also keep only its sessions.
     let query = Query::new(request, false);
-    let (video, period) = (&query.video, &query.period);
+    let (video, period, first) = (&query.video, &query.period, query.first);
     let slots_kept = &query.slots_kept;
     let sql = query.sql(&format!(
         ", sums AS (
@@ -339,19 +342,15 @@ pub(crate) fn breakdown(
             ) f JOIN context_sessions c ON c.sid = f.sid
             GROUP BY c.value
         ),
-        played AS ({})
-        SELECT s.value, s.impressions::BIGINT, s.plays::BIGINT, coalesce(p.viewers, 0),
-            s.view_ms::BIGINT, coalesce(p.sessions, 0), coalesce(p.completed, 0)
-        FROM sums s LEFT JOIN played p ON p.value = s.value",
-        played(
-            "c.value",
-            "value",
-            &format!(
-                "(SELECT sid, user_id FROM fact_slots
+        bucketed AS (
+            SELECT c.value, p.sid, p.user_id,
+                p.prev_play_slot IS NULL OR p.prev_play_slot < {first} AS first
+            FROM (
+                SELECT sid, user_id, prev_play_slot FROM fact_slots
                 WHERE {video} AND {period} AND plays > 0{slots_kept}
-                ) p JOIN context_sessions c ON c.sid = p.sid"
-            )
-        )
+            ) p JOIN context_sessions c ON c.sid = p.sid
+        ){}",
+        played("value")
     ));
     let found = rows(connection, &sql, "breakdown", totals_row::<String>);
     let _ = connection.execute_batch("DROP TABLE IF EXISTS context_sessions");
@@ -364,24 +363,28 @@ pub(crate) fn breakdown(
     ))
 }
 
-/// Viewers, sessions played and sessions completed per `key` (named
-/// `name`) over `rows`, play rows `p` with `sid` and `user_id`. The
-/// distinct counts are counts of the groups of one `GROUPING SETS` pass
-/// (key and viewer, key and session): with `count(DISTINCT …)` beside other
-/// aggregates, DuckDB materialises the rows once per distinct aggregate.
-fn played(key: &str, name: &str, rows: &str) -> String {
+/// The CTEs `viewers` (distinct viewers per `key`) and `sessions`
+/// (sessions played and completed per `key`) over `bucketed`, play rows
+/// with `key`, `sid`, `user_id` and `first`: whether the row is its
+/// session's first with plays in its `key` (each session counts once, by
+/// that row, without grouping rows by session); then the select of the
+/// figures per `key` beside `sums` (impressions, plays, view ms).
+fn played(key: &str) -> String {
     format!(
-        "SELECT {name},
-            count(*) FILTER (WHERE by_viewer AND user_id IS NOT NULL)
-                + max(CASE WHEN by_viewer AND user_id IS NULL THEN 1 ELSE 0 END) AS viewers,
-            count(*) FILTER (WHERE NOT by_viewer) AS sessions,
-            count(*) FILTER (WHERE NOT by_viewer AND completed) AS completed
-        FROM (
-            SELECT {key} AS {name}, GROUPING(p.sid) = 1 AS by_viewer, p.user_id,
-                bool_or(d.sid IS NOT NULL) AS completed
-            FROM {rows} LEFT JOIN done d ON d.sid = p.sid
-            GROUP BY GROUPING SETS (({key}, p.user_id), ({key}, p.sid))
-        ) GROUP BY {name}"
+        ", viewers AS (
+            SELECT {key},
+                count(user_id) + max(CASE WHEN user_id IS NULL THEN 1 ELSE 0 END) AS viewers
+            FROM (SELECT DISTINCT {key}, user_id FROM bucketed) GROUP BY {key}
+        ),
+        sessions AS (
+            SELECT b.{key}, count(*) AS sessions, count(d.sid) AS completed
+            FROM bucketed b LEFT JOIN done d ON d.sid = b.sid
+            WHERE b.first GROUP BY b.{key}
+        )
+        SELECT s.{key}, s.impressions::BIGINT, s.plays::BIGINT, coalesce(v.viewers, 0),
+            s.view_ms::BIGINT, coalesce(n.sessions, 0), coalesce(n.completed, 0)
+        FROM sums s LEFT JOIN viewers v ON v.{key} = s.{key}
+            LEFT JOIN sessions n ON n.{key} = s.{key}"
     )
 }
 
@@ -428,22 +431,8 @@ fn figures(
                 SELECT s.idx, p.sid, p.user_id,
                     p.prev_play_slot IS NULL OR p.prev_play_slot < s.b_start AS first
                 FROM play_rows p JOIN slots s ON s.slot = p.slot
-            ),
-            viewers AS (
-                SELECT idx, count(user_id) + max(CASE WHEN user_id IS NULL THEN 1 ELSE 0 END)
-                    AS viewers
-                FROM (SELECT DISTINCT idx, user_id FROM bucketed) GROUP BY idx
-            ),
-            -- A session's first row with plays in a bucket stands for it.
-            sessions AS (
-                SELECT b.idx, count(*) AS sessions, count(d.sid) AS completed
-                FROM bucketed b LEFT JOIN done d ON d.sid = b.sid
-                WHERE b.first GROUP BY b.idx
-            )
-            SELECT s.idx, s.impressions::BIGINT, s.plays::BIGINT, coalesce(v.viewers, 0),
-                s.view_ms::BIGINT, coalesce(n.sessions, 0), coalesce(n.completed, 0)
-            FROM sums s LEFT JOIN viewers v ON v.idx = s.idx
-                LEFT JOIN sessions n ON n.idx = s.idx"
+            ){}",
+            played("idx")
         ));
         let found = rows(connection, &sql, "totals", totals_row)?;
         figures.totals = in_bucket_order(found, parts.buckets.len());

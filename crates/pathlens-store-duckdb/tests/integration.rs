@@ -272,6 +272,130 @@ fn simulated(
     pathlens_sim::Simulator::new(config, graphs.to_vec()).collect()
 }
 
+/// `events` and, for every fourth session's play, the session playing
+/// again 20 minutes later (another slot) and a second later still.
+fn with_replays(mut events: Vec<pathlens_model::Event>) -> Vec<pathlens_model::Event> {
+    let replays: Vec<pathlens_model::Event> = events
+        .iter()
+        .filter(|e| e.kind == pathlens_model::EventKind::Play)
+        .step_by(4)
+        .flat_map(|play| {
+            [(20 * 60, 100_000), (20 * 60 + 1, 100_001)].map(|(seconds, index)| {
+                let mut again = play.clone();
+                again.ts += chrono::Duration::seconds(seconds);
+                again.event_index = index;
+                again.dedup_key = pathlens_model::Event::native_dedup_key(
+                    &again.video_id,
+                    &again.session_id,
+                    index,
+                );
+                again
+            })
+        })
+        .collect();
+    events.extend(replays);
+    events
+}
+
+/// A session that plays again counts once in a bucket's sessions and once
+/// in its breakdown value's, when its first play lies in the period's
+/// first slot as when it lies before the period: the facts' totals and
+/// breakdown equal the reference's, value by value.
+#[test]
+fn sessions_that_play_again_count_once_in_totals_and_breakdowns() {
+    use chrono::{Duration, TimeZone, Utc};
+    use pathlens_sim::sample_graphs;
+    use pathlens_store::{AggregateRequest, Dimension, Parts, reference};
+
+    let start = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+    let graphs = sample_graphs();
+    let events = with_replays(simulated(start, &graphs, 11, 2, 30.0));
+    let place = location();
+    let store = place.open();
+    for graph in &graphs {
+        store.put_video(1, graph, start).unwrap();
+    }
+    store.append(events.clone()).unwrap();
+    let countries: Vec<String> = events
+        .iter()
+        .map(|e| {
+            e.context
+                .country
+                .clone()
+                .unwrap_or_else(|| "unknown".into())
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut counted = 0;
+    for graph in &graphs {
+        // Periods from the slot of a session's first play that it plays
+        // again 20 minutes later, and from the slot after.
+        let first_play = events
+            .iter()
+            .filter(|e| e.video_id == graph.id && e.event_index == 100_000)
+            .filter_map(|again| {
+                events.iter().find(|e| {
+                    e.session_id == again.session_id
+                        && e.kind == pathlens_model::EventKind::Play
+                        && e.event_index < 100_000
+                })
+            })
+            .nth(3)
+            .expect("a session that plays again");
+        let slot = chrono::DateTime::from_timestamp_micros(
+            first_play.ts.timestamp_micros() / 900_000_000 * 900_000_000,
+        )
+        .unwrap();
+        for from in [slot, slot + Duration::minutes(15)] {
+            let to = from + Duration::days(1);
+            let request = AggregateRequest {
+                partner_id: 1,
+                graph,
+                start: from,
+                end: to,
+                filter: Default::default(),
+                sessions: Default::default(),
+                parts: Parts {
+                    buckets: vec![(from.timestamp_micros(), to.timestamp_micros())],
+                    ..Parts::default()
+                },
+                cancel: Default::default(),
+            };
+            let expected = reference::aggregate(store.as_ref(), &request).unwrap();
+            assert_eq!(store.aggregate(&request).unwrap().totals, expected.totals);
+            let by_value: Vec<pathlens_store::Totals> = countries
+                .iter()
+                .map(|country| {
+                    let filter = request
+                        .filter
+                        .narrowed(Dimension::Country, country)
+                        .unwrap();
+                    reference::aggregate(
+                        store.as_ref(),
+                        &AggregateRequest {
+                            filter,
+                            ..request.clone()
+                        },
+                    )
+                    .unwrap()
+                    .totals[0]
+                })
+                .collect();
+            assert_eq!(
+                store
+                    .breakdown(&request, Dimension::Country, &countries)
+                    .unwrap(),
+                by_value,
+                "{} from {from}",
+                graph.id
+            );
+            counted += expected.totals[0].sessions_played;
+        }
+    }
+    assert!(counted > 0, "sessions played in the periods");
+}
+
 /// `events` in a fixed pseudo-random arrival order (one per `seed`).
 fn shuffled(events: &[pathlens_model::Event], seed: u32) -> Vec<pathlens_model::Event> {
     let mut shuffled = events.to_vec();
@@ -826,28 +950,7 @@ fn migrations_count_rows_and_events_code_sessions_split_masks_and_link_last_play
 
     let start = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
     let graphs = sample_graphs();
-    let mut events = simulated(start, &graphs, 9, 2, 20.0);
-    // Some sessions play again: 20 minutes later (another slot) and a
-    // second later still (the same slot).
-    let replays: Vec<pathlens_model::Event> = events
-        .iter()
-        .filter(|e| e.kind == pathlens_model::EventKind::Play)
-        .step_by(4)
-        .flat_map(|play| {
-            [(20 * 60, 100_000), (20 * 60 + 1, 100_001)].map(|(seconds, index)| {
-                let mut again = play.clone();
-                again.ts += chrono::Duration::seconds(seconds);
-                again.event_index = index;
-                again.dedup_key = pathlens_model::Event::native_dedup_key(
-                    &again.video_id,
-                    &again.session_id,
-                    index,
-                );
-                again
-            })
-        })
-        .collect();
-    events.extend(replays);
+    let events = with_replays(simulated(start, &graphs, 9, 2, 20.0));
     let place = location();
     store_closed(&place, &graphs, &events, start, 800);
     let derived = fact_rows(&place);
