@@ -350,8 +350,9 @@ pub(crate) fn query_with<T>(
     row: impl FnMut(&duckdb::Row<'_>) -> duckdb::Result<T>,
 ) -> Result<Vec<T>> {
     let started = std::time::Instant::now();
+    // Cached on the reader: the same report asked again skips planning.
     let mut statement = connection
-        .prepare(sql)
+        .prepare_cached(sql)
         .map_err(|e| internal(&format!("preparing {what}"), e))?;
     let rows = statement
         .query_map(params_from_iter(conditions.params.iter()), row)

@@ -527,7 +527,7 @@ impl WriterState {
                     .deriver
                     .reset(&self.shared, loaded.next_seq, loaded.pending);
                 if let Ok(mut source) = self.shared.readers.lock() {
-                    *source = Some(readers);
+                    *source = Some(crate::Readers::new(readers));
                 }
                 if let Ok(mut slot) = self.shared.fault.lock() {
                     slot.take();

@@ -396,6 +396,71 @@ fn sessions_that_play_again_count_once_in_totals_and_breakdowns() {
     assert!(counted > 0, "sessions played in the periods");
 }
 
+/// Reads reuse their connections and the plans prepared on them: the same
+/// reports asked again, after more events arrived and under other filters
+/// (each selecting its sessions into the same temporary table), answer
+/// from the data of the moment, as the reference does.
+#[test]
+fn reports_asked_again_answer_from_the_data_of_the_moment() {
+    use chrono::{Duration, TimeZone, Utc};
+    use pathlens_sim::sample_graphs;
+    use pathlens_store::{ContextFilter, reference};
+
+    let start = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+    let graphs = sample_graphs();
+    let events = simulated(start, &graphs, 13, 2, 30.0);
+    let (first, later) = events.split_at(events.len() / 2);
+    let place = location();
+    let store = place.open();
+    for graph in &graphs {
+        store.put_video(1, graph, start).unwrap();
+    }
+    let countries: Vec<String> = events
+        .iter()
+        .filter_map(|e| e.context.country.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .take(3)
+        .collect();
+    let graph = &graphs[0];
+    let end = start + Duration::days(2);
+    let mut plays = Vec::new();
+    for batch in [first, later] {
+        store.append(batch.to_vec()).unwrap();
+        for _ in 0..2 {
+            for country in [None].into_iter().chain(countries.iter().map(Some)) {
+                let filter = ContextFilter {
+                    countries: country.into_iter().cloned().collect(),
+                    ..ContextFilter::default()
+                };
+                let request = every_part(
+                    graph,
+                    start,
+                    end,
+                    filter,
+                    Default::default(),
+                    vec![(start.timestamp_micros(), end.timestamp_micros())],
+                    Some(graph.start_node.clone()),
+                    (Some(graph.start_node.clone()), None),
+                );
+                let figures = store.aggregate(&request).unwrap();
+                assert_eq!(
+                    figures,
+                    reference::aggregate(store.as_ref(), &request).unwrap(),
+                    "{country:?}"
+                );
+                if country.is_none() {
+                    plays.push(figures.totals[0].plays);
+                }
+            }
+        }
+    }
+    assert!(
+        plays[0] > 0 && plays[2] > plays[0],
+        "later events counted: {plays:?}"
+    );
+}
+
 /// `events` in a fixed pseudo-random arrival order (one per `seed`).
 fn shuffled(events: &[pathlens_model::Event], seed: u32) -> Vec<pathlens_model::Event> {
     let mut shuffled = events.to_vec();
