@@ -490,8 +490,16 @@ impl DuckDbStore {
     ) -> Result<T> {
         let outcome = self.read(|c| {
             let handle = c.interrupt_handle();
-            let _guard = cancel.on_cancel(move || handle.interrupt());
-            read(c)
+            let guard = cancel.on_cancel(move || handle.interrupt());
+            let answer = read(c);
+            drop(guard);
+            // A cancellation as the read ended may still interrupt this
+            // connection: the read fails, so the connection is not kept
+            // for another.
+            if cancel.is_cancelled() {
+                return Err(pathlens_store::cancel::cancelled());
+            }
+            answer
         });
         match outcome {
             Err(_) if cancel.is_cancelled() => Err(pathlens_store::cancel::cancelled()),
