@@ -128,6 +128,9 @@ fn a_full_disk_during_a_checkpoint_heals_without_a_restart() {
             .unwrap()
             .accepted as u64;
     }
+    // A read before the fault leaves a reader of the database as it was
+    // opened; once reopened, reads must not use it.
+    assert_eq!(store.event_count().unwrap(), acknowledged);
 
     let filler = disk.fill();
     let failed = store.checkpoint().expect_err("no space to checkpoint");
