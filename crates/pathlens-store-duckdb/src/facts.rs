@@ -184,23 +184,22 @@ fn inserts(latest: bool) -> Vec<String> {
             )
             GROUP BY partner_id, video_id, session_id, sid, slot, node_id, user_id"
             );
-            if latest {
-                // `prev_play_slot`: on a row with plays, the slot of the
-                // session's previous row with plays (in slot, node, viewer
-                // order), so that the first of a session's rows in a bucket
-                // is known without grouping the rows by session.
-                format!(
-                    "INSERT INTO fact_slots (partner_id, video_id, session_id, slot, node_id,
-                        user_id, impressions, plays, node_plays, view_ms, arrivals, on_node,
-                        targeted, events, sid, prev_play_slot)
-                    SELECT *, CASE WHEN plays > 0 THEN lag(slot) OVER (
+            // `prev_play_slot`: on a row with plays, the slot of the
+            // session's previous row with plays (in slot, node, viewer
+            // order), so that the first of a session's rows in a bucket is
+            // known without grouping the rows by session.
+            insert(
+                "fact_slots",
+                &per_slot,
+                latest.then_some((
+                    "partner_id, video_id, session_id, slot, node_id, user_id, impressions,
+                    plays, node_plays, view_ms, arrivals, on_node, targeted, events, sid,
+                    prev_play_slot",
+                    "CASE WHEN plays > 0 THEN lag(slot) OVER (
                         PARTITION BY sid, plays > 0
-                        ORDER BY slot, node_id NULLS FIRST, user_id NULLS FIRST) END
-                    FROM ({per_slot})"
-                )
-            } else {
-                format!("INSERT INTO fact_slots {per_slot}")
-            }
+                        ORDER BY slot, node_id NULLS FIRST, user_id NULLS FIRST) END",
+                )),
+            )
         },
         format!(
             "INSERT INTO fact_moves
@@ -220,15 +219,15 @@ fn inserts(latest: bool) -> Vec<String> {
                 {events} AND e.kind = {node_play} AND e.node_id IS NOT NULL
                 GROUP BY e.partner_id, e.video_id, e.session_id, t.sid, e.ts_us // {SLOT_US}"
             );
-            if latest {
-                format!(
-                    "INSERT INTO fact_last (partner_id, video_id, session_id, slot, ts_us,
-                        event_index, node_id, sid, next_slot)
-                    SELECT *, lead(slot) OVER (PARTITION BY sid ORDER BY slot) FROM ({per_slot})"
-                )
-            } else {
-                format!("INSERT INTO fact_last {per_slot}")
-            }
+            insert(
+                "fact_last",
+                &per_slot,
+                latest.then_some((
+                    "partner_id, video_id, session_id, slot, ts_us, event_index, node_id, sid,
+                    next_slot",
+                    "lead(slot) OVER (PARTITION BY sid ORDER BY slot)",
+                )),
+            )
         },
         // Each session's span and context: its values when every event
         // of the session has the same (absent counting as a value), else
@@ -309,6 +308,18 @@ fn inserts(latest: bool) -> Vec<String> {
             }
         ),
     ]
+}
+
+/// `INSERT INTO table` of `rows`: as migration 4 made the table, or, with
+/// `latest`, into the latest table's columns, the last of them an
+/// expression over `rows`.
+fn insert(table: &str, rows: &str, latest: Option<(&str, &str)>) -> String {
+    match latest {
+        Some((columns, last)) => {
+            format!("INSERT INTO {table} ({columns}) SELECT *, {last} FROM ({rows})")
+        }
+        None => format!("INSERT INTO {table} {rows}"),
+    }
 }
 
 /// Replaces `$lo` / `$hi` in `sql`.

@@ -53,8 +53,6 @@ struct Query {
     ctes: String,
     /// `partner_id = … AND video_id = …` for a fact table.
     video: String,
-    /// The period's slots, as a condition on `slot`.
-    period: String,
     /// The period's first slot.
     first: i64,
     /// The slot after the period's last.
@@ -82,7 +80,8 @@ impl Query {
             request.start.timestamp_micros() / SLOT_US,
             request.end.timestamp_micros() / SLOT_US,
         );
-        let period = format!("slot >= {first} AND slot < {end}");
+        let period = within("slot", first, end);
+        let moves_period = within("m.slot", first, end);
         let viewers = &request.filter.user_ids;
         let viewers = if viewers.is_empty() {
             String::new()
@@ -155,7 +154,7 @@ impl Query {
                         WHEN m.kind = {switch} AND e.from_node = m.from_node_id
                             AND e.to_node = m.to_node_id THEN m.hotspot_id END AS counted
                 FROM fact_moves m LEFT JOIN edges e ON e.hotspot = m.hotspot_id
-                WHERE m.{video} AND m.{period}{moves_kept}{moves_of}
+                WHERE m.{video} AND {moves_period}{moves_kept}{moves_of}
             ){kept_cte},
             done AS MATERIALIZED (
                 SELECT DISTINCT sid FROM fact_slots
@@ -165,7 +164,6 @@ impl Query {
         Query {
             ctes,
             video,
-            period,
             first,
             end,
             slots_kept: format!("{viewers}{kept}"),
@@ -176,6 +174,16 @@ impl Query {
     fn sql(&self, tail: &str) -> String {
         format!("{} {tail}", self.ctes)
     }
+
+    /// The period's slots, as a condition on `column`.
+    fn period(&self, column: &str) -> String {
+        within(column, self.first, self.end)
+    }
+}
+
+/// `column` within the slots `[first, end)`.
+fn within(column: &str, first: i64, end: i64) -> String {
+    format!("{column} >= {first} AND {column} < {end}")
 }
 
 /// Answers `request` (which [`covers`] accepted) from the facts, or `None`
@@ -330,7 +338,7 @@ pub(crate) fn breakdown(
     // The figures join `context_sessions` (each session with its value), so
     // the query need not also keep only its sessions.
     let query = Query::new(request, false);
-    let (video, period, first) = (&query.video, &query.period, query.first);
+    let (video, period, first) = (&query.video, query.period("slot"), query.first);
     let slots_kept = &query.slots_kept;
     let sql = query.sql(&format!(
         ", sums AS (
@@ -398,7 +406,7 @@ fn figures(
     let query = Query::new(request, context);
     let parts = &request.parts;
     let mut figures = Aggregates::default();
-    let (video, period, kept) = (&query.video, &query.period, &query.kept);
+    let (video, period, kept) = (&query.video, query.period("slot"), &query.kept);
     let slots_kept = &query.slots_kept;
     if !parts.buckets.is_empty() {
         let buckets = buckets_relation(&parts.buckets, SLOT_US);
@@ -507,9 +515,8 @@ fn figures(
 fn plays_masks(query: &Query, node: Option<&str>) -> String {
     let one = node.map_or(String::new(), |n| format!(" AND node_id = {}", quote(n)));
     let (video, kept) = (&query.video, &query.kept);
-    let period = &query.period;
-    let play_period = period.replace("slot", "play_slot");
-    let view_period = period.replace("slot", "view_slot");
+    let play_period = query.period("play_slot");
+    let view_period = query.period("view_slot");
     let rows =
         format!("FROM fact_watch WHERE {video} AND {play_period} AND {view_period}{one}{kept}");
     format!(
@@ -533,7 +540,7 @@ fn nodes(
     let only = request.parts.only_node.as_deref();
     let mut stats = request.empty_nodes();
     let one = only.map_or(String::new(), |n| format!(" AND node_id = {}", quote(n)));
-    let (video, period, kept) = (&query.video, &query.period, &query.kept);
+    let (video, period, kept) = (&query.video, query.period("slot"), &query.kept);
     let slots_kept = &query.slots_kept;
     // Distinct viewers as the count of (node, viewer) groups (see `played`).
     let sql = query.sql(&format!(
@@ -598,7 +605,7 @@ fn nodes(
 
 /// The plays of `node` in the period.
 fn curve_plays(connection: &Connection, query: &Query, node: &str) -> Result<u64> {
-    let (video, period) = (&query.video, &query.period);
+    let (video, period) = (&query.video, query.period("slot"));
     let slots_kept = &query.slots_kept;
     let sql = query.sql(&format!(
         "SELECT sum(node_plays)::BIGINT FROM fact_slots
